@@ -1,0 +1,52 @@
+# Idempotent set-up shared by ./run and ./test; sourced, not executed.
+# Usage: bootstrap <runtime|test>
+# Installs the Debian packages and the Python virtual environment that the
+# given purpose needs, and does nothing (quickly) when they are present.
+
+_vg_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+_vg_as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        echo "voxgate: need root (or sudo) to run: $*" >&2; return 1; fi
+}
+
+_vg_debs() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "voxgate: installing Debian packages: ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    # tshark asks whether non-root users may capture; answer no without a prompt.
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | _vg_as_root debconf-set-selections
+    _vg_as_root apt-get update -qq >/dev/null
+    _vg_as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+_vg_venv() {
+    local extra=$1 venv="$_vg_root/.venv" stamp
+    local py=${PYTHON:-python3}
+    "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+        echo "voxgate: Python 3.11 or newer is required ($py is $("$py" --version 2>&1))" >&2; return 1; }
+    [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
+    stamp="$venv/.voxgate-$extra-$(sha256sum "$_vg_root/pyproject.toml" | cut -c1-16)"
+    if [ ! -f "$stamp" ]; then
+        echo "voxgate: installing Python packages ($extra)" >&2
+        "$venv/bin/pip" install -q --disable-pip-version-check --upgrade pip >/dev/null
+        if [ "$extra" = runtime ]; then
+            "$venv/bin/pip" install -q --disable-pip-version-check -e "$_vg_root" >/dev/null
+        else
+            "$venv/bin/pip" install -q --disable-pip-version-check -e "$_vg_root[$extra]" >/dev/null
+        fi
+        touch "$stamp"
+    fi
+}
+
+bootstrap() {
+    case "$1" in
+        runtime) _vg_debs python3-venv openssl && _vg_venv runtime ;;
+        test) _vg_debs python3-venv openssl sip-tester tshark stunnel4 socat && _vg_venv test ;;
+        *) echo "bootstrap: unknown purpose $1" >&2; return 2 ;;
+    esac
+}

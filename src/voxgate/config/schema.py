@@ -1,0 +1,232 @@
+"""The typed configuration schema: one tree of frozen dataclasses.
+
+Every key is declared with :func:`setting`, which records its default, bounds or choices and a
+one-line doc in the field metadata.  The loader (``config/load.py``) validates a TOML document
+against these declarations and the configuration reference (``docs/config-reference.md``) is
+generated from them, so the code, the validation and the admin guide cannot disagree.
+"""
+
+# setting() and section() wrap dataclasses.field(); ruff only knows field() by name.
+# ruff: noqa: RUF009
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal, TypeVar, get_args
+
+_T = TypeVar("_T")
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["text", "json"]
+TransportName = Literal["udp", "tcp", "tls"]
+TlsVersion = Literal["1.2", "1.3"]
+ClientVerification = Literal["none", "optional", "required"]
+#: Checks beyond the Python type: an IP address literal, an OpenSSL cipher string.
+ValueKind = Literal["ip_address", "openssl_ciphers"]
+
+#: Well-known SIP ports (RFC 3261 §19.1.2) used when a listener omits ``port``.
+DEFAULT_PORTS: Final[dict[TransportName, int]] = {"udp": 5060, "tcp": 5060, "tls": 5061}
+
+#: Server name / User-Agent value: visible ASCII and spaces, no CR/LF (RFC 3261 §20.35).
+SERVER_NAME_PATTERN: Final = r"[\x21-\x7e]([\x20-\x7e]{0,126}[\x21-\x7e])?"
+#: Node name: a DNS-label-like word, empty means "the host name".
+NODE_NAME_PATTERN: Final = r"([A-Za-z0-9][A-Za-z0-9._-]{0,62})?"
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """What the schema knows about one key (stored in the field's metadata under ``"voxgate"``)."""
+
+    doc: str
+    min: int | None = None
+    max: int | None = None
+    choices: tuple[str, ...] | None = None
+    pattern: str | None = None
+    kind: ValueKind | None = None
+    secret: bool = False
+
+
+META_KEY: Final = "voxgate"
+
+
+def setting(
+    default: _T,
+    doc: str,
+    *,
+    min: int | None = None,
+    max: int | None = None,
+    choices: tuple[str, ...] | None = None,
+    pattern: str | None = None,
+    kind: ValueKind | None = None,
+    secret: bool = False,
+) -> _T:
+    """Declare one configuration key: default, bounds (inclusive), choices and a doc line.
+
+    For integers *min*/*max* bound the value, for strings *max* bounds the length.  *pattern*
+    is a regular expression the whole string must match; *kind* names a check the loader
+    applies beyond the type; *secret* keeps the value out of error messages.
+    """
+    meta = Meta(
+        doc=doc, min=min, max=max, choices=choices, pattern=pattern, kind=kind, secret=secret
+    )
+    return dataclasses.field(default=default, metadata={META_KEY: meta})
+
+
+def section(factory: type[_T], doc: str) -> _T:
+    """Declare a nested ``[table]`` whose keys all have defaults."""
+    return dataclasses.field(default_factory=factory, metadata={META_KEY: Meta(doc=doc)})
+
+
+def meta_of(field: dataclasses.Field[Any]) -> Meta:
+    """The :class:`Meta` declared for *field* (every schema field has one)."""
+    meta = field.metadata.get(META_KEY)
+    if not isinstance(meta, Meta):
+        raise TypeError(f"schema field {field.name!r} was not declared with setting()")
+    return meta
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    """This node: where it keeps its state and how it names itself."""
+
+    data_dir: Path = setting(
+        Path("."),
+        "Data directory (database, keys, certificates); relative to the config file's directory.",
+    )
+    name: str = setting(
+        "",
+        "Node name in logs and multi-node status; empty means the host name.",
+        max=63,
+        pattern=NODE_NAME_PATTERN,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    """Structured logging to standard error."""
+
+    level: LogLevel = setting("info", "Lowest level written.", choices=get_args(LogLevel))
+    format: LogFormat = setting(
+        "text", "text: human readable, key=value context; json: one object per line.",
+        choices=get_args(LogFormat),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """One SIP listening socket; repeat the table for each socket."""
+
+    transport: TransportName = setting(
+        "tls", "Transport: udp, tcp or tls (plain udp/tcp should stay off the Internet).",
+        choices=get_args(TransportName),
+    )
+    address: str = setting(
+        "0.0.0.0",  # noqa: S104 - a border gateway listens on its WAN address by design
+        "Local IPv4 or IPv6 address literal; 0.0.0.0 or :: for all addresses.",
+        kind="ip_address",
+    )
+    port: int | None = setting(
+        None,
+        "Port; omitted means 5060 for udp/tcp and 5061 for tls; 0 picks a free port.",
+        min=0,
+        max=65535,
+    )
+    enabled: bool = setting(True, "Set to false to keep the entry but not listen.")
+
+    @property
+    def effective_port(self) -> int:
+        """The configured port, or the transport's well-known port when omitted."""
+        return DEFAULT_PORTS[self.transport] if self.port is None else self.port
+
+
+@dataclass(frozen=True, slots=True)
+class SipLimits:
+    """Parser limits applied to every received SIP message before it is parsed."""
+
+    max_message_size: int = setting(
+        65535, "Largest accepted message in bytes (start line, headers and body).",
+        min=1024, max=1048576,
+    )
+    max_headers: int = setting(128, "Most header fields accepted in one message.", min=8, max=1024)
+    max_line_length: int = setting(
+        8192, "Longest accepted start line or header line in bytes.", min=256, max=1048576,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SipSettings:
+    """SIP signaling: listeners, connection handling and limits."""
+
+    server_name: str = setting(
+        "voxgate", "Value of the Server and User-Agent headers we send.",
+        max=128, pattern=SERVER_NAME_PATTERN,
+    )
+    listeners: tuple[Listener, ...] = setting(
+        (Listener(transport="tls", address="0.0.0.0", port=5061),),  # noqa: S104
+        "Listening sockets; the default is TLS on 0.0.0.0:5061 only.",
+    )
+    tcp_idle_timeout: int = setting(
+        600,
+        "Seconds before an idle TCP/TLS connection is closed; must exceed the devices' "
+        "keep-alive interval (RFC 5626 suggests 95-120 s).",
+        min=10, max=86400,
+    )
+    keepalive_pong: bool = setting(
+        True, "Answer a CRLFCRLF keep-alive ping with a CRLF pong (RFC 5626 §4.4.1).",
+    )
+    max_connections: int = setting(
+        10000, "Most simultaneous TCP/TLS connections across all listeners.", min=1, max=1000000,
+    )
+    limits: SipLimits = section(SipLimits, "Parser limits.")
+
+
+#: TLS 1.2 cipher suites: forward secrecy and AEAD only (TLS 1.3 suites are not configurable).
+DEFAULT_CIPHERS: Final = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """Server certificate and TLS policy for the tls listeners (SIP over TLS, RFC 3261 §26)."""
+
+    certificate: Path = setting(
+        Path("tls/cert.pem"), "Server certificate (PEM); relative to the config file's directory.",
+    )
+    private_key: Path = setting(
+        Path("tls/key.pem"), "Private key (PEM, unencrypted, readable by voxgate only).",
+    )
+    chain: Path | None = setting(
+        None, "Optional intermediate certificates (PEM) sent after the server certificate.",
+    )
+    min_version: TlsVersion = setting(
+        "1.2", "Lowest TLS version accepted.", choices=get_args(TlsVersion),
+    )
+    ciphers: str = setting(
+        DEFAULT_CIPHERS, "OpenSSL cipher string for TLS 1.2 (TLS 1.3 suites are fixed).",
+        kind="openssl_ciphers",
+    )
+    verify_client: ClientVerification = setting(
+        "none",
+        "Client certificates: none, optional (verified when presented) or required; "
+        "optional and required need client_ca.",
+        choices=get_args(ClientVerification),
+    )
+    client_ca: Path | None = setting(
+        None, "CA certificates (PEM) that client certificates are verified against.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The whole configuration of one node (one TOML file)."""
+
+    node: NodeSettings = section(NodeSettings, "This node.")
+    log: LogSettings = section(LogSettings, "Logging.")
+    sip: SipSettings = section(SipSettings, "SIP signaling.")
+    tls: TlsSettings = section(TlsSettings, "TLS.")
+
+    @property
+    def enabled_listeners(self) -> tuple[Listener, ...]:
+        """The listeners that will be opened."""
+        return tuple(listener for listener in self.sip.listeners if listener.enabled)

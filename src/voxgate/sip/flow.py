@@ -1,0 +1,57 @@
+"""Flows: where a message came from and how to send something back.
+
+A flow (RFC 5626 §3) is the transport, the local and remote address and, for
+a connection-oriented transport, the connection that carried a message.
+Responses go back on the flow of their request (RFC 3261 §18.2.2, RFC 3581)
+and requests to a registered device reuse the flow it registered on.  The
+pure layers carry flows as values; only :mod:`voxgate.transport` turns one
+into a socket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+Address = tuple[str, int]
+
+
+class Transport(StrEnum):
+    """SIP transports, spelt as in a Via header."""
+
+    UDP = "UDP"
+    TCP = "TCP"
+    TLS = "TLS"
+    WS = "WS"
+    WSS = "WSS"
+
+    @property
+    def reliable(self) -> bool:
+        """Whether the transport retransmits by itself (RFC 3261 §17: no Timer A/E/G)."""
+        return self is not Transport.UDP
+
+    @property
+    def secure(self) -> bool:
+        """Whether the transport is encrypted (a SIPS hop, RFC 3261 §26.2)."""
+        return self in (Transport.TLS, Transport.WSS)
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """One flow: ``connection`` is the id of the TCP/TLS/WS connection, ``None`` for UDP."""
+
+    transport: Transport
+    local: Address
+    remote: Address
+    connection: int | None = None
+
+    def __str__(self) -> str:
+        conn = "" if self.connection is None else f"#{self.connection}"
+        return (
+            f"{self.transport.value.lower()}:{_fmt(self.remote)}->{_fmt(self.local)}{conn}"
+        )
+
+
+def _fmt(address: Address) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
