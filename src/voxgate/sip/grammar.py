@@ -107,7 +107,10 @@ def split_commas(value: str) -> list[str]:
     return parts
 
 
-_SIMPLE_PARAMS_RE = re.compile(rf"(?:;[{TOKEN_CHARS}]+(?:=[{TOKEN_CHARS}\[\]:]+)?)+")
+#: Parameters with no whitespace and no ';' inside quoted values: split at ';' safely.
+_SIMPLE_PARAMS_RE = re.compile(
+    rf'(?:;[{TOKEN_CHARS}]+(?:=(?:[{TOKEN_CHARS}\[\]:]+|"[^"\\;\s]*"))?)+'
+)
 
 
 def parse_params(text: str, what: str) -> Params:

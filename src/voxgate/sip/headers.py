@@ -65,7 +65,7 @@ SINGLE_HEADERS = frozenset(
     {"to", "from", "call-id", "cseq", "max-forwards", "content-length", "content-type", "expires"}
 )
 #: Headers every request carries (RFC 3261 §8.1.1); Max-Forwards is checked separately.
-MANDATORY_REQUEST_HEADERS = ("via", "from", "to", "call-id", "cseq")
+MANDATORY_REQUEST_HEADERS = frozenset({"via", "from", "to", "call-id", "cseq"})
 
 
 def header_key(name: str) -> str:

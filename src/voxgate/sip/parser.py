@@ -89,27 +89,35 @@ def _parse(
     crlf = raw_head.count(b"\r\n")
     if len(raw_head.translate(None, _ALLOWED_BYTES)) != 2 * crlf:
         raise ParseError("Bad Characters In Header", detail="control character or bare CR/LF")
-    if "\r\n " in head or "\r\n\t" in head:
-        head = _FOLD_RE.sub(" ", head)
-    lines = head.split("\r\n")
-    if len(lines) - 1 > limits.max_headers:
+    if crlf > limits.max_headers:
         raise ParseError("Too Many Headers", 513, detail=f"more than {limits.max_headers}")
-    start_line = lines[0]
-    is_response = start_line.startswith(("SIP/", "sip/"))
+    max_line = limits.max_line_length
+    if len(head) > max_line and any(len(line) > max_line for line in head.split("\r\n")):
+        raise ParseError("Header Line Too Long", 513, detail=f"over {max_line} characters")
+    lines = head.split("\r\n")
     fields: list[tuple[str, str, str]] = []
     append = fields.append
-    max_line = limits.max_line_length
-    for i in range(1, len(lines)):
-        line = lines[i]
+    for line in lines[1:]:
         name, colon, value = line.partition(":")
         entry = _NAME_KEYS.get(name)
-        if entry is None or len(line) > max_line:
-            entry = _header_name(line, name, colon, max_line)
+        if entry is None:
+            if line[:1] in (" ", "\t"):  # a continuation line (RFC 3261 §7.3.1): unfold
+                fields.clear()
+                lines = _FOLD_RE.sub(" ", head).split("\r\n")
+                for unfolded in lines[1:]:
+                    name, colon, value = unfolded.partition(":")
+                    entry = _NAME_KEYS.get(name) or _header_name(unfolded, name, colon)
+                    append((entry[0], entry[1], value.strip(" \t")))
+                break
+            entry = _header_name(line, name, colon)
         append((entry[0], entry[1], value.strip(" \t")))
+    start_line = lines[0]
+    is_response = start_line.startswith(("SIP/", "sip/"))
     keys = [f[0] for f in fields]
-    for key in SINGLE_HEADERS:
-        if keys.count(key) > 1:
-            raise ParseError(f"Duplicate {CANONICAL[key]} header")
+    singles = [key for key in keys if key in SINGLE_HEADERS]
+    if len(singles) != len(set(singles)):
+        duplicate = next(key for key in singles if singles.count(key) > 1)
+        raise ParseError(f"Duplicate {CANONICAL[duplicate]} header")
     body = _cut_body(data, body_start, fields, keys, stream=stream)
     headers = Headers(fields)
     if is_response:
@@ -125,16 +133,14 @@ def _parse(
         if scheme and TOKEN_RE.fullmatch(scheme):
             raise ParseError("Unsupported URI Scheme", 416, detail=scheme)
         raise ParseError("Bad Request-URI", detail=f"{uri_text[:60]!r}")
-    for key in MANDATORY_REQUEST_HEADERS:
-        if key not in keys:
-            raise ParseError(f"Missing {CANONICAL[key]} header")
+    if not MANDATORY_REQUEST_HEADERS.issubset(keys):
+        missing = next(key for key in MANDATORY_REQUEST_HEADERS if key not in keys)
+        raise ParseError(f"Missing {CANONICAL[missing]} header")
     return Request(method, uri_text, headers, body)
 
 
-def _header_name(line: str, name: str, colon: str, max_line: int) -> tuple[str, str]:
-    """Slow path for a header name not spelt canonically, or an over-long line."""
-    if len(line) > max_line:
-        raise ParseError("Header Line Too Long", 513, detail=f"over {max_line} characters")
+def _header_name(line: str, name: str, colon: str) -> tuple[str, str]:
+    """Slow path for a header name not spelt canonically."""
     if not colon:
         raise ParseError("Bad Header Line", detail=f"no colon in {line[:40]!r}")
     name = name.rstrip(" \t")
