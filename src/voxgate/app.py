@@ -1,0 +1,172 @@
+"""Composition: build a node from one typed :class:`Settings`, run it, stop it.
+
+In this release the node is the SIP endpoint with its transports and the UAS
+core answers (OPTIONS, and the right refusal for what is not served yet);
+the edge, the call control and the media relay plug in here as they land.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+from dataclasses import dataclass, field
+
+from voxgate.config.schema import Settings
+from voxgate.sip.endpoint import (
+    Endpoint,
+    EndpointConfig,
+    Event,
+    MessageRejected,
+    RequestAnswered,
+    new_tag,
+)
+from voxgate.sip.flow import Transport
+from voxgate.sip.parser import Limits
+from voxgate.sip.transaction import (
+    AckReceived,
+    RequestReceived,
+    ResponseReceived,
+    StrayResponse,
+    TimedOut,
+    TransportFailed,
+)
+from voxgate.sip.uas import Capabilities, answer_unhandled
+from voxgate.transport.driver import EndpointDriver
+from voxgate.transport.manager import ListenerSpec, TransportManager
+from voxgate.transport.tlsctx import ReloadableContext, build_server_context
+
+log = logging.getLogger(__name__)
+_TRANSPORTS = {"udp": Transport.UDP, "tcp": Transport.TCP, "tls": Transport.TLS}
+
+
+@dataclass
+class Node:
+    """One running voxgate node."""
+
+    settings: Settings
+    _tls: ReloadableContext | None = None
+    transports: TransportManager | None = None
+    driver: EndpointDriver | None = None
+    capabilities: Capabilities = field(default_factory=Capabilities)
+
+    async def start(self) -> None:
+        """Open every configured listener."""
+        settings = self.settings
+        limits = settings.sip.limits
+        endpoint = Endpoint(
+            EndpointConfig(
+                limits=Limits(limits.max_message_size, limits.max_headers, limits.max_line_length),
+                server_name=settings.sip.server_name,
+            )
+        )
+        self.capabilities = Capabilities(server=settings.sip.server_name)
+        loop = asyncio.get_running_loop()
+        specs = [
+            ListenerSpec(_TRANSPORTS[lst.transport], lst.address, lst.effective_port)
+            for lst in settings.enabled_listeners
+        ]
+        tls = None
+        if any(spec.transport is Transport.TLS for spec in specs):
+            tls = ReloadableContext(self._tls_factory)
+        self.transports = TransportManager(
+            lambda data, flow: self._driver().on_message(data, flow),
+            limits=endpoint.config.limits,
+            idle_timeout=float(settings.sip.tcp_idle_timeout),
+            keepalive_pong=settings.sip.keepalive_pong,
+            max_connections=settings.sip.max_connections,
+            tls=tls,
+        )
+        self.driver = EndpointDriver(endpoint, self.transports.send, self.on_event, loop)
+        self._tls = tls
+        await self.transports.start(specs)
+
+    def reload_tls(self) -> None:
+        """Re-read the certificate, key and chain (SIGHUP); keep the old ones on error."""
+        if self._tls is None:
+            return
+        try:
+            self._tls.reload()
+        except (OSError, ValueError) as err:
+            log.error("TLS reload failed, keeping the current certificate: %s", err)
+
+    async def stop(self) -> None:
+        """Close listeners and connections."""
+        if self.driver is not None:
+            self.driver.close()
+        if self.transports is not None:
+            await self.transports.close()
+
+    def on_event(self, event: Event) -> None:
+        """The transaction user of this release: the UAS core's own answers, and logging."""
+        driver = self._driver()
+        match event:
+            case RequestReceived(key=key, request=request):
+                response = answer_unhandled(request, self.capabilities, to_tag=new_tag())
+                if response is not None:
+                    driver.endpoint.respond(key, response, asyncio.get_running_loop().time())
+            case RequestAnswered(request=request, response=response, flow=flow, duration=d):
+                # OPTIONS pings from every phone would drown the log: they go at debug.
+                ping = request.method == "OPTIONS" and response.status == 200
+                level = logging.DEBUG if ping else logging.INFO
+                if log.isEnabledFor(level):
+                    log.log(level, "%s %d", request.method, response.status, extra={
+                        "method": request.method, "status": response.status,
+                        "call_id": request.call_id, "branch": request.top_via.branch,
+                        "flow": str(flow), "duration_ms": round(d * 1000, 3),
+                    })  # fmt: skip
+            case MessageRejected(flow=flow, status=status, reason=reason, detail=detail):
+                log.info("rejected: %s", reason, extra={
+                    "flow": str(flow), "status": status, "detail": detail,
+                })  # fmt: skip
+            case (
+                AckReceived() | ResponseReceived() | StrayResponse() | TimedOut()
+                | TransportFailed()
+            ):  # fmt: skip
+                log.debug("ignored %s", type(event).__name__)
+
+    def _driver(self) -> EndpointDriver:
+        assert self.driver is not None, "node not started"
+        return self.driver
+
+    def _tls_factory(self) -> ssl.SSLContext:
+        tls = self.settings.tls
+        return build_server_context(
+            certificate=tls.certificate, private_key=tls.private_key, chain=tls.chain,
+            min_version=tls.min_version, ciphers=tls.ciphers, verify_client=tls.verify_client,
+            client_ca=tls.client_ca,
+        )  # fmt: skip
+
+
+async def run(settings: Settings) -> None:
+    """Run a node until SIGTERM or SIGINT; SIGHUP reloads the TLS certificate."""
+    node = Node(settings)
+    await node.start()
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    loop.add_signal_handler(signal.SIGINT, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, node.reload_tls)
+    log.info("voxgate running")
+    try:
+        await stopping.wait()
+    finally:
+        log.info("voxgate stopping")
+        await node.stop()
+
+
+def serve(settings: Settings) -> int:
+    """Entry point of ``voxgate serve``: uvloop when available, then :func:`run`."""
+    try:
+        import uvloop  # noqa: PLC0415 - optional speed-up, chosen at start
+
+        runner: contextlib.AbstractContextManager[asyncio.Runner] = asyncio.Runner(
+            loop_factory=uvloop.new_event_loop
+        )
+    except ImportError:
+        runner = asyncio.Runner()
+    with runner as r:
+        r.run(run(settings))
+    return 0

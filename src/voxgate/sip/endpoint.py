@@ -1,0 +1,226 @@
+"""The SIP endpoint: the facade the I/O adapter drives (STYLE.md "one loop shape").
+
+Bytes and flows go in with :meth:`Endpoint.receive`; the transaction user
+takes events with :meth:`Endpoint.next_event` and answers with
+:meth:`Endpoint.respond`; what must go on the wire comes out of
+:meth:`Endpoint.datagrams_to_send`; :meth:`Endpoint.next_timer` says when to
+call :meth:`Endpoint.handle_timer`.  Nothing here does I/O or reads a clock.
+
+The endpoint parses and checks every message, answers malformed requests as
+the parser says (RFC 3261 §8.2, §16.3), stamps ``received``/``rport`` on the
+top Via of requests (RFC 3261 §18.2.1, RFC 3581 §4), routes responses back
+(§18.2.2), and runs the transaction layer (§17).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import deque
+from dataclasses import dataclass, field
+from typing import assert_never
+
+from voxgate.sip.errors import ParseError
+from voxgate.sip.flow import Flow, Transport
+from voxgate.sip.message import Request, Response, make_response
+from voxgate.sip.parser import DEFAULT_LIMITS, Limits, parse_message
+from voxgate.sip.timers import TimerConfig
+from voxgate.sip.transaction import (
+    AckReceived,
+    Action,
+    RequestReceived,
+    ResponseReceived,
+    SendMessage,
+    StrayResponse,
+    Terminated,
+    TimedOut,
+    TransactionKey,
+    TransactionLayer,
+    TransportFailed,
+)
+from voxgate.sip.uas import error_response_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointConfig:
+    """Limits, timers and the name this endpoint puts in Server headers."""
+
+    limits: Limits = DEFAULT_LIMITS
+    timers: TimerConfig = field(default_factory=TimerConfig)
+    server_name: str = "voxgate"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRejected:
+    """A message failed to parse or check; ``status`` was sent back (``None``: dropped)."""
+
+    flow: Flow
+    status: int | None
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestAnswered:
+    """A server transaction got its final response (one log line per transaction)."""
+
+    request: Request
+    response: Response
+    flow: Flow
+    duration: float
+
+
+Event = (
+    RequestReceived | AckReceived | ResponseReceived | StrayResponse | TimedOut
+    | TransportFailed | MessageRejected | RequestAnswered
+)  # fmt: skip
+
+
+def new_tag() -> str:
+    """A random To/From tag (RFC 3261 §19.3: at least 32 bits of randomness)."""
+    return secrets.token_hex(8)
+
+
+class Endpoint:
+    """Sans-I/O SIP endpoint: parser, checks, Via stamping and transactions."""
+
+    def __init__(self, config: EndpointConfig | None = None) -> None:
+        self.config = config or EndpointConfig()
+        self._transactions = TransactionLayer(self.config.timers)
+        self._events: deque[Event] = deque()
+        self._outgoing: list[tuple[bytes, Flow]] = []
+        self._pending: dict[TransactionKey, tuple[Request, Flow, float]] = {}
+
+    # -- input -------------------------------------------------------------------
+    def receive(self, data: bytes, flow: Flow, now: float) -> None:
+        """Take one datagram or one framed stream message."""
+        limits = self.config.limits
+        try:
+            message = parse_message(data, limits, stream=flow.transport.reliable)
+        except ParseError as err:
+            self._reject(data, flow, err, None)
+            return
+        try:
+            message.check()
+        except ParseError as err:
+            self._reject(data, flow, err, message)
+            return
+        if isinstance(message, Request):
+            _stamp_via(message, flow)
+            actions = self._transactions.receive_request(message, flow, now)
+        else:
+            actions = self._transactions.receive_response(message, flow, now)
+        self._apply(actions, now)
+
+    def handle_timer(self, now: float) -> None:
+        """Fire every timer due at ``now``."""
+        self._apply(self._transactions.on_timer(now), now)
+
+    def transport_failed(self, key: TransactionKey, now: float) -> None:
+        """The transport could not send for transaction ``key`` (RFC 3261 §17.1.4)."""
+        self._apply(self._transactions.transport_failed(key, now), now)
+
+    # -- transaction user ----------------------------------------------------------
+    def respond(self, key: TransactionKey, response: Response, now: float) -> None:
+        """Send ``response`` on server transaction ``key``."""
+        if response.status >= 200:
+            pending = self._pending.pop(key, None)
+            if pending is not None:
+                request, flow, start = pending
+                self._events.append(RequestAnswered(request, response, flow, now - start))
+        self._apply(self._transactions.send_response(key, response, now), now)
+
+    def send_request(self, request: Request, flow: Flow, now: float) -> TransactionKey:
+        """Start a client transaction for ``request`` on ``flow``."""
+        key, actions = self._transactions.send_request(request, flow, now)
+        self._apply(actions, now)
+        return key
+
+    def next_event(self) -> Event | None:
+        """The next event for the transaction user, or ``None``."""
+        return self._events.popleft() if self._events else None
+
+    # -- output --------------------------------------------------------------------
+    def datagrams_to_send(self) -> list[tuple[bytes, Flow]]:
+        """Serialized messages and the flow each must leave on, oldest first."""
+        out, self._outgoing = self._outgoing, []
+        return out
+
+    def next_timer(self) -> float | None:
+        """When :meth:`handle_timer` must next be called, or ``None``."""
+        return self._transactions.next_timer()
+
+    @property
+    def transactions(self) -> int:
+        """Live transactions (for metrics and leak tests)."""
+        return len(self._transactions)
+
+    # -- internals -------------------------------------------------------------------
+    def _apply(self, actions: list[Action], now: float) -> None:
+        for action in actions:
+            match action:
+                case SendMessage(message=message, flow=flow):
+                    dest = response_flow(message, flow) if isinstance(message, Response) else flow
+                    self._outgoing.append((message.to_bytes(), dest))
+                case RequestReceived(key=key, request=request, flow=flow):
+                    self._pending[key] = (request, flow, now)
+                    self._events.append(action)
+                case Terminated(key=key):
+                    self._pending.pop(key, None)
+                case (
+                    AckReceived() | ResponseReceived() | StrayResponse() | TimedOut()
+                    | TransportFailed()
+                ):  # fmt: skip
+                    self._events.append(action)
+                case _:
+                    assert_never(action)
+
+    def _reject(
+        self, data: bytes, flow: Flow, err: ParseError, message: Request | Response | None
+    ) -> None:
+        status = err.status
+        if status is not None:
+            if isinstance(message, Request):
+                response = make_response(message, status, err.reason, to_tag=new_tag())
+                response.headers.add("Server", self.config.server_name)
+                out: bytes | None = response.to_bytes()
+            else:
+                out = error_response_bytes(data, err, self.config.server_name, new_tag())
+            if out is None:
+                status = None
+            else:
+                self._outgoing.append((out, flow))
+        self._events.append(MessageRejected(flow, status, err.reason, err.detail))
+
+
+def _stamp_via(request: Request, flow: Flow) -> None:
+    """Add ``received`` and fill ``rport`` on the top Via (RFC 3261 §18.2.1, RFC 3581 §4)."""
+    via = request.top_via
+    host, port = flow.remote
+    received = via.host.strip("[]") != host
+    if not received and not via.rport_requested:
+        return
+    params: dict[str, str | None] = {}
+    if received:
+        params["received"] = host
+    if via.rport_requested:
+        params["rport"] = str(port)
+    request.headers.remove_first_value("Via")
+    request.headers.prepend("Via", via.with_params(**params))
+
+
+def response_flow(response: Response, flow: Flow) -> Flow:
+    """Where a response goes (RFC 3261 §18.2.2, RFC 3581 §4).
+
+    Over a connection: back on the request's connection.  Over UDP: to the
+    ``received`` address (else sent-by host) and the ``rport`` port (else the
+    sent-by port, else 5060).
+    """
+    if flow.transport is not Transport.UDP:
+        return flow
+    via = response.top_via
+    host = via.params.get("received") or via.host.strip("[]")
+    rport = via.params.get("rport")
+    port = int(rport) if rport and rport.isdigit() else (via.port or 5060)
+    if (host, port) == flow.remote:
+        return flow
+    return Flow(flow.transport, flow.local, (host, port), flow.connection)

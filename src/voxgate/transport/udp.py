@@ -1,0 +1,59 @@
+"""SIP over UDP (RFC 3261 §18): one datagram is one message."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Callable
+from typing import cast
+
+from voxgate.sip.flow import Address, Flow, Transport
+
+log = logging.getLogger(__name__)
+
+OnMessage = Callable[[bytes, Flow], None]
+
+
+class UdpListener(asyncio.DatagramProtocol):
+    """Hands every datagram to ``on_message``; drops keep-alives and oversize datagrams."""
+
+    def __init__(
+        self, on_message: OnMessage, max_size: int, stats: collections.Counter[str]
+    ) -> None:
+        self._on_message = on_message
+        self._max_size = max_size
+        self._stats = stats
+        self.transport: asyncio.DatagramTransport | None = None
+        self.local: Address = ("", 0)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement the interface without subclassing it.
+        self.transport = cast(asyncio.DatagramTransport, transport)
+        sockname = transport.get_extra_info("sockname")
+        self.local = (sockname[0], sockname[1])
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self._stats["datagrams_in"] += 1
+        if not data.strip(b"\r\n"):
+            return  # a CRLF keep-alive (RFC 5626 §3.5.1 / common NAT practice)
+        if len(data) > self._max_size:
+            self._stats["dropped"] += 1
+            return
+        flow = Flow(Transport.UDP, self.local, (str(addr[0]), int(addr[1])))
+        try:
+            self._on_message(data, flow)
+        except Exception:  # the per-message boundary: log, keep listening
+            self._stats["errors"] += 1
+            log.exception("error handling a datagram", extra={"flow": str(flow)})
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("UDP error on %s: %s", self.local, exc)
+
+    def send(self, data: bytes, remote: Address) -> bool:
+        """Send one datagram; ``False`` if the socket is gone."""
+        if self.transport is None or self.transport.is_closing():
+            return False
+        self.transport.sendto(data, remote)
+        self._stats["datagrams_out"] += 1
+        return True

@@ -1,0 +1,193 @@
+"""Real peers against a real node: fixtures that start `voxgate serve`, SIPp and a TLS bridge.
+
+Everything listens on 127.0.0.1 with ports picked free by the test, and every
+process started here is stopped when its test ends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 (SIP listeners use both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((HOST, 0))
+            port = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((HOST, port))
+                except OSError:
+                    continue
+            return int(port)
+    raise RuntimeError("no free port")
+
+
+def wait_for_tcp(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {HOST}:{port}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class Node:
+    """A running `voxgate serve` with plain UDP, TCP and TLS listeners on 127.0.0.1."""
+
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+    udp: int
+    tcp: int
+    tls: int
+    log: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Node]:
+    data = tmp_path / "data"
+    subprocess.run(
+        [sys.executable, "-m", "voxgate", "init", "--data", str(data)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    udp, tcp, tls = free_port(), free_port(), free_port()
+    config = data / "voxgate.toml"
+    text = config.read_text()
+    listeners = (
+        f'[[sip.listeners]]\ntransport = "udp"\naddress = "{HOST}"\nport = {udp}\n\n'
+        f'[[sip.listeners]]\ntransport = "tcp"\naddress = "{HOST}"\nport = {tcp}\n\n'
+        f'[[sip.listeners]]\ntransport = "tls"\naddress = "{HOST}"\nport = {tls}\n'
+    )
+    config.write_text(_replace_listeners(text, listeners) + '\n[log]\nformat = "json"\n')
+    log = tmp_path / "voxgate.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "voxgate", "serve", "--config", str(config)],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    running = Node(process, data, udp, tcp, tls, log)
+    try:
+        wait_for_tcp(tcp)
+        wait_for_tcp(tls)
+        yield running
+    finally:
+        stop(process)
+
+
+def _replace_listeners(config_text: str, listeners: str) -> str:
+    """Drop the [[sip.listeners]] tables and [log] of an init'ed config, add ours."""
+    out: list[str] = []
+    skipping = False
+    for line in config_text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("["):
+            skipping = stripped in ("[[sip.listeners]]", "[log]")
+        if not skipping:
+            out.append(line)
+    return "\n".join(out) + "\n\n" + listeners
+
+
+@dataclass
+class SippResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    stats: Path
+
+    def counter(self, name: str) -> int:
+        """A cumulative counter from SIPp's last statistics line (e.g. SuccessfulCall)."""
+        lines = self.stats.read_text().splitlines()
+        header = lines[0].split(";")
+        last = lines[-1].split(";")
+        return int(last[header.index(f"{name}(C)")])
+
+
+def run_sipp(
+    tmp_path: Path,
+    scenario: str,
+    port: int,
+    *,
+    transport: str = "u1",
+    calls: int = 10,
+    rate: int = 10,
+    extra: list[str] | None = None,
+    timeout: float = 60,
+) -> SippResult:
+    """Run SIPp as a UAC against 127.0.0.1:port until `calls` calls are done."""
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        pytest.fail("sipp is not installed: ./test installs Debian's sip-tester")
+    work = tmp_path / f"sipp-{scenario}-{transport}-{port}"
+    work.mkdir(exist_ok=True)
+    stats = work / "stats.csv"
+    args = [
+        sipp, f"{HOST}:{port}", "-sf", str(SCENARIOS / f"{scenario}.xml"), "-t", transport,
+        "-i", HOST, "-p", str(free_port()), "-m", str(calls), "-r", str(rate),
+        "-timeout", f"{int(timeout)}s", "-timeout_error", "-nostdin", "-trace_stat",
+        "-stf", str(stats), "-fd", "1", "-max_socket", "64",
+        *(extra or []),
+    ]  # fmt: skip
+    done = subprocess.run(  # noqa: PLW1510 - the caller asserts on returncode
+        args, cwd=work, capture_output=True, text=True, timeout=timeout + 30,
+        env={**os.environ, "TERM": "dumb"},
+    )  # fmt: skip
+    return SippResult(done.returncode, done.stdout, done.stderr, stats)
+
+
+@pytest.fixture
+def tls_bridge(node: Node) -> Iterator[int]:
+    """A TCP port on 127.0.0.1 whose connections socat carries over TLS to the node.
+
+    Debian's SIPp has no TLS (FIELD-NOTES.md): SIPp speaks TCP to socat, socat
+    speaks TLS to the node (which refuses anything below 1.2), one TLS connection per SIPp connection.
+    """
+    socat = shutil.which("socat")
+    if socat is None:
+        pytest.fail("socat is not installed: ./test installs it")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            socat, f"TCP-LISTEN:{port},bind={HOST},reuseaddr,fork",
+            f"OPENSSL:{HOST}:{node.tls},verify=0",
+        ],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_tcp(port)
+        yield port
+    finally:
+        stop(process)
