@@ -204,8 +204,11 @@ def _stamp_via(request: Request, flow: Flow) -> None:
         params["received"] = host
     if via.rport_requested:
         params["rport"] = str(port)
+    stamped = via.with_params(**params)
+    rest = request.via[1:]
     request.headers.remove_first_value("Via")
-    request.headers.prepend("Via", via.with_params(**params))
+    request.headers.prepend("Via", stamped)
+    request.headers.remember("via", [stamped, *rest])
 
 
 def response_flow(response: Response, flow: Flow) -> Flow:

@@ -11,7 +11,7 @@ parser builds several per message.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from voxgate.sip.errors import ParseError
 from voxgate.sip.grammar import (
@@ -116,9 +116,7 @@ class Via:
 
     def with_params(self, **params: str | None) -> Via:
         """A copy with parameters set (``None`` makes a flag)."""
-        merged = dict(self.params)
-        merged.update(params)
-        return replace(self, params=merged)
+        return Via(self.transport, self.host, self.port, {**self.params, **params})
 
     def __str__(self) -> str:
         port = "" if self.port is None else f":{self.port}"
@@ -162,9 +160,7 @@ class NameAddr:
 
     def with_params(self, **params: str | None) -> NameAddr:
         """A copy with header parameters set (``None`` makes a flag)."""
-        merged = dict(self.params)
-        merged.update(params)
-        return replace(self, params=merged)
+        return NameAddr(self.uri, self.display_name, {**self.params, **params})
 
     def __str__(self) -> str:
         name = "" if self.display_name is None else quote(self.display_name) + " "

@@ -169,8 +169,13 @@ class Headers:
         return None
 
     def subset(self, keys: tuple[str, ...]) -> Headers:
-        """A new Headers with only the fields whose canonical keys are in ``keys``."""
-        return Headers([f for f in self._fields if f[0] in keys])
+        """A new Headers with only the fields whose canonical keys are in ``keys``.
+
+        Parsed views of those fields are values, so the copy shares them.
+        """
+        copy = Headers([f for f in self._fields if f[0] in keys])
+        copy._parsed = {k: v for k, v in self._parsed.items() if k in keys}
+        return copy
 
     def copy(self) -> Headers:
         """An independent copy (parsed views are not shared)."""
@@ -423,5 +428,7 @@ def make_response(
         if timestamp is not None:
             headers.add("Timestamp", timestamp)
     elif to_tag is not None and request.to.tag is None:
-        headers.set("To", request.to.with_params(tag=to_tag))
+        to = request.to.with_params(tag=to_tag)
+        headers.set("To", to)
+        headers.remember("to", to)
     return Response(status, reason or REASON_PHRASES.get(status, "Unknown"), headers, body)
