@@ -24,6 +24,15 @@ _vg_debs() {
     _vg_as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+_vg_pip() {  # pip, quiet unless it fails
+    local log
+    log=$(mktemp)
+    if ! "$_vg_root/.venv/bin/pip" install -q --disable-pip-version-check "$@" >"$log" 2>&1; then
+        cat "$log" >&2; rm -f "$log"; return 1
+    fi
+    rm -f "$log"
+}
+
 _vg_venv() {
     local extra=$1 venv="$_vg_root/.venv" stamp
     local py=${PYTHON:-python3}
@@ -33,11 +42,11 @@ _vg_venv() {
     stamp="$venv/.voxgate-$extra-$(sha256sum "$_vg_root/pyproject.toml" | cut -c1-16)"
     if [ ! -f "$stamp" ]; then
         echo "voxgate: installing Python packages ($extra)" >&2
-        "$venv/bin/pip" install -q --disable-pip-version-check --upgrade pip >/dev/null
+        _vg_pip --upgrade pip
         if [ "$extra" = runtime ]; then
-            "$venv/bin/pip" install -q --disable-pip-version-check -e "$_vg_root" >/dev/null
+            _vg_pip -e "$_vg_root"
         else
-            "$venv/bin/pip" install -q --disable-pip-version-check -e "$_vg_root[$extra]" >/dev/null
+            _vg_pip -e "$_vg_root[$extra]"
         fi
         touch "$stamp"
     fi

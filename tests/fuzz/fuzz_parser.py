@@ -17,18 +17,27 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports():
+    from voxgate.sdp.codec import parse_sdp, serialize_sdp
+    from voxgate.sdp.errors import SdpError
     from voxgate.sip.errors import ParseError
     from voxgate.sip.parser import StreamFramer, parse_message
 
 
 def test_one_input(data: bytes) -> None:
-    """Feed ``data`` as a datagram and as a stream, whole and split."""
+    """Feed ``data`` as a datagram and as a stream, whole and split; a body goes to the
+    SDP parser."""
     try:
         message = parse_message(data)
         message.check()
     except ParseError:
         pass
     else:
+        try:
+            description = parse_sdp(message.body)
+        except SdpError:
+            pass
+        else:
+            assert parse_sdp(serialize_sdp(description)) == description, "SDP round trip"
         again = parse_message(message.to_bytes())
         assert list(again.headers) == list(message.headers), "headers changed on round trip"
         assert again.body == message.body, "body changed on round trip"
