@@ -39,7 +39,11 @@ _vg_venv() {
     "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
         echo "voxgate: Python 3.11 or newer is required ($py is $("$py" --version 2>&1))" >&2; return 1; }
     [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
-    stamp="$venv/.voxgate-$extra-$(sha256sum "$_vg_root/pyproject.toml" | cut -c1-16)"
+    local hash
+    hash=$(sha256sum "$_vg_root/pyproject.toml" | cut -c1-16)
+    stamp="$venv/.voxgate-$extra-$hash"
+    # The test set-up is a superset of the runtime one.
+    [ "$extra" = runtime ] && [ -f "$venv/.voxgate-test-$hash" ] && return 0
     if [ ! -f "$stamp" ]; then
         echo "voxgate: installing Python packages ($extra)" >&2
         _vg_pip --upgrade pip

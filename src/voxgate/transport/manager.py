@@ -94,8 +94,9 @@ class TransportManager:
         except BaseException:
             await self.close()
             raise
-        for transport, address in self.bound:
-            log.info("listening", extra={"transport": transport.value, "address": address})
+        for transport, (host, port) in self.bound:
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            log.info("listening on %s %s", transport.value, where)
 
     def _udp_factory(self) -> UdpListener:
         return UdpListener(self._on_message, self.limits.max_message_size, self.stats)
