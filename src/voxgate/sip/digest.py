@@ -1,65 +1,110 @@
 """HTTP Digest authentication for SIP (RFC 3261 §22, RFC 2617, RFC 7616, RFC 8760).
 
-MD5 and SHA-256 with ``qop=auth``.  The server side issues stateless nonces
-(any node holding the key can check them), refuses stale, forged and replayed
-ones, and answers an unknown user exactly as a wrong password so that
-extensions cannot be enumerated.  The client side answers a challenge.
-Stores keep only HA1 per algorithm (:func:`ha1`), never a clear secret.
+MD5 and SHA-256 with ``qop=auth``; the ``-sess`` variants and every other
+algorithm are refused as unsupported (:class:`UnsupportedAlgorithmError`).
+
+The server side (:class:`DigestServer`) issues stateless nonces that any node
+holding the key can check, answers stale nonces with STALE, refuses forged and
+replayed ones, and answers an unknown user exactly as a wrong password so that
+extensions cannot be enumerated.  The client side (:func:`answer`) answers a
+challenge.  Stores keep only HA1 per algorithm (:func:`ha1`), never a clear
+secret.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import re
 import secrets
 import struct
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Final, Literal
 
 from voxgate.sip.errors import ParseError
 from voxgate.sip.grammar import QUOTED_RE, TOKEN_RE, quote, unquote
 from voxgate.sip.message import Request, Response
+from voxgate.sip.uri import SipUri, parse_uri
 
-#: Algorithms we speak, strongest first (RFC 8760 §2.4 orders challenges this way).
-ALGORITHMS = ("SHA-256", "MD5")
-#: Digest algorithm names (RFC 7616 §6.1) → hashlib names.
-_HASHES = {"MD5": "md5", "SHA-256": "sha256"}
+#: The digest algorithms we speak (RFC 7616 §6.1, RFC 8760 §2.1).
+Algorithm = Literal["MD5", "SHA-256"]
+#: Strongest first: challenges are offered in this order (RFC 8760 §2.4).
+ALGORITHMS: Final[tuple[Algorithm, ...]] = ("SHA-256", "MD5")
+_HASHES: Final[dict[str, str]] = {"MD5": "md5", "SHA-256": "sha256"}
+
+#: auth-scheme followed by LWS (RFC 2617 §1.2, RFC 7235 §2.1).
+_SCHEME_RE = re.compile(r"[ \t]*([A-Za-z0-9\-.!%*_+`'~]+)(?:[ \t]+|$)")
+#: auth-param name and "=" (RFC 2617 §1.2).
 _PARAM_RE = re.compile(r"[ \t]*([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*=[ \t]*")
+#: nc-value = 8LHEX (RFC 2617 §3.2.2).
+_NC_RE = re.compile(r"[0-9A-Fa-f]{8}")
+#: request-digest = <"> 32LHEX <"> (RFC 2617 §3.2.2); 64 for SHA-256 (RFC 7616 §3.4).
+_HEX_RE = re.compile(r"[0-9A-Fa-f]+")
+#: Our nonces: unpadded base64url (RFC 4648 §5) of a fixed-size blob.
+_NONCE_RE = re.compile(r"[A-Za-z0-9_-]{75}")  # 56 bytes
 
 
-def _h(algorithm: str, text: str) -> str:
+class UnsupportedAlgorithmError(ParseError):
+    """A challenge or credentials name an algorithm we do not implement (``-sess`` included)."""
+
+
+def _hash(algorithm: str, text: str) -> str:
+    """H(data) of RFC 7616 §3.4: lower-case hex of the algorithm's digest of UTF-8 text."""
     return hashlib.new(_HASHES[algorithm], text.encode()).hexdigest()
 
 
+def _algorithm(text: str, what: str) -> Algorithm:
+    """The canonical name of a supported algorithm (names are case-insensitive, RFC 7616 §3.3)."""
+    upper = text.upper()
+    if upper == "MD5":
+        return "MD5"
+    if upper == "SHA-256":
+        return "SHA-256"
+    detail = f"unsupported algorithm {text[:20]!r}"
+    raise UnsupportedAlgorithmError(f"Bad {what} header", detail=detail)
+
+
 def ha1(algorithm: str, username: str, realm: str, password: str) -> str:
-    """HA1 = H(username:realm:password) (RFC 2617 §3.2.2.2, RFC 7616 §3.4.2)."""
+    """HA1 = H(username ":" realm ":" password) (RFC 2617 §3.2.2.2, RFC 7616 §3.4.2).
+
+    Raises :class:`ValueError` for an algorithm other than MD5 or SHA-256.
+    """
     if algorithm not in _HASHES:
         raise ValueError(f"unsupported digest algorithm {algorithm!r}")
-    return _h(algorithm, f"{username}:{realm}:{password}")
+    return _hash(algorithm, f"{username}:{realm}:{password}")
 
 
 def response_value(
     algorithm: str, ha1_value: str, nonce: str, method: str, uri: str, *,
     qop: str | None, nc: str | None, cnonce: str | None,
 ) -> str:  # fmt: skip
-    """request-digest (RFC 2617 §3.2.2.1): KD(HA1, nonce:nc:cnonce:qop:HA2) or the 2069 form."""
-    ha2 = _h(algorithm, f"{method}:{uri}")
+    """request-digest (RFC 2617 §3.2.2.1, RFC 7616 §3.4.1).
+
+    With ``qop``: KD(HA1, nonce:nc:cnonce:qop:HA2); without, the RFC 2069 form
+    KD(HA1, nonce:HA2).  HA2 = H(method:digest-uri) (RFC 2617 §3.2.2.3, qop=auth).
+    """
+    ha2 = _hash(algorithm, f"{method}:{uri}")
     if qop is None:
-        return _h(algorithm, f"{ha1_value}:{nonce}:{ha2}")
-    return _h(algorithm, f"{ha1_value}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
+        return _hash(algorithm, f"{ha1_value}:{nonce}:{ha2}")
+    return _hash(algorithm, f"{ha1_value}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
 
 
 @dataclass(frozen=True, slots=True)
 class Challenge:
-    """A ``WWW-Authenticate``/``Proxy-Authenticate`` Digest challenge."""
+    """A Digest challenge of ``WWW-Authenticate``/``Proxy-Authenticate`` (RFC 2617 §3.2.1).
+
+    ``qop`` holds the offered qop-options (empty: the RFC 2069 form); ``str()``
+    gives the header field value.
+    """
 
     realm: str
     nonce: str
-    algorithm: str = "MD5"
+    algorithm: Algorithm = "MD5"
     qop: tuple[str, ...] = ("auth",)
     opaque: str | None = None
     stale: bool = False
@@ -76,20 +121,24 @@ class Challenge:
             parts.append("stale=TRUE")
         parts.append(f"algorithm={self.algorithm}")
         if self.qop:
-            parts.append(f'qop="{",".join(self.qop)}"')
+            parts.append(f"qop={quote(','.join(self.qop))}")
         return "Digest " + ", ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """An ``Authorization``/``Proxy-Authorization`` Digest answer."""
+    """Digest credentials of ``Authorization``/``Proxy-Authorization`` (RFC 2617 §3.2.2).
+
+    ``uri`` is the digest-uri; ``nc`` is kept as the 8 hex digits sent, since
+    they enter the digest verbatim.  ``str()`` gives the header field value.
+    """
 
     username: str
     realm: str
     nonce: str
     uri: str
     response: str
-    algorithm: str = "MD5"
+    algorithm: Algorithm = "MD5"
     cnonce: str | None = None
     nc: str | None = None
     qop: str | None = None
@@ -101,46 +150,61 @@ class Credentials:
             f"nonce={quote(self.nonce)}", f"uri={quote(self.uri)}",
             f"response={quote(self.response)}", f"algorithm={self.algorithm}",
         ]  # fmt: skip
+        if self.cnonce is not None:
+            parts.append(f"cnonce={quote(self.cnonce)}")
+        if self.nc is not None:
+            parts.append(f"nc={self.nc}")
         if self.qop is not None:
-            parts += [f"cnonce={quote(self.cnonce or '')}", f"nc={self.nc}", f"qop={self.qop}"]
+            parts.append(f"qop={self.qop}")
         if self.opaque is not None:
             parts.append(f"opaque={quote(self.opaque)}")
         return "Digest " + ", ".join(parts)
 
 
+# -- parsing ----------------------------------------------------------------------------
+def auth_scheme(value: str) -> str:
+    """The auth-scheme of a challenge or credentials, lower-cased ("" if there is none)."""
+    m = _SCHEME_RE.match(value)
+    return m[1].lower() if m else ""
+
+
 def parse_auth_params(value: str, what: str) -> dict[str, str]:
-    """Parse ``Digest name=value, name="value", …`` into lower-cased names → unquoted values."""
-    scheme, _, rest = value.strip().partition(" ")
-    if scheme.lower() != "digest":
-        raise ParseError(f"Bad {what} header", detail=f"scheme {scheme[:20]!r} is not Digest")
+    """Parse ``Digest name=value, name="value", …`` (RFC 2617 §1.2, RFC 3261 §25.1).
+
+    Names are lower-cased, quoted values unquoted.  A scheme other than Digest,
+    a malformed or duplicated parameter raises :class:`ParseError` (400).
+    """
+    m = _SCHEME_RE.match(value)
+    if m is None or m[1].lower() != "digest":
+        raise ParseError(f"Bad {what} header", detail="scheme is not Digest")
     params: dict[str, str] = {}
-    i, n = 0, len(rest)
+    i, n = m.end(), len(value)
     while i < n:
-        m = _PARAM_RE.match(rest, i)
-        if m is None:
+        p = _PARAM_RE.match(value, i)
+        if p is None:
             raise ParseError(f"Bad {what} header", detail="bad auth-param")
-        name = m[1].lower()
-        i = m.end()
-        if i < n and rest[i] == '"':
-            q = QUOTED_RE.match(rest, i)
+        name = p[1].lower()
+        i = p.end()
+        if i < n and value[i] == '"':
+            q = QUOTED_RE.match(value, i)
             if q is None:
-                raise ParseError(f"Bad {what} header", detail=f"unterminated {name}")
+                raise ParseError(f"Bad {what} header", detail=f"unterminated {name[:20]}")
             text = unquote(q.group())
             i = q.end()
         else:
-            t = TOKEN_RE.match(rest, i)
+            t = TOKEN_RE.match(value, i)
             if t is None:
-                raise ParseError(f"Bad {what} header", detail=f"bad value of {name}")
+                raise ParseError(f"Bad {what} header", detail=f"bad value of {name[:20]}")
             text = t.group()
             i = t.end()
         if name in params:
-            raise ParseError(f"Bad {what} header", detail=f"duplicate {name}")
+            raise ParseError(f"Bad {what} header", detail=f"duplicate {name[:20]}")
         params[name] = text
-        while i < n and rest[i] in " \t":
+        while i < n and value[i] in " \t":
             i += 1
         if i < n:
-            if rest[i] != ",":
-                raise ParseError(f"Bad {what} header", detail=f"expected ',' after {name}")
+            if value[i] != ",":
+                raise ParseError(f"Bad {what} header", detail=f"expected ',' after {name[:20]}")
             i += 1
     return params
 
@@ -152,105 +216,153 @@ def _need(params: dict[str, str], name: str, what: str) -> str:
     return value
 
 
-def parse_challenge(value: str) -> Challenge:
-    """Parse a Digest challenge (RFC 2617 §3.2.1)."""
-    what = "WWW-Authenticate"
-    p = parse_auth_params(value, what)
+def parse_challenge(value: str, what: str = "WWW-Authenticate") -> Challenge:
+    """Parse a Digest challenge (RFC 2617 §3.2.1, RFC 7616 §3.3).
+
+    ``realm`` and ``nonce`` are mandatory; an absent algorithm means MD5.
+    Raises :class:`UnsupportedAlgorithmError` for ``-sess`` and unknown algorithms.
+    """
+    return _challenge_of(parse_auth_params(value, what), what)
+
+
+def _challenge_of(p: dict[str, str], what: str) -> Challenge:
     qop = tuple(q.strip() for q in p["qop"].split(",") if q.strip()) if "qop" in p else ()
     return Challenge(
         realm=_need(p, "realm", what), nonce=_need(p, "nonce", what),
-        algorithm=p.get("algorithm", "MD5").upper(),
+        algorithm=_algorithm(p.get("algorithm", "MD5"), what),
         qop=qop, opaque=p.get("opaque"), stale=p.get("stale", "").lower() == "true",
         domain=p.get("domain"),
     )  # fmt: skip
 
 
-def parse_credentials(value: str) -> Credentials:
-    """Parse Digest credentials (RFC 2617 §3.2.2)."""
-    what = "Authorization"
-    p = parse_auth_params(value, what)
-    qop = p.get("qop")
-    if qop is not None and ("cnonce" not in p or "nc" not in p):
-        raise ParseError(f"Bad {what} header", detail="qop without cnonce and nc")
-    return Credentials(
+def parse_credentials(value: str, what: str = "Authorization") -> Credentials:
+    """Parse Digest credentials (RFC 2617 §3.2.2, RFC 7616 §3.4).
+
+    ``username``, ``realm``, ``nonce``, ``uri`` and ``response`` are mandatory;
+    with ``qop``, so are ``cnonce`` and ``nc`` (8LHEX).  ``response`` must be hex.
+    Raises :class:`UnsupportedAlgorithmError` for ``-sess`` and unknown algorithms.
+    """
+    return _credentials_of(parse_auth_params(value, what), what)
+
+
+def _credentials_of(p: dict[str, str], what: str) -> Credentials:
+    credentials = Credentials(
         username=_need(p, "username", what), realm=_need(p, "realm", what),
         nonce=_need(p, "nonce", what), uri=_need(p, "uri", what),
-        response=_need(p, "response", what), algorithm=p.get("algorithm", "MD5").upper(),
-        cnonce=p.get("cnonce"), nc=p.get("nc"), qop=qop, opaque=p.get("opaque"),
+        response=_need(p, "response", what),
+        algorithm=_algorithm(p.get("algorithm", "MD5"), what),
+        cnonce=p.get("cnonce"), nc=p.get("nc"), qop=p.get("qop"), opaque=p.get("opaque"),
     )  # fmt: skip
+    if _HEX_RE.fullmatch(credentials.response) is None:
+        raise ParseError(f"Bad {what} header", detail="response is not hex")
+    if credentials.nc is not None and _NC_RE.fullmatch(credentials.nc) is None:
+        raise ParseError(f"Bad {what} header", detail="nc is not 8 hex digits")
+    if credentials.qop is not None and (credentials.cnonce is None or credentials.nc is None):
+        raise ParseError(f"Bad {what} header", detail="qop without cnonce and nc")
+    return credentials
 
 
+# -- server side ------------------------------------------------------------------------
 class AuthResult(Enum):
     """What :meth:`DigestServer.verify` decided."""
 
     OK = "ok"
-    STALE = "stale"  # authentic but expired nonce: challenge again with stale=TRUE
+    #: Authentic but expired nonce: challenge again with stale=TRUE (RFC 2617 §3.2.1).
+    STALE = "stale"
     FAILED = "failed"
 
 
-_NONCE_HEAD = struct.Struct(">d16s")  # issue time, random
+#: A nonce is base64url(issue time || random || HMAC-SHA256(key, time || random || realm)).
+_NONCE_HEAD = struct.Struct(">d16s")
+_NONCE_TAG_SIZE = 32
+_RANDOM_SIZE = 16
 
 
 class DigestServer:
-    """Issues challenges and verifies answers, with stateless HMAC-signed nonces."""
+    """Issues Digest challenges and verifies answers (RFC 3261 §22.1, §22.3).
+
+    Nonces are stateless and signed with ``key`` for ``realm``: every node with
+    the key accepts every node's nonces, so ``now`` must be a clock the nodes
+    share (wall-clock seconds), not a per-process monotonic one.  The only
+    state is the highest nonce-count seen per nonce (RFC 2617 §3.2.2), kept
+    until the nonce expires and at most ``max_tracked_nonces`` of them; a nonce
+    whose count was forgotten to respect that bound is answered STALE, never
+    accepted again.
+    """
 
     def __init__(
         self,
         key: bytes,
         realm: str,
-        *,
-        algorithms: tuple[str, ...] = ALGORITHMS,
+        algorithms: tuple[Algorithm, ...] = ALGORITHMS,
         nonce_lifetime: float = 300.0,
         max_tracked_nonces: int = 100_000,
+        *,
         allow_rfc2069: bool = False,
     ) -> None:
         if len(key) < 16:
             raise ValueError("the nonce key needs at least 16 bytes")
-        unknown = set(algorithms) - set(_HASHES)
-        if unknown:
-            raise ValueError(f"unsupported digest algorithms {sorted(unknown)}")
+        if not algorithms or set(algorithms) - set(_HASHES):
+            raise ValueError(f"unsupported digest algorithms {algorithms!r}")
+        if nonce_lifetime <= 0 or max_tracked_nonces < 1:
+            raise ValueError("nonce_lifetime and max_tracked_nonces must be positive")
         self.realm = realm
-        self.algorithms = algorithms
+        #: Offered strongest first, whatever order they were given in (RFC 8760 §2.4).
+        self.algorithms = tuple(a for a in ALGORITHMS if a in algorithms)
         self.nonce_lifetime = nonce_lifetime
+        self.max_tracked_nonces = max_tracked_nonces
+        #: Accept answers without qop (RFC 2069 compatibility, RFC 2617 §3.2.2.1): off.
         self.allow_rfc2069 = allow_rfc2069
         self._key = key
-        self._max_tracked = max_tracked_nonces
-        # nonce -> (expiry, highest nc seen): bounded, oldest first.
+        # nonce -> (expiry, highest nc seen), in order of first use.
         self._counts: OrderedDict[str, tuple[float, int]] = OrderedDict()
-        self._dummy = {alg: _h(alg, "voxgate:no-such-user") for alg in _HASHES}
+        # Nonces issued at or before this time may have lost their count: refused.
+        self._forgotten_before = float("-inf")
+        # Stand-in HA1 for unknown users: same work, and no one knows its password.
+        self._dummy_ha1 = {
+            alg: _hash(alg, hmac.new(key, b"voxgate digest dummy HA1", "sha256").hexdigest())
+            for alg in _HASHES
+        }
 
-    # -- nonces -------------------------------------------------------------------
-    def make_nonce(self, now: float) -> str:
-        """A fresh nonce: time and randomness, signed for this realm."""
-        head = _NONCE_HEAD.pack(now, secrets.token_bytes(16))
+    # -- nonces -------------------------------------------------------------------------
+    def make_nonce(self, now: float, random_bytes: bytes | None = None) -> str:
+        """A fresh nonce: issue time and 16 random bytes, signed for this realm."""
+        if random_bytes is None:
+            random_bytes = secrets.token_bytes(_RANDOM_SIZE)
+        if len(random_bytes) != _RANDOM_SIZE:
+            raise ValueError(f"a nonce takes {_RANDOM_SIZE} random bytes")
+        head = _NONCE_HEAD.pack(now, random_bytes)
         return base64.urlsafe_b64encode(head + self._sign(head)).decode().rstrip("=")
 
     def _sign(self, head: bytes) -> bytes:
-        return hmac.new(self._key, head + self.realm.encode(), hashlib.sha256).digest()[:16]
+        return hmac.new(self._key, head + self.realm.encode(), hashlib.sha256).digest()
 
-    def _nonce_time(self, nonce: str) -> float | None:
-        """Issue time of an authentic nonce, or ``None`` if forged or malformed."""
-        try:
-            raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
-        except (ValueError, TypeError):
+    def _issue_time(self, nonce: str) -> float | None:
+        """Issue time of an authentic nonce of ours, or ``None`` if forged or malformed."""
+        if _NONCE_RE.fullmatch(nonce) is None:  # b64decode would skip stray characters
             return None
-        if len(raw) != _NONCE_HEAD.size + 16:
+        try:
+            raw = base64.urlsafe_b64decode(nonce + "=")
+        except binascii.Error:
             return None
         head, tag = raw[: _NONCE_HEAD.size], raw[_NONCE_HEAD.size :]
-        if not hmac.compare_digest(tag, self._sign(head)):
+        if len(tag) != _NONCE_TAG_SIZE or not hmac.compare_digest(tag, self._sign(head)):
             return None
         issued: float = _NONCE_HEAD.unpack(head)[0]
         return issued
 
-    def challenge(self, now: float, *, stale: bool = False) -> list[Challenge]:
-        """One challenge per algorithm, strongest first, sharing one nonce."""
-        nonce = self.make_nonce(now)
+    def challenge(
+        self, now: float, *, stale: bool = False, random_bytes: bytes | None = None
+    ) -> list[Challenge]:
+        """One challenge per algorithm, strongest first, sharing one fresh nonce
+        (RFC 3261 §22.1, RFC 8760 §2.4; RFC 7616 §3.7 shows a shared nonce)."""
+        nonce = self.make_nonce(now, random_bytes)
         return [
             Challenge(self.realm, nonce, algorithm, ("auth",), stale=stale)
             for algorithm in self.algorithms
         ]
 
-    # -- verification -------------------------------------------------------------
+    # -- verification ---------------------------------------------------------------------
     def verify(
         self,
         method: str,
@@ -259,72 +371,101 @@ class DigestServer:
         ha1_lookup: Callable[[str, str], str | None],
         now: float,
     ) -> AuthResult:
-        """Check an answer (RFC 2617 §3.2.2, RFC 3261 §22.4); same cost for unknown users."""
+        """Check credentials against a request (RFC 2617 §3.2.2, RFC 3261 §22.4).
+
+        ``ha1_lookup(algorithm, username)`` gives the stored HA1 or ``None``.
+        An unknown user costs the same work and gets the same FAILED as a wrong
+        password: the digest is computed against a stand-in HA1 and compared in
+        constant time.  Wrong realm, an algorithm not offered, a qop other than
+        auth, a forged nonce or a digest-uri other than the Request-URI
+        (RFC 2617 §3.2.2.5) fail; an authentic expired nonce is STALE; a
+        nonce-count not above the highest seen for that nonce fails (replay).
+        """
         c = credentials
-        stored = ha1_lookup(c.algorithm, c.username) if c.algorithm in self.algorithms else None
-        expected_ha1 = stored if stored is not None else self._dummy.get(c.algorithm, "")
-        algorithm = c.algorithm if c.algorithm in _HASHES else "SHA-256"
-        if c.qop is None and not self.allow_rfc2069:
-            structurally_ok = False
-        else:
-            structurally_ok = c.qop in (None, "auth")
+        offered = c.algorithm in self.algorithms
+        stored = ha1_lookup(c.algorithm, c.username) if offered else None
+        expected_ha1 = stored.lower() if stored is not None else self._dummy_ha1[c.algorithm]
         expected = response_value(
-            algorithm, expected_ha1, c.nonce, method, c.uri, qop=c.qop, nc=c.nc, cnonce=c.cnonce
+            c.algorithm, expected_ha1, c.nonce, method, c.uri, qop=c.qop, nc=c.nc, cnonce=c.cnonce
         )
         digest_ok = hmac.compare_digest(expected.encode(), c.response.lower().encode())
-        issued = self._nonce_time(c.nonce)
-        ok = (
-            digest_ok and structurally_ok and stored is not None and issued is not None
-            and c.realm == self.realm and _same_uri(c.uri, request_uri)
-        )  # fmt: skip
-        if not ok:
+        qop_ok = c.qop == "auth" or (c.qop is None and self.allow_rfc2069)
+        issued = self._issue_time(c.nonce)
+        if (
+            issued is None or not digest_ok or stored is None or not offered or not qop_ok
+            or c.realm != self.realm or not digest_uri_matches(c.uri, request_uri)
+        ):  # fmt: skip
             return AuthResult.FAILED
-        assert issued is not None
-        if now - issued > self.nonce_lifetime or issued > now + 1.0:
+        if now - issued >= self.nonce_lifetime or issued > now + 1.0:
             return AuthResult.STALE
-        return AuthResult.OK if self._count(c.nonce, c.nc, issued, now) else AuthResult.FAILED
+        return self._count(c.nonce, c.nc, issued, now)
 
-    def _count(self, nonce: str, nc_text: str | None, issued: float, now: float) -> bool:
-        """Record nonce-count ``nc``; ``False`` if it does not increase (a replay)."""
-        try:
-            nc = int(nc_text, 16) if nc_text is not None else 0
-        except ValueError:
-            return False
+    def _count(self, nonce: str, nc_text: str | None, issued: float, now: float) -> AuthResult:
+        """Record nonce-count ``nc`` (RFC 2617 §3.2.2); FAILED if it does not increase."""
+        nc = int(nc_text, 16) if nc_text is not None else 0  # 8LHEX, checked by the parser
         counts = self._counts
-        while counts:  # drop expired nonces, oldest first
+        while counts:  # forget expired nonces: the lifetime check refuses them anyway
             first = next(iter(counts))
             if counts[first][0] > now:
                 break
             del counts[first]
         entry = counts.get(nonce)
-        if entry is not None and nc <= entry[1]:
-            return False
+        if entry is None:
+            if issued <= self._forgotten_before:
+                return AuthResult.STALE  # its count may have been dropped: use a new nonce
+        elif nc <= entry[1]:
+            return AuthResult.FAILED
         counts[nonce] = (issued + self.nonce_lifetime, nc)
-        counts.move_to_end(nonce)
-        while len(counts) > self._max_tracked:
-            counts.popitem(last=False)
-        return True
+        while len(counts) > self.max_tracked_nonces:
+            _, (expiry, _nc) = counts.popitem(last=False)
+            self._forgotten_before = max(self._forgotten_before, expiry - self.nonce_lifetime)
+        return AuthResult.OK
 
     @property
     def tracked_nonces(self) -> int:
-        """How many nonces have nonce-count state (bounded by ``max_tracked_nonces``)."""
+        """How many nonces have nonce-count state (at most ``max_tracked_nonces``)."""
         return len(self._counts)
 
 
-def _same_uri(digest_uri: str, request_uri: str) -> bool:
-    return digest_uri == request_uri or digest_uri.lower() == request_uri.lower()
+def digest_uri_matches(digest_uri: str, request_uri: str) -> bool:
+    """Whether the digest-uri names the Request-URI (RFC 2617 §3.2.2.5).
+
+    Equal text matches; otherwise both must be SIP URIs equal under RFC 3261
+    §19.1.4 (scheme, host and parameters case-insensitive, user part exact).
+    """
+    if digest_uri == request_uri:
+        return True
+    try:
+        a, b = parse_uri(digest_uri), parse_uri(request_uri)
+    except ParseError:
+        return False
+    if not isinstance(a, SipUri) or not isinstance(b, SipUri):
+        return False
+    return (a.scheme, a.user, a.password, a.host, a.port, a.headers) == (
+        b.scheme, b.user, b.password, b.host, b.port, b.headers
+    ) and _lower_params(a) == _lower_params(b)  # fmt: skip
+
+
+def _lower_params(uri: SipUri) -> dict[str, str | None]:
+    return {k: None if v is None else v.lower() for k, v in uri.params.items()}
 
 
 # -- client side ------------------------------------------------------------------------
 def make_cnonce(random_bytes: bytes) -> str:
-    """A client nonce from caller-provided random bytes."""
+    """A client nonce (RFC 2617 §3.2.2) from caller-provided random bytes."""
     return random_bytes.hex()
 
 
-def select_challenge(challenges: list[Challenge]) -> Challenge | None:
-    """The strongest challenge we can answer."""
+def can_answer(challenge: Challenge) -> bool:
+    """Whether :func:`answer` can answer ``challenge``: qop absent or offering auth."""
+    return not challenge.qop or "auth" in challenge.qop
+
+
+def select_challenge(challenges: Iterable[Challenge]) -> Challenge | None:
+    """The strongest challenge we can answer (RFC 8760 §2.4), or ``None``."""
+    usable = [c for c in challenges if can_answer(c)]
     for algorithm in ALGORITHMS:
-        for challenge in challenges:
+        for challenge in usable:
             if challenge.algorithm == algorithm:
                 return challenge
     return None
@@ -334,41 +475,64 @@ def answer(
     challenge: Challenge, method: str, uri: str, username: str, *,
     password: str | None = None, ha1_value: str | None = None, cnonce: str, nc: int = 1,
 ) -> Credentials:  # fmt: skip
-    """Answer ``challenge`` (RFC 2617 §3.2.2) with a password or a stored HA1."""
-    algorithm = challenge.algorithm
-    if algorithm not in _HASHES:
-        raise ValueError(f"unsupported digest algorithm {algorithm!r}")
+    """Answer ``challenge`` (RFC 2617 §3.2.2, RFC 3261 §22.2) with a password or stored HA1.
+
+    ``qop=auth`` is used when offered; a challenge without qop gets the RFC 2069
+    form.  ``nc`` counts the requests sent with this nonce, from 1.  Raises
+    :class:`ValueError` if neither secret is given, or the challenge offers qop
+    but not auth.
+    """
+    if not can_answer(challenge):
+        raise ValueError(f"no supported qop in {challenge.qop!r}")
+    if not 0 < nc <= 0xFFFFFFFF:
+        raise ValueError("nc must be in 1..2**32-1")
     if ha1_value is None:
         if password is None:
             raise ValueError("answer() needs a password or an HA1")
-        ha1_value = ha1(algorithm, username, challenge.realm, password)
-    qop = "auth" if "auth" in challenge.qop else None
+        ha1_value = ha1(challenge.algorithm, username, challenge.realm, password)
+    qop = "auth" if challenge.qop else None
     nc_text = f"{nc:08x}" if qop else None
     cn = cnonce if qop else None
+    digest = response_value(
+        challenge.algorithm, ha1_value.lower(), challenge.nonce, method, uri,
+        qop=qop, nc=nc_text, cnonce=cn,
+    )  # fmt: skip
     return Credentials(
         username=username, realm=challenge.realm, nonce=challenge.nonce, uri=uri,
-        response=response_value(
-            algorithm, ha1_value, challenge.nonce, method, uri, qop=qop, nc=nc_text, cnonce=cn
-        ),
-        algorithm=algorithm, cnonce=cn, nc=nc_text, qop=qop, opaque=challenge.opaque,
+        response=digest, algorithm=challenge.algorithm, cnonce=cn, nc=nc_text, qop=qop,
+        opaque=challenge.opaque,
     )  # fmt: skip
 
 
 def challenges_from(response: Response, *, proxy: bool) -> list[Challenge]:
-    """The Digest challenges of a 401 (or 407 with ``proxy``); others are skipped."""
-    name = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
+    """The Digest challenges of a 401, or of a 407 with ``proxy`` (RFC 3261 §22.2, §22.3).
+
+    Other schemes and algorithms we do not support are skipped (RFC 7616 §3.7);
+    a malformed Digest challenge raises :class:`ParseError`.
+    """
+    what = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
     found = []
-    for value in response.headers.fields(name):
-        if value.lstrip().lower().startswith("digest"):
-            found.append(parse_challenge(value))
+    for value in response.headers.fields(what):
+        if auth_scheme(value) != "digest":
+            continue
+        try:
+            found.append(parse_challenge(value, what))
+        except UnsupportedAlgorithmError:
+            continue
     return found
 
 
 def credentials_from(request: Request, realm: str, *, proxy: bool) -> Credentials | None:
-    """The Digest credentials of ``request`` for ``realm``, if any."""
-    name = "Proxy-Authorization" if proxy else "Authorization"
-    for value in request.headers.fields(name):
-        credentials = parse_credentials(value)
-        if credentials.realm == realm:
-            return credentials
+    """The Digest credentials of ``request`` for ``realm``, if any (RFC 3261 §22.3, §22.4).
+
+    Other schemes and other realms are skipped; malformed Digest credentials,
+    or ours naming an unsupported algorithm, raise :class:`ParseError`.
+    """
+    what = "Proxy-Authorization" if proxy else "Authorization"
+    for value in request.headers.fields(what):
+        if auth_scheme(value) != "digest":
+            continue
+        params = parse_auth_params(value, what)
+        if params.get("realm") == realm:
+            return _credentials_of(params, what)
     return None

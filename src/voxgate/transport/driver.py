@@ -2,7 +2,7 @@
 
 It feeds received bytes to the endpoint with the loop's clock, hands events to
 the transaction user, writes what the endpoint wants sent, and keeps exactly
-one ``loop.call_at`` armed for the endpoint's next timer.
+one ``loop.call_at`` armed for the endpoint's next timer (the aioquic shape).
 """
 
 from __future__ import annotations
@@ -10,15 +10,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from voxgate.sip.endpoint import Endpoint, Event
 from voxgate.sip.flow import Flow
+
+if TYPE_CHECKING:  # the driver only calls the methods below; any object with them will do
+    from voxgate.sip.endpoint import Endpoint, Event
 
 log = logging.getLogger(__name__)
 
 
 class EndpointDriver:
-    """Connects one :class:`Endpoint` to a transport ``send`` and an event handler."""
+    """Connects one endpoint to a transport ``send`` and an event handler.
+
+    The endpoint offers ``receive(data, flow, now)``, ``handle_timer(now)``,
+    ``next_timer()``, ``datagrams_to_send()`` and ``next_event()``.
+    """
 
     def __init__(
         self,
@@ -33,14 +40,22 @@ class EndpointDriver:
         self._loop = loop
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+        self._closed = False
 
     def on_message(self, data: bytes, flow: Flow) -> None:
-        """A datagram or framed message arrived on ``flow``."""
-        self.endpoint.receive(data, flow, self._loop.time())
+        """A datagram or framed message arrived on ``flow`` (the manager's ``on_message``)."""
+        try:
+            self.endpoint.receive(data, flow, self._loop.time())
+        except Exception:  # the per-message boundary: log with the flow, keep going
+            log.exception("error receiving a message", extra={"flow": str(flow)})
         self.pump()
 
     def pump(self) -> None:
-        """Deliver events, send what is queued, re-arm the timer; until nothing is left."""
+        """Deliver events, send what is queued, re-arm the timer; until nothing is left.
+
+        An event handler may answer (``endpoint.respond``), queueing more to send
+        and more events, hence the loop.
+        """
         endpoint = self.endpoint
         while True:
             event = endpoint.next_event()
@@ -54,13 +69,20 @@ class EndpointDriver:
             if not outgoing:
                 break
             for data, flow in outgoing:
-                if not self._send(data, flow):
-                    log.info("could not send", extra={"flow": str(flow)})
+                try:
+                    sent = self._send(data, flow)
+                except Exception:  # the per-message boundary on the way out
+                    log.exception("error sending", extra={"flow": str(flow)})
+                    sent = False
+                if not sent:
+                    log.info("could not send %d bytes", len(data), extra={"flow": str(flow)})
         self._arm()
 
     def _arm(self) -> None:
+        if self._closed:
+            return
         deadline = self.endpoint.next_timer()
-        if deadline == self._timer_at:
+        if deadline == self._timer_at and (deadline is None or self._timer is not None):
             return
         if self._timer is not None:
             self._timer.cancel()
@@ -70,11 +92,16 @@ class EndpointDriver:
     def _fire(self) -> None:
         self._timer = None
         self._timer_at = None
-        self.endpoint.handle_timer(self._loop.time())
+        try:
+            self.endpoint.handle_timer(self._loop.time())
+        except Exception:  # a failing timer must not stop the next ones being armed
+            log.exception("error handling timers")
         self.pump()
 
     def close(self) -> None:
-        """Cancel the armed timer."""
+        """Cancel the armed timer; nothing is armed afterwards."""
+        self._closed = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+            self._timer_at = None

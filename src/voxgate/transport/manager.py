@@ -1,24 +1,47 @@
-"""All SIP listeners and connections of a node, and the one ``send`` the driver uses."""
+"""All SIP listeners and connections of a node, and the one ``send`` the driver uses.
+
+A thin I/O adapter: it opens sockets, hands each datagram or framed message to
+``on_message(data, flow)`` and sends bytes on a flow.  Which flow to use is the
+SIP layer's business (RFC 3261 §18.2.2, RFC 3581, RFC 5626).
+
+TLS listeners accept plain sockets themselves and hand each one to
+``loop.connect_accepted_socket`` with :attr:`ReloadableContext.current` *at
+accept time* (EDGE-3): a reloaded certificate serves the next handshake, the
+connections already open keep theirs.  (``start_tls`` on an accepted transport
+races the ClientHello under uvloop; an SNI-callback swap would not carry a
+changed verify mode or minimum version.)  Handshakes under way count against
+``max_connections``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import ipaddress
 import itertools
 import logging
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from voxgate.sip.flow import Address, Flow, Transport
 from voxgate.sip.parser import DEFAULT_LIMITS, Limits
+from voxgate.transport.flows import FlowTable
 from voxgate.transport.stream import StreamConnection
 from voxgate.transport.tlsctx import ReloadableContext
 from voxgate.transport.udp import OnMessage, UdpListener
 
 log = logging.getLogger(__name__)
-#: Seconds a TLS client gets to finish its handshake.
+#: Seconds a TLS peer gets to finish its handshake.
 HANDSHAKE_TIMEOUT = 10.0
+#: Seconds a peer may leave us blocked on a full write buffer before it is cut off.
+WRITE_STALL_TIMEOUT = 30.0
+#: Seconds :meth:`TransportManager.close` waits for connections to flush and close.
+CLOSE_GRACE = 2.0
+#: Listen backlog of stream listeners.
+BACKLOG = 1024
+_STREAMS = (Transport.TCP, Transport.TLS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +54,13 @@ class ListenerSpec:
 
 
 class TransportManager:
-    """UDP listeners, TCP/TLS servers and the live connections, by flow."""
+    """UDP listeners, TCP/TLS servers and the live connections, by flow.
+
+    ``stats`` counts ``datagrams_in``, ``datagrams_out``, ``dropped`` (oversize
+    datagrams), ``connections``, ``refused_connections`` (over ``max_connections``),
+    ``handshake_failures``, ``framing_errors``, ``idle_closed``, ``write_overflows``,
+    ``send_failures`` and ``errors`` (exceptions caught at the per-message boundary).
+    """
 
     def __init__(
         self,
@@ -43,6 +72,9 @@ class TransportManager:
         keepalive_pong: bool = True,
         max_connections: int = 10000,
         tls: ReloadableContext | None = None,
+        client_tls: ssl.SSLContext | None = None,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        write_stall_timeout: float = WRITE_STALL_TIMEOUT,
     ) -> None:
         self._on_message = on_message
         self._on_connection_lost = on_connection_lost
@@ -50,12 +82,18 @@ class TransportManager:
         self.idle_timeout = idle_timeout
         self.keepalive_pong = keepalive_pong
         self.max_connections = max_connections
+        self.handshake_timeout = handshake_timeout
+        self.write_stall_timeout = write_stall_timeout
         self._tls = tls
+        self._client_tls = client_tls
         self.stats: collections.Counter[str] = collections.Counter()
         self.bound: list[tuple[Transport, Address]] = []
+        self.flows: FlowTable[StreamConnection] = FlowTable()
         self._udp: list[UdpListener] = []
         self._servers: list[asyncio.Server] = []
-        self._connections: dict[int, StreamConnection] = {}
+        self._open: dict[int, StreamConnection] = {}
+        self._accepting: list[tuple[asyncio.Task[None], socket.socket]] = []
+        self._handshakes: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(1)
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -64,31 +102,25 @@ class TransportManager:
         loop = asyncio.get_running_loop()
         try:
             for spec in specs:
-                family = socket.AF_INET6 if ":" in spec.host else socket.AF_INET
                 if spec.transport is Transport.UDP:
-                    sock = socket.socket(family, socket.SOCK_DGRAM)
-                    if family == socket.AF_INET6:
-                        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                    sock.bind((spec.host, spec.port))
+                    sock = await _bound_socket(spec, socket.SOCK_DGRAM)
                     _, listener = await loop.create_datagram_endpoint(self._udp_factory, sock=sock)
                     self._udp.append(listener)
                     self.bound.append((Transport.UDP, listener.local))
-                elif spec.transport in (Transport.TCP, Transport.TLS):
-                    if spec.transport is Transport.TLS and self._tls is None:
-                        raise ValueError("a TLS listener needs a TLS context")
-                    kind = spec.transport
-                    tls = None
-                    if kind is Transport.TLS and self._tls is not None:
-                        tls = self._tls.listener_context()
+                elif spec.transport is Transport.TCP:
+                    sock = await _bound_socket(spec, socket.SOCK_STREAM)
                     server = await loop.create_server(
-                        self._connection_factory(kind), spec.host, spec.port, family=family,
-                        reuse_address=True, ssl=tls,
-                        ssl_handshake_timeout=HANDSHAKE_TIMEOUT if tls else None,
-                    )  # fmt: skip
+                        self._connection_factory(Transport.TCP), sock=sock, backlog=BACKLOG
+                    )
                     self._servers.append(server)
-                    for sock in server.sockets:
-                        name = sock.getsockname()
-                        self.bound.append((kind, (str(name[0]), int(name[1]))))
+                    self.bound.append((Transport.TCP, _sockname(sock)))
+                elif spec.transport is Transport.TLS:
+                    if self._tls is None:
+                        raise ValueError("a TLS listener needs a TLS context")
+                    sock = await _bound_socket(spec, socket.SOCK_STREAM)
+                    task = loop.create_task(self._accept_tls(sock, self._tls))
+                    self._accepting.append((task, sock))
+                    self.bound.append((Transport.TLS, _sockname(sock)))
                 else:
                     raise ValueError(f"{spec.transport} listeners are not served here")
         except BaseException:
@@ -101,39 +133,133 @@ class TransportManager:
     def _udp_factory(self) -> UdpListener:
         return UdpListener(self._on_message, self.limits.max_message_size, self.stats)
 
-    def _connection_factory(self, kind: Transport) -> Callable[[], StreamConnection]:
-        return lambda: StreamConnection(self, kind, next(self._ids))
+    def _connection_factory(
+        self, kind: Transport, *, admitted: bool = False
+    ) -> Callable[[], StreamConnection]:
+        return lambda: StreamConnection(self, kind, next(self._ids), admitted=admitted)
+
+    async def _accept_tls(self, listener: socket.socket, tls: ReloadableContext) -> None:
+        """Accept TLS connections for as long as the listener is open."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                sock, _ = await loop.sock_accept(listener)
+            except OSError as err:  # EMFILE, ECONNABORTED…: the listener itself stays
+                log.warning("TLS accept failed: %s", err)
+                await asyncio.sleep(0.1)
+                continue
+            if self.open_connections >= self.max_connections:
+                self.stats["refused_connections"] += 1
+                log.info("connection limit reached, refusing", extra={"peer": _peer(sock)})
+                sock.close()
+                continue
+            sock.setblocking(False)
+            task = loop.create_task(self._tls_handshake(sock, tls.current))
+            self._handshakes.add(task)
+            task.add_done_callback(self._handshakes.discard)
+
+    async def _tls_handshake(self, sock: socket.socket, context: ssl.SSLContext) -> None:
+        peer = _peer(sock)
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                self._connection_factory(Transport.TLS, admitted=True), sock,
+                ssl=context, ssl_handshake_timeout=self.handshake_timeout,
+            )  # fmt: skip
+        except (OSError, EOFError, ValueError) as err:  # SSLError, timeout, reset
+            # the loop closed the socket with the transport it had built around it
+            self.stats["handshake_failures"] += 1
+            log.debug("TLS handshake failed: %r", err, extra={"peer": peer})
 
     async def close(self) -> None:
-        """Close listeners and every connection."""
+        """Stop listening, close every connection (flushing what is queued), then wait.
+
+        Connections still open after :data:`CLOSE_GRACE` seconds are aborted.
+        """
         for server in self._servers:
             server.close()
+        for task, sock in self._accepting:
+            task.cancel()
+            sock.close()
+        for task in list(self._handshakes):
+            task.cancel()
         for listener in self._udp:
             if listener.transport is not None:
                 listener.transport.close()
-        for connection in list(self._connections.values()):
+        for connection in list(self._open.values()):
             connection.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLOSE_GRACE
+        while self._open and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for connection in list(self._open.values()):
+            connection.close(abort=True)
         for server in self._servers:
             await server.wait_closed()
+        await asyncio.sleep(0)  # let aborted transports report connection_lost
         self._servers.clear()
+        self._accepting.clear()
         self._udp.clear()
 
     # -- sending -----------------------------------------------------------------------
     def send(self, data: bytes, flow: Flow) -> bool:
-        """Send on ``flow``: UDP from the socket bound to its local address; streams on its
-        connection.  ``False`` when that is no longer possible."""
+        """Send ``data`` on ``flow``; ``False`` when that is no longer possible.
+
+        UDP leaves from the listening socket bound to ``flow.local`` (else any UDP
+        listener of the remote's family).  TCP/TLS go on ``flow.connection`` if it
+        is alive; a stream flow without a connection id uses the most recent live
+        connection to its remote address.
+        """
         if flow.transport is Transport.UDP:
             listener = self._udp_for(flow)
-            return listener is not None and listener.send(data, flow.remote)
-        connection = self._connections.get(flow.connection) if flow.connection else None
-        if connection is None or not connection.alive:
+            if listener is None:
+                self.stats["send_failures"] += 1
+                return False
+            return listener.send(data, flow.remote)
+        if flow.connection is None:
+            connection = self.flows.lookup(flow.transport, flow.remote)
+        else:
+            connection = self.flows.get(flow.connection)
+        if connection is None or not connection.send(data):
             self.stats["send_failures"] += 1
             return False
-        return connection.send(data)
+        return True
+
+    async def connect(
+        self, transport: Transport, remote: Address, *, server_hostname: str | None = None
+    ) -> Flow:
+        """A flow to ``remote`` over TCP or TLS: an existing live connection, else a new one.
+
+        Raises ``OSError`` (including ``ssl.SSLError`` and timeouts) when it cannot
+        connect and ``ValueError`` for a transport this manager cannot open.
+        """
+        if transport not in _STREAMS:
+            raise ValueError(f"cannot open a {transport} connection")
+        existing = self.flows.lookup(transport, remote)
+        if existing is not None:
+            return existing.flow
+        context = None
+        if transport is Transport.TLS:
+            if self._client_tls is None:
+                raise ValueError("outgoing TLS needs a client TLS context")
+            context = self._client_tls
+        loop = asyncio.get_running_loop()
+        _, connection = await loop.create_connection(
+            self._connection_factory(transport), remote[0], remote[1],
+            ssl=context, server_hostname=server_hostname if context is not None else None,
+            ssl_handshake_timeout=self.handshake_timeout if context is not None else None,
+        )  # fmt: skip
+        if not connection.alive:
+            raise ConnectionRefusedError(f"connection limit reached, not connecting to {remote}")
+        return connection.flow
+
+    def peer_certificate(self, flow: Flow) -> dict[str, object] | None:
+        """The verified client/server certificate of a TLS flow, for device identity."""
+        connection = self.flows.get(flow.connection)
+        return None if connection is None else connection.peer_certificate()
 
     def connection(self, flow: Flow) -> StreamConnection | None:
         """The live connection of a stream flow."""
-        return self._connections.get(flow.connection) if flow.connection else None
+        return self.flows.get(flow.connection)
 
     def _udp_for(self, flow: Flow) -> UdpListener | None:
         fallback = None
@@ -151,28 +277,78 @@ class TransportManager:
         self._on_message(data, flow)
 
     def connection_opened(self, connection: StreamConnection) -> bool:
-        """Admit a new connection unless the limit is reached."""
-        if len(self._connections) >= self.max_connections:
+        """Admit a new connection unless the limit is reached (TLS: checked at accept)."""
+        if not connection.admitted and self.open_connections >= self.max_connections:
             self.stats["refused_connections"] += 1
+            log.info("connection limit reached, refusing", extra={"flow": str(connection.flow)})
             return False
-        self._connections[connection.ident] = connection
+        self._open[connection.ident] = connection
+        self.flows.add(connection)
         self.stats["connections"] += 1
         return True
 
     def connection_closed(self, connection: StreamConnection) -> None:
-        """Forget a connection and tell the owner its flow is gone."""
-        self._connections.pop(connection.ident, None)
-        if self._on_connection_lost is not None:
-            self._on_connection_lost(connection.flow)
+        """Forget a connection; tell the owner if it had carried SIP."""
+        self._open.pop(connection.ident, None)
+        self.flows.remove(connection)
+        if connection.established and self._on_connection_lost is not None:
+            try:
+                self._on_connection_lost(connection.flow)
+            except Exception:  # the per-message boundary of the connection-lost event
+                self.stats["errors"] += 1
+                log.exception(
+                    "error handling a lost connection", extra={"flow": str(connection.flow)}
+                )
 
     @property
     def open_connections(self) -> int:
-        """How many TCP/TLS connections are open."""
-        return len(self._connections)
+        """How many TCP/TLS connections are open, counting TLS handshakes under way."""
+        return len(self._open) + len(self._handshakes)
+
+
+async def _bound_socket(spec: ListenerSpec, kind: socket.SocketKind) -> socket.socket:
+    """A socket bound to the spec's address; IPv6 sockets are IPv6-only so that
+    ``[::]`` and ``0.0.0.0`` can share a port."""
+    host = spec.host.strip("[]")
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+        address: tuple[str, int] = (host, spec.port)
+    except ValueError:  # a name: take its first address
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(host, spec.port, type=kind)
+        family, _, _, _, sockaddr = infos[0]
+        address = (str(sockaddr[0]), int(sockaddr[1]))
+    sock = socket.socket(family, kind)
+    try:
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        if kind == socket.SOCK_STREAM:
+            sock.listen(BACKLOG)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _sockname(sock: socket.socket) -> Address:
+    name = sock.getsockname()
+    return (str(name[0]), int(name[1]))
+
+
+def _peer(sock: socket.socket) -> str:
+    try:
+        host, port = sock.getpeername()[:2]
+    except OSError:
+        return "?"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def set_dscp(sock: socket.socket, dscp: int) -> None:
-    """Mark a socket's packets with a DSCP code point (EDGE-4; e.g. 46 = EF, 26 = AF31)."""
+    """Mark a socket's packets with a DSCP code point (EDGE-4, RFC 2474; 46 = EF, 26 = AF31)."""
     if not 0 <= dscp < 64:
         raise ValueError(f"DSCP must be 0..63, got {dscp}")
     if sock.family == socket.AF_INET6:

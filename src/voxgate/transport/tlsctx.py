@@ -1,11 +1,12 @@
-"""TLS contexts for SIP over TLS (RFC 3261 §26, RFC 5630) and their live reload (EDGE-3).
+"""TLS contexts for SIP over TLS (RFC 3261 §26, RFC 5630 §3) and their live reload (EDGE-3).
 
-TLS 1.2 is the floor whatever the configuration says; TLS 1.3 suites are
-OpenSSL's.  A :class:`ReloadableContext` gives listeners one context whose
-SNI callback (called for every ClientHello, with or without SNI) switches the
-handshake to the context current at that moment, so a replaced certificate
-takes effect for new handshakes without a restart while existing connections
-keep theirs.
+TLS 1.2 is the floor whatever the configuration says; ``ciphers`` applies to
+TLS 1.2 only, TLS 1.3 suites stay at OpenSSL's defaults.  Compression and
+renegotiation are off.  A :class:`ReloadableContext` holds the context built
+from the files on disk; the stream listener reads :attr:`ReloadableContext.current`
+for every connection it accepts (plain TCP accept, then ``loop.start_tls``), so
+a replaced certificate takes effect for new handshakes without a restart while
+existing connections keep the context they were accepted with.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 
 _VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 _VERIFY = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
+#: TLS 1.2 suites: forward secret AEAD only.
+DEFAULT_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 
 def build_server_context(
@@ -28,11 +31,21 @@ def build_server_context(
     private_key: Path,
     chain: Path | None = None,
     min_version: str = "1.2",
-    ciphers: str = "ECDHE+AESGCM:ECDHE+CHACHA20",
+    ciphers: str = DEFAULT_CIPHERS,
     verify_client: str = "none",
     client_ca: Path | None = None,
 ) -> ssl.SSLContext:
-    """A server context: certificate (+ chain) and key, TLS >= 1.2, the given TLS 1.2 ciphers."""
+    """A server context: the certificate followed by its chain, and the key.
+
+    ``min_version`` is ``"1.2"`` or ``"1.3"``; ``verify_client`` is ``"none"``,
+    ``"optional"`` or ``"required"`` (mutual TLS, RFC 5922 §7.3), checked against
+    ``client_ca`` or, without one, the system store.  Raises ``ValueError`` for an
+    unknown setting and ``OSError``/``ssl.SSLError`` for unreadable or mismatched files.
+    """
+    if min_version not in _VERSIONS:
+        raise ValueError(f"TLS min_version must be one of {sorted(_VERSIONS)}, got {min_version!r}")
+    if verify_client not in _VERIFY:
+        raise ValueError(f"verify_client must be one of {sorted(_VERIFY)}, got {verify_client!r}")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = max(_VERSIONS[min_version], ssl.TLSVersion.TLSv1_2)
     context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
@@ -41,7 +54,8 @@ def build_server_context(
     if chain is None:
         context.load_cert_chain(certificate, private_key)
     else:
-        # load_cert_chain wants the leaf followed by its intermediates in one file.
+        # load_cert_chain wants the leaf followed by its intermediates in one file; the
+        # temporary file holds public certificates only (the key is read from its own file).
         with tempfile.NamedTemporaryFile("wb", suffix=".pem") as combined:
             combined.write(certificate.read_bytes().rstrip() + b"\n" + chain.read_bytes())
             combined.flush()
@@ -49,6 +63,8 @@ def build_server_context(
     context.verify_mode = _VERIFY[verify_client]
     if client_ca is not None:
         context.load_verify_locations(cafile=client_ca)
+    elif verify_client != "none":
+        context.load_default_certs(ssl.Purpose.CLIENT_AUTH)
     return context
 
 
@@ -59,9 +75,13 @@ def build_client_context(
     certificate: Path | None = None,
     private_key: Path | None = None,
 ) -> ssl.SSLContext:
-    """A client context for outgoing TLS (toward a PBX or trunk): verifying by default."""
+    """A client context for outgoing TLS (toward a PBX or trunk), verifying by default.
+
+    ``certificate``/``private_key`` present a client certificate (mutual TLS).
+    """
     context = ssl.create_default_context(cafile=cafile)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -71,23 +91,13 @@ def build_client_context(
 
 
 class ReloadableContext:
-    """The current server context, rebuilt from its files on :meth:`reload`."""
+    """The current server context, rebuilt by ``factory`` on :meth:`reload` (EDGE-3)."""
 
     def __init__(self, factory: Callable[[], ssl.SSLContext]) -> None:
         self._factory = factory
-        self.current = factory()
-        self._listener = self.current
-        self._listener.sni_callback = self._select
-
-    def listener_context(self) -> ssl.SSLContext:
-        """The context to give a listening socket."""
-        return self._listener
-
-    def _select(self, ssl_object: ssl.SSLObject, _name: str | None, _ctx: ssl.SSLContext) -> None:
-        if ssl_object.context is not self.current:
-            ssl_object.context = self.current
+        self.current: ssl.SSLContext = factory()
 
     def reload(self) -> None:
-        """Build a fresh context; on failure keep the old one and re-raise."""
+        """Build a fresh context for new handshakes; on failure keep the old one and re-raise."""
         self.current = self._factory()
         log.info("TLS context reloaded")

@@ -12,6 +12,7 @@ from voxgate.sip.flow import Address, Flow, Transport
 
 log = logging.getLogger(__name__)
 
+#: ``on_message(data, flow)``: a datagram or framed stream message arrived on ``flow``.
 OnMessage = Callable[[bytes, Flow], None]
 
 
@@ -31,15 +32,16 @@ class UdpListener(asyncio.DatagramProtocol):
         # uvloop's transports implement the interface without subclassing it.
         self.transport = cast(asyncio.DatagramTransport, transport)
         sockname = transport.get_extra_info("sockname")
-        self.local = (sockname[0], sockname[1])
+        self.local = (str(sockname[0]), int(sockname[1]))
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         self._stats["datagrams_in"] += 1
-        if not data.strip(b"\r\n"):
-            return  # a CRLF keep-alive (RFC 5626 §3.5.1 / common NAT practice)
         if len(data) > self._max_size:
             self._stats["dropped"] += 1
             return
+        if not data.strip(b"\r\n"):
+            self._stats["keepalives"] += 1
+            return  # a CRLF keep-alive (RFC 5626 §3.5.1 / common NAT practice)
         flow = Flow(Transport.UDP, self.local, (str(addr[0]), int(addr[1])))
         try:
             self._on_message(data, flow)
@@ -48,12 +50,19 @@ class UdpListener(asyncio.DatagramProtocol):
             log.exception("error handling a datagram", extra={"flow": str(flow)})
 
     def error_received(self, exc: Exception) -> None:
+        # ICMP unreachable and the like, reported for an earlier sendto.
+        self._stats["udp_errors"] += 1
         log.debug("UDP error on %s: %s", self.local, exc)
 
     def send(self, data: bytes, remote: Address) -> bool:
-        """Send one datagram; ``False`` if the socket is gone."""
+        """Send one datagram; ``False`` if the socket is gone or the address unusable."""
         if self.transport is None or self.transport.is_closing():
             return False
-        self.transport.sendto(data, remote)
+        try:
+            self.transport.sendto(data, remote)
+        except (OSError, ValueError, TypeError) as err:  # e.g. an IPv6 address on an IPv4 socket
+            self._stats["send_failures"] += 1
+            log.debug("UDP send to %s failed: %s", remote, err)
+            return False
         self._stats["datagrams_out"] += 1
         return True
