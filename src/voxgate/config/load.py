@@ -228,6 +228,19 @@ def _check_consistency(settings: Settings) -> None:
             f"exceeds sip.limits.max_message_size ({sip.limits.max_message_size})",
             sip.limits.max_line_length,
         )
+    pbx = settings.pbx
+    if pbx.min_expires > pbx.max_expires:
+        raise _fail("pbx.min_expires", f"exceeds pbx.max_expires ({pbx.max_expires})",
+                    pbx.min_expires)
+    if not pbx.min_expires <= pbx.default_expires <= pbx.max_expires:
+        raise _fail("pbx.default_expires",
+                    f"must lie between pbx.min_expires ({pbx.min_expires}) and "
+                    f"pbx.max_expires ({pbx.max_expires})", pbx.default_expires)
+    url = settings.store.url
+    if url and not url.startswith(("sqlite+aiosqlite:///", "postgresql+asyncpg://")):
+        raise ConfigError(
+            "store.url", "must start with sqlite+aiosqlite:/// or postgresql+asyncpg://"
+        )
     if settings.tls.verify_client != "none" and settings.tls.client_ca is None:
         raise ConfigError(
             "tls.client_ca", f'must be set when tls.verify_client = "{settings.tls.verify_client}"'

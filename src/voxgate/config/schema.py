@@ -217,6 +217,56 @@ class TlsSettings:
     )
 
 
+#: SIP realm / domain token: a host-name-like word (it is part of every stored HA1).
+REALM_PATTERN: Final = r"[A-Za-z0-9]([A-Za-z0-9.-]{0,126}[A-Za-z0-9])?"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """The database every part of the node keeps its state in."""
+
+    url: str = setting(
+        "",
+        "SQLAlchemy URL; empty means SQLite at <data_dir>/voxgate.db. PostgreSQL: "
+        "postgresql+asyncpg://user:password@host/dbname.",
+        max=1024,
+    )
+    secret_key: Path = setting(
+        Path("secret.key"),
+        "Key file (made by voxgate init, mode 0600) that encrypts reversible secrets at rest; "
+        "relative to the config file's directory.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PbxSettings:
+    """The embedded call control: registrar, calls between extensions, call records."""
+
+    enabled: bool = setting(True, "Run the embedded call control on this node.")
+    realm: str = setting(
+        "voxgate",
+        "Digest realm and SIP domain of the extensions; changing it invalidates every stored "
+        "secret (set them again).",
+        max=128, pattern=REALM_PATTERN,
+    )
+    min_expires: int = setting(
+        60, "Shortest registration accepted in seconds (shorter gets 423).", min=10, max=86400,
+    )
+    max_expires: int = setting(
+        3600, "Longest registration granted in seconds (longer is cut down).", min=60,
+        max=604800,
+    )
+    default_expires: int = setting(
+        600, "Registration lifetime when the device asks for none.", min=10, max=604800,
+    )
+    max_contacts: int = setting(
+        5, "Registered contacts per extension unless the extension sets its own.", min=1, max=100,
+    )
+    no_answer_timeout: int = setting(
+        60, "Seconds a call rings before it is given up as not answered (480).", min=5, max=600,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """The whole configuration of one node (one TOML file)."""
@@ -225,6 +275,13 @@ class Settings:
     log: LogSettings = section(LogSettings, "Logging.")
     sip: SipSettings = section(SipSettings, "SIP signaling.")
     tls: TlsSettings = section(TlsSettings, "TLS.")
+    store: StoreSettings = section(StoreSettings, "Storage.")
+    pbx: PbxSettings = section(PbxSettings, "Embedded call control.")
+
+    @property
+    def store_url(self) -> str:
+        """The database URL, SQLite in the data directory when none is set."""
+        return self.store.url or f"sqlite+aiosqlite:///{self.node.data_dir / 'voxgate.db'}"
 
     @property
     def enabled_listeners(self) -> tuple[Listener, ...]:
