@@ -135,6 +135,21 @@ class Endpoint:
         self._apply(actions, now)
         return key
 
+    def send_stateless(self, message: Request | Response, flow: Flow) -> None:
+        """Send outside any transaction: the ACK for a 2xx and 2xx retransmissions, which
+        belong to the transaction user (RFC 3261 §13.2.2.4, §13.3.1.4)."""
+        dest = response_flow(message, flow) if isinstance(message, Response) else flow
+        self._outgoing.append((message.to_bytes(), dest))
+
+    def invite_for_cancel(self, cancel: Request) -> TransactionKey | None:
+        """The live INVITE server transaction a CANCEL targets (RFC 3261 §9.2)."""
+        return self._transactions.find_invite_for_cancel(cancel)
+
+    def request_of(self, key: TransactionKey) -> Request | None:
+        """The request of a server transaction still waiting for its final response."""
+        pending = self._pending.get(key)
+        return None if pending is None else pending[0]
+
     def next_event(self) -> Event | None:
         """The next event for the transaction user, or ``None``."""
         return self._events.popleft() if self._events else None

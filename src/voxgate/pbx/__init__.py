@@ -1,0 +1,1 @@
+"""The embedded call control: registrar, location service, calls between extensions."""
