@@ -272,7 +272,7 @@ class CallControl:
 
     def _fork(self, call: Call, binding: Binding, now: float) -> None:
         a = call.a_invite
-        flow = binding.flow
+        flow = binding.target
         realm = self.digest.realm
         headers = Headers.of([
             ("Via", _via(flow)),

@@ -13,6 +13,7 @@ by its Contact URI.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -42,6 +43,31 @@ class Binding:
         """The identity used to match re-registrations (RFC 5626 §6, RFC 3261 §10.3)."""
         return binding_key(self.uri, self.instance, self.reg_id)
 
+    @property
+    def target(self) -> Flow:
+        """Where requests to this contact go.
+
+        Over TCP/TLS, and for RFC 5626 outbound bindings, the flow the device
+        registered on (it can't take connections).  Over UDP, the Contact
+        address (RFC 3261 §10, §8.1.2), except when it is a private address
+        and the REGISTER came from a public one: the device is behind a NAT
+        and only its source address reaches it.
+        """
+        flow = self.flow
+        if flow.transport.reliable or self.reg_id is not None or not isinstance(self.uri, SipUri):
+            return flow
+        try:
+            contact_ip = ipaddress.ip_address(self.uri.host.strip("[]"))
+            source_ip = ipaddress.ip_address(flow.remote[0].strip("[]"))
+        except ValueError:
+            return flow
+        if contact_ip != source_ip and any(contact_ip in net for net in _NAT_RANGES):
+            return flow
+        port = self.uri.port or 5060
+        if (str(contact_ip), port) == flow.remote:
+            return flow
+        return Flow(flow.transport, flow.local, (str(contact_ip), port))
+
     def remaining(self, now: float) -> int:
         """Whole seconds left (at least 0)."""
         return max(0, int(self.expires_at - now + 0.5))
@@ -66,6 +92,21 @@ def comparable_uri(uri: Uri) -> str:
     user = "" if uri.user is None else uri.user + "@"
     port = "" if uri.port is None else f":{uri.port}"
     return f"{uri.scheme}:{user}{uri.host.lower()}{port};{params}"
+
+
+#: Addresses that only mean something behind a NAT (RFC 1918, RFC 6598, RFC 4193, link-local).
+_NAT_RANGES = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+        "fc00::/7",
+        "fe80::/10",
+    )
+)
 
 
 class Location:

@@ -10,12 +10,26 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from voxgate.sip.flow import Flow
 
-if TYPE_CHECKING:  # the driver only calls the methods below; any object with them will do
-    from voxgate.sip.endpoint import Endpoint, Event
+if TYPE_CHECKING:
+    from voxgate.sip.endpoint import Event
+
+
+class SansIoEndpoint(Protocol):
+    """What the driver runs: the SIP endpoint, or a core wrapping one (the PBX core)."""
+
+    def receive(self, data: bytes, flow: Flow, now: float) -> None: ...
+
+    def handle_timer(self, now: float) -> None: ...
+
+    def next_timer(self) -> float | None: ...
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Flow]]: ...
+
+    def next_event(self) -> Event | None: ...
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +43,7 @@ class EndpointDriver:
 
     def __init__(
         self,
-        endpoint: Endpoint,
+        endpoint: SansIoEndpoint,
         send: Callable[[bytes, Flow], bool],
         on_event: Callable[[Event], None],
         loop: asyncio.AbstractEventLoop,

@@ -1,0 +1,226 @@
+"""The call control's asyncio side: snapshots in, durable writes out.
+
+- :class:`GroupCommitWriter` batches binding changes, registration events and
+  call records into one transaction and runs each item's deferred answer after
+  the commit (DESIGN.md: hot paths never wait on a database round trip *per
+  message*; one commit carries every change made while the previous one ran).
+- :class:`PbxService` loads the extensions and the persisted bindings at
+  start, rebuilds the extension snapshot when the store's change counter
+  moves, and purges expired bindings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from voxgate.pbx.calls import CallRecord
+from voxgate.pbx.core import PbxCore
+from voxgate.pbx.directory import Directory, Extension
+from voxgate.pbx.location import Binding
+from voxgate.pbx.registrar import RegistrationEvent
+
+log = logging.getLogger(__name__)
+
+#: Seconds between checks of the extensions' change counter.
+RELOAD_INTERVAL = 2.0
+#: Seconds between purges of expired bindings.
+PURGE_INTERVAL = 30.0
+#: Seconds before a failed commit is tried again.
+RETRY_DELAY = 1.0
+
+
+@dataclass(slots=True)
+class Batch:
+    """Everything one commit writes."""
+
+    saved: list[Binding] = field(default_factory=list)
+    removed: list[Binding] = field(default_factory=list)
+    events: list[RegistrationEvent] = field(default_factory=list)
+    records: list[CallRecord] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.saved or self.removed or self.events or self.records)
+
+
+class PbxStore(Protocol):
+    """What the call control needs from the store."""
+
+    async def load_extensions(self) -> tuple[list[Extension], int]:
+        """Every extension and the change counter they were read at."""
+        ...
+
+    async def extensions_generation(self) -> int:
+        """The change counter of the extensions."""
+        ...
+
+    async def load_bindings(self) -> list[Binding]:
+        """Every persisted binding."""
+        ...
+
+    async def write(self, batch: Batch) -> None:
+        """Write ``batch`` in one transaction."""
+        ...
+
+
+class GroupCommitWriter:
+    """One writer task; callers never wait, their answers go out after the commit."""
+
+    def __init__(
+        self, store: PbxStore, done: Callable[[list[Callable[[float], None]]], None]
+    ) -> None:
+        self._store = store
+        self._done = done
+        self._batch = Batch()
+        self._then: list[Callable[[float], None]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.commits = 0
+
+    def bindings(
+        self,
+        saved: list[Binding],
+        removed: list[Binding],
+        event: RegistrationEvent | None,
+        then: Callable[[float], None],
+    ) -> None:
+        """The PBX core's ``BindingSink``."""
+        self._batch.saved.extend(saved)
+        self._batch.removed.extend(removed)
+        if event is not None:
+            self._batch.events.append(event)
+        self._then.append(then)
+        self._wake.set()
+
+    def record(self, record: CallRecord, then: Callable[[float], None]) -> None:
+        """The PBX core's ``RecordSink``."""
+        self._batch.records.append(record)
+        self._then.append(then)
+        self._wake.set()
+
+    def removed(self, bindings: Sequence[Binding]) -> None:
+        """Deletes with nobody waiting (purged expired bindings)."""
+        if bindings:
+            self._batch.removed.extend(bindings)
+            self._wake.set()
+
+    def start(self) -> None:
+        """Start the writer task."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="pbx-writer")
+
+    async def close(self) -> None:
+        """Write what is queued, then stop."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        if self._batch:
+            await self._flush()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        batch, self._batch = self._batch, Batch()
+        then, self._then = self._then, []
+        while True:
+            try:
+                if batch:
+                    await self._store.write(batch)
+                    self.commits += 1
+                break
+            except asyncio.CancelledError:
+                self._requeue(batch, then)
+                raise
+            except Exception:
+                changes = len(batch.saved) + len(batch.removed)
+                log.exception("writing %d binding changes, %d records failed; retrying",
+                              changes, len(batch.records))  # fmt: skip
+                await asyncio.sleep(RETRY_DELAY)
+        if then:
+            self._done(then)
+
+    def _requeue(self, batch: Batch, then: list[Callable[[float], None]]) -> None:
+        self._batch.saved[:0] = batch.saved
+        self._batch.removed[:0] = batch.removed
+        self._batch.events[:0] = batch.events
+        self._batch.records[:0] = batch.records
+        self._then[:0] = then
+
+
+class PbxService:
+    """Keeps a :class:`PbxCore` fed from the store and its writes going to it."""
+
+    def __init__(self, core: PbxCore, store: PbxStore, pump: Callable[[], None]) -> None:
+        self.core = core
+        self.store = store
+        self._pump = pump
+        self.writer = GroupCommitWriter(store, self._answer)
+        core.persist = self.writer.bindings
+        core.calls.records = self.writer.record
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Load the extensions and bindings, then start the background tasks."""
+        loop = asyncio.get_running_loop()
+        self.core.wall_offset = time.time() - loop.time()
+        extensions, generation = await self.store.load_extensions()
+        self.core.set_directory(Directory(extensions, generation))
+        restored = self.core.location.restore(await self.store.load_bindings(), time.time())
+        log.info("call control: %d extensions, %d bindings restored", len(extensions), restored)
+        self.writer.start()
+        self._tasks = [
+            loop.create_task(self._reload_loop(), name="pbx-reload"),
+            loop.create_task(self._purge_loop(), name="pbx-purge"),
+        ]
+
+    async def close(self) -> None:
+        """Stop the background tasks; write what is queued."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.writer.close()
+
+    def _answer(self, then: list[Callable[[float], None]]) -> None:
+        now = asyncio.get_running_loop().time()
+        for answer in then:
+            try:
+                self.core.deferred(answer, now)
+            except Exception:
+                log.exception("sending a deferred answer failed")
+        self._pump()
+
+    async def reload(self) -> bool:
+        """Rebuild the extension snapshot if it changed; whether it did."""
+        generation = await self.store.extensions_generation()
+        if generation == self.core.registrar.directory.generation:
+            return False
+        extensions, generation = await self.store.load_extensions()
+        self.core.set_directory(Directory(extensions, generation))
+        log.info("extensions reloaded: %d", len(extensions))
+        return True
+
+    async def _reload_loop(self) -> None:
+        while True:
+            await asyncio.sleep(RELOAD_INTERVAL)
+            try:
+                await self.reload()
+            except Exception:
+                log.exception("reloading the extensions failed")
+
+    async def _purge_loop(self) -> None:
+        while True:
+            await asyncio.sleep(PURGE_INTERVAL)
+            self.writer.removed(self.core.purge(time.time()))

@@ -1,0 +1,97 @@
+"""The group-commit writer: answers go out only after their commit, and nothing is lost when a
+commit fails or the writer stops."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from voxgate.pbx.calls import CallRecord, Disposition
+from voxgate.pbx.service import Batch, GroupCommitWriter
+
+
+class FakeStore:
+    def __init__(self, failures: int = 0) -> None:
+        self.batches: list[Batch] = []
+        self.failures = failures
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def write(self, batch: Batch) -> None:
+        await self.gate.wait()
+        if self.failures:
+            self.failures -= 1
+            raise OSError("database is locked")
+        self.batches.append(batch)
+
+
+def record(n: int) -> CallRecord:
+    return CallRecord(f"c{n}", "201", "", "202", 1.0, None, 2.0, Disposition.BUSY, 486, "Busy", "x")
+
+
+def writer_for(store: FakeStore) -> tuple[GroupCommitWriter, list[str]]:
+    answered: list[str] = []
+
+    def done(then: list[Callable[[float], None]]) -> None:
+        for answer in then:
+            answer(0.0)
+
+    return GroupCommitWriter(store, done), answered  # type: ignore[arg-type]
+
+
+def test_answers_follow_the_commit_and_concurrent_items_share_one() -> None:
+    asyncio.run(_answers_follow_the_commit())
+
+
+async def _answers_follow_the_commit() -> None:
+    store = FakeStore()
+    writer, answered = writer_for(store)
+    writer.start()
+    store.gate.clear()
+    writer.record(record(1), lambda _t: answered.append("c1"))
+    await asyncio.sleep(0.01)  # c1's commit is under way (blocked on the gate)
+    for n in (2, 3, 4):
+        writer.record(record(n), lambda _t, n=n: answered.append(f"c{n}"))
+    assert answered == []
+    store.gate.set()
+    await asyncio.sleep(0.05)
+    assert answered == ["c1", "c2", "c3", "c4"]
+    assert [len(b.records) for b in store.batches] == [1, 3]
+    await writer.close()
+
+
+def test_a_failed_commit_is_retried_before_anyone_is_answered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("voxgate.pbx.service.RETRY_DELAY", 0.01)
+    asyncio.run(_failed_commit_is_retried())
+
+
+async def _failed_commit_is_retried() -> None:
+    store = FakeStore(failures=2)
+    writer, answered = writer_for(store)
+    writer.start()
+    writer.record(record(1), lambda _t: answered.append("c1"))
+    await asyncio.sleep(0.1)
+    assert answered == ["c1"]
+    assert len(store.batches) == 1
+    await writer.close()
+
+
+def test_close_writes_what_is_queued() -> None:
+    asyncio.run(_close_writes_what_is_queued())
+
+
+async def _close_writes_what_is_queued() -> None:
+    store = FakeStore()
+    writer, answered = writer_for(store)
+    writer.start()
+    store.gate.clear()
+    writer.record(record(1), lambda _t: answered.append("c1"))
+    await asyncio.sleep(0.01)
+    closing = asyncio.ensure_future(writer.close())
+    await asyncio.sleep(0.01)
+    store.gate.set()
+    await closing
+    assert [r.call_id for b in store.batches for r in b.records] == ["c1"]
+    assert answered == ["c1"]
