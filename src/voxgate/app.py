@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
+import secrets
 import signal
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from voxgate.config.schema import Settings
+from voxgate.pbx.calls import CallPolicy, CallRecord
+from voxgate.pbx.core import PbxCore
+from voxgate.pbx.directory import Directory
+from voxgate.pbx.registrar import RegistrarPolicy
+from voxgate.pbx.service import PbxService
+from voxgate.sip.digest import ALGORITHMS, DigestServer
 from voxgate.sip.endpoint import (
     Endpoint,
     EndpointConfig,
@@ -34,7 +44,7 @@ from voxgate.sip.transaction import (
     TransportFailed,
 )
 from voxgate.sip.uas import Capabilities, answer_unhandled
-from voxgate.transport.driver import EndpointDriver
+from voxgate.transport.driver import EndpointDriver, SansIoEndpoint
 from voxgate.transport.manager import ListenerSpec, TransportManager
 from voxgate.transport.tlsctx import ReloadableContext, build_server_context
 
@@ -50,6 +60,8 @@ class Node:
     _tls: ReloadableContext | None = None
     transports: TransportManager | None = None
     driver: EndpointDriver | None = None
+    endpoint: Endpoint | None = None
+    pbx: PbxService | None = None
     capabilities: Capabilities = field(default_factory=Capabilities)
 
     async def start(self) -> None:
@@ -79,9 +91,26 @@ class Node:
             max_connections=settings.sip.max_connections,
             tls=tls,
         )
-        self.driver = EndpointDriver(endpoint, self.transports.send, self.on_event, loop)
+        self.endpoint = endpoint
+        core: SansIoEndpoint = endpoint
+        if settings.pbx.enabled:
+            pbx_core = _pbx_core(settings, endpoint)
+            core = pbx_core
+        self.driver = EndpointDriver(core, self.transports.send, self.on_event, loop)
+        if settings.pbx.enabled:
+            from voxgate.pbx.store import open_pbx_store  # noqa: PLC0415 - needs the database
+
+            store = await open_pbx_store(settings.store_url)
+            self.pbx = PbxService(pbx_core, store, self.driver.pump)
+            await self.pbx.start()
         self._tls = tls
         await self.transports.start(specs)
+
+    def reload(self) -> None:
+        """SIGHUP: the TLS certificate, and the extensions now rather than at the next poll."""
+        self.reload_tls()
+        if self.pbx is not None:
+            self.pbx.reload_soon()
 
     def reload_tls(self) -> None:
         """Re-read the certificate, key and chain (SIGHUP); keep the old ones on error."""
@@ -98,15 +127,16 @@ class Node:
             self.driver.close()
         if self.transports is not None:
             await self.transports.close()
+        if self.pbx is not None:
+            await self.pbx.close()
 
     def on_event(self, event: Event) -> None:
-        """The transaction user of this release: the UAS core's own answers, and logging."""
-        driver = self._driver()
+        """The UAS core's own answers (without the call control), and logging."""
         match event:
             case RequestReceived(key=key, request=request):
                 response = answer_unhandled(request, self.capabilities, to_tag=new_tag())
-                if response is not None:
-                    driver.endpoint.respond(key, response, asyncio.get_running_loop().time())
+                if response is not None and self.endpoint is not None:
+                    self.endpoint.respond(key, response, asyncio.get_running_loop().time())
             case RequestAnswered(request=request, response=response, flow=flow, duration=d):
                 # OPTIONS pings from every phone would drown the log: they go at debug.
                 ping = request.method == "OPTIONS" and response.status == 200
@@ -140,6 +170,43 @@ class Node:
         )  # fmt: skip
 
 
+def _pbx_core(settings: Settings, endpoint: Endpoint) -> PbxCore:
+    pbx = settings.pbx
+    return PbxCore(
+        endpoint,
+        digest=DigestServer(
+            _nonce_key(settings), pbx.realm,
+            algorithms=tuple(a for a in ALGORITHMS if a in pbx.digest_algorithms.split()),
+        ),
+        directory=Directory(),
+        records=_unstarted,
+        registrar_policy=RegistrarPolicy(
+            min_expires=pbx.min_expires, max_expires=pbx.max_expires,
+            default_expires=pbx.default_expires, max_contacts=pbx.max_contacts,
+        ),
+        call_policy=CallPolicy(
+            no_answer_timeout=float(pbx.no_answer_timeout), server_name=settings.sip.server_name
+        ),
+    )  # fmt: skip
+
+
+def _unstarted(record: CallRecord, then: Callable[[float], None]) -> None:
+    del then
+    raise RuntimeError(f"the call control's store is not started (call {record.call_id})")
+
+
+def _nonce_key(settings: Settings) -> bytes:
+    """The key that signs digest nonces: derived from the node's secret key file when there
+    is one (every node sharing it accepts the others' nonces), else random per process."""
+    path = settings.store.secret_key
+    try:
+        secret = path.read_bytes()
+    except OSError:
+        log.warning("no secret key at %s: digest nonces signed with a per-process key", path)
+        return secrets.token_bytes(32)
+    return hmac.new(secret, b"voxgate digest nonces", hashlib.sha256).digest()
+
+
 async def run(settings: Settings) -> None:
     """Run a node until SIGTERM or SIGINT; SIGHUP reloads the TLS certificate."""
     node = Node(settings)
@@ -148,7 +215,7 @@ async def run(settings: Settings) -> None:
     stopping = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     loop.add_signal_handler(signal.SIGINT, stopping.set)
-    loop.add_signal_handler(signal.SIGHUP, node.reload_tls)
+    loop.add_signal_handler(signal.SIGHUP, node.reload)
     log.info("voxgate running")
     try:
         await stopping.wait()

@@ -1,4 +1,4 @@
-"""The ``voxgate`` command: ``init``, ``check-config``, ``serve``.
+"""The ``voxgate`` command: ``init``, ``check-config``, ``serve``, ``db``, ``ext``, ``cdr``.
 
 Exit status: 0 success, 1 the command failed, 2 usage or configuration error.
 """
@@ -6,12 +6,16 @@ Exit status: 0 success, 1 the command failed, 2 usage or configuration error.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import csv
 import importlib
+import io
 import ipaddress
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from voxgate import __version__
 from voxgate.config import certificates
@@ -20,12 +24,18 @@ from voxgate.config.load import ConfigError, load_settings
 from voxgate.config.schema import Listener, Settings
 from voxgate.observability.logging import configure_logging
 
+if TYPE_CHECKING:  # imported when a data command runs, not at start-up
+    from voxgate.services.extensions import ExtensionService
+    from voxgate.storage.engine import Store
+
 DEFAULT_DATA_DIR: Final = Path("data")
 DEFAULT_CONFIG: Final = DEFAULT_DATA_DIR / CONFIG_NAME
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_CONFIG: Final = 2
+#: ``--secret -`` reads the secret from standard input (it stays out of the process list).
+STDIN: Final = "-"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,30 +51,146 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="voxgate", description="Teleworker SIP border gateway with an embedded PBX.",
+        prog="voxgate",
+        description="Teleworker SIP border gateway with an embedded PBX.",
     )
     parser.add_argument("--version", action="version", version=f"voxgate {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     init = commands.add_parser(
-        "init", help="create a data directory: default config, TLS certificate and key",
+        "init",
+        help="create a data directory: default config, TLS certificate and key",
     )
-    init.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, metavar="DIR",
-                      help=f"data directory to create (default: ./{DEFAULT_DATA_DIR})")
-    init.add_argument("--force", action="store_true",
-                      help="replace an existing config (keeps a .bak; never replaces keys)")
+    init.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        metavar="DIR",
+        help=f"data directory to create (default: ./{DEFAULT_DATA_DIR})",
+    )
+    init.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing config (keeps a .bak; never replaces keys)",
+    )
     init.set_defaults(handler=_init)
 
     check = commands.add_parser("check-config", help="validate and explain a config file")
-    check.add_argument("config", type=Path, nargs="?", default=DEFAULT_CONFIG, metavar="FILE",
-                       help=f"config file (default: ./{DEFAULT_CONFIG})")
+    check.add_argument(
+        "config",
+        type=Path,
+        nargs="?",
+        default=DEFAULT_CONFIG,
+        metavar="FILE",
+        help=f"config file (default: ./{DEFAULT_CONFIG})",
+    )
     check.set_defaults(handler=_check_config)
 
     serve = commands.add_parser("serve", help="run the node")
-    serve.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="FILE",
-                       help=f"config file (default: ./{DEFAULT_CONFIG})")
+    serve.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        metavar="FILE",
+        help=f"config file (default: ./{DEFAULT_CONFIG})",
+    )
     serve.set_defaults(handler=_serve)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(title="db commands", metavar="COMMAND")
+    upgrade = db_commands.add_parser("upgrade", help="apply the database migrations")
+    _config_option(upgrade)
+    upgrade.set_defaults(handler=_data(_db_upgrade))
+
+    _ext_parser(commands)
+
+    cdr = commands.add_parser("cdr", help="call records")
+    cdr_commands = cdr.add_subparsers(title="cdr commands", metavar="COMMAND")
+    export = cdr_commands.add_parser("export", help="call records as CSV")
+    _config_option(export)
+    export.add_argument("--format", choices=("csv",), default="csv")
+    export.add_argument(
+        "--since",
+        type=_timestamp,
+        metavar="ISO",
+        help="calls started at or after (ISO 8601; UTC if no offset)",
+    )
+    export.add_argument("--until", type=_timestamp, metavar="ISO", help="calls started before")
+    export.add_argument("file", type=Path, nargs="?", help="output file (default: stdout)")
+    export.set_defaults(handler=_data(_cdr_export))
     return parser
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        metavar="FILE",
+        help=f"config file (default: ./{DEFAULT_CONFIG})",
+    )
+
+
+def _ext_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ext = commands.add_parser("ext", help="extensions of the embedded call control")
+    sub = ext.add_subparsers(title="ext commands", metavar="COMMAND")
+
+    add = sub.add_parser("add", help="create an extension")
+    add.add_argument("number")
+    add.add_argument("--name", default="", help="display name")
+    _secret_options(add)
+    add.add_argument("--disabled", action="store_true", help="create it disabled")
+    add.add_argument(
+        "--max-contacts",
+        type=int,
+        metavar="N",
+        help="registered contacts allowed (default: pbx.max_contacts)",
+    )
+    add.set_defaults(command_name="ext add", handler=_data(_ext_add))
+
+    listing = sub.add_parser("list", help="list the extensions")
+    listing.set_defaults(command_name="ext list", handler=_data(_ext_list))
+
+    show = sub.add_parser("show", help="show one extension")
+    show.add_argument("number")
+    show.set_defaults(command_name="ext", handler=_data(_ext_show))
+
+    change = sub.add_parser("set", help="change an extension")
+    change.add_argument("number")
+    change.add_argument("--name", help="display name")
+    _secret_options(change)
+    state = change.add_mutually_exclusive_group()
+    state.add_argument("--enable", dest="enabled", action="store_const", const=True)
+    state.add_argument("--disable", dest="enabled", action="store_const", const=False)
+    change.add_argument(
+        "--max-contacts",
+        metavar="N|default",
+        help="registered contacts allowed; 'default' uses pbx.max_contacts",
+    )
+    change.set_defaults(command_name="ext set", handler=_data(_ext_set))
+
+    remove = sub.add_parser("del", help="delete an extension")
+    remove.add_argument("number")
+    remove.set_defaults(command_name="ext", handler=_data(_ext_del))
+
+    imp = sub.add_parser("import", help="import extensions from CSV (all or nothing)")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--update", action="store_true", help="change extensions that exist")
+    imp.set_defaults(command_name="ext import", handler=_data(_ext_import))
+
+    exp = sub.add_parser("export", help="export extensions as CSV (HA1 values, no secrets)")
+    exp.add_argument("file", type=Path, nargs="?", help="output file (default: stdout)")
+    exp.set_defaults(command_name="ext export", handler=_data(_ext_export))
+    for parser in (add, listing, show, change, remove, imp, exp):
+        _config_option(parser)
+
+
+def _secret_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--secret", metavar="S|-", help="registration secret; '-' reads stdin")
+    group.add_argument(
+        "--generate-secret", action="store_true", help="generate a strong secret and print it once"
+    )
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -79,8 +205,10 @@ def _init(args: argparse.Namespace) -> int:
         print(f"replaced {path} (previous version saved as {path.name}.bak)")
     for path in result.kept:
         print(f"kept     {path} (existing, not regenerated)")
-    print("certificate SHA-256 fingerprint: "
-          + certificates.fingerprint(result.certificate.read_bytes()))
+    print(
+        "certificate SHA-256 fingerprint: "
+        + certificates.fingerprint(result.certificate.read_bytes())
+    )
     print(f"next: voxgate check-config {result.config_path}")
     print(f"      voxgate serve --config {result.config_path}")
     return EXIT_OK
@@ -112,14 +240,203 @@ def _check_config(args: argparse.Namespace) -> int:
     print(f"  log:      {settings.log.level}, {settings.log.format}")
     if any(listener.transport == "tls" for listener in settings.enabled_listeners):
         tls = settings.tls
-        print(f"  tls:      {tls.certificate} (TLS >= {tls.min_version}, "
-              f"client certificates {tls.verify_client})")
+        print(
+            f"  tls:      {tls.certificate} (TLS >= {tls.min_version}, "
+            f"client certificates {tls.verify_client})"
+        )
     for listener in settings.enabled_listeners:
         address = ipaddress.ip_address(listener.address)
         if listener.transport != "tls" and (address.is_unspecified or address.is_global):
-            print(f"  warning:  {_endpoint(listener)} carries SIP unencrypted and may face the "
-                  "Internet; bind plain transports to a LAN address")
+            print(
+                f"  warning:  {_endpoint(listener)} carries SIP unencrypted and may face the "
+                "Internet; bind plain transports to a LAN address"
+            )
     return EXIT_OK
+
+
+# -- data commands: they open the store, migrate it, and run one use case ------------------
+DataCommand = Callable[[argparse.Namespace, Settings, "Store"], Awaitable[int]]
+
+
+def _data(command: DataCommand) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        settings = _load(args.config)
+        if settings is None:
+            return EXIT_CONFIG
+        return asyncio.run(_with_store(command, args, settings))
+
+    return handler
+
+
+async def _with_store(command: DataCommand, args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415 - data commands only
+
+    from voxgate.services.extensions import ExtensionError  # noqa: PLC0415
+    from voxgate.storage.engine import Store  # noqa: PLC0415
+
+    name = getattr(args, "command_name", "voxgate")
+    try:
+        store = await Store.open(settings.store_url)
+    except (SQLAlchemyError, OSError, ValueError) as exc:
+        print(f"voxgate: cannot open the database: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        await store.upgrade()
+        return await command(args, settings, store)
+    except ExtensionError as exc:
+        print(f"voxgate: {name}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"voxgate: database error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        await store.close()
+
+
+async def _db_upgrade(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    del args, settings
+    print(f"database at revision {await store.current_revision()}")
+    return EXIT_OK
+
+
+def _read_secret(args: argparse.Namespace) -> str | None:
+    if args.generate_secret:
+        from voxgate.services.secrets_policy import generate_secret  # noqa: PLC0415
+
+        secret = generate_secret()
+        print(f"secret: {secret}  (shown once; it is stored only as a hash)")
+        return secret
+    if args.secret == STDIN:
+        return sys.stdin.readline().rstrip("\r\n")
+    value: str | None = args.secret
+    return value
+
+
+def _extensions(settings: Settings, store: Store) -> ExtensionService:
+    from voxgate.services.extensions import ExtensionService  # noqa: PLC0415
+
+    return ExtensionService(store, settings.pbx.realm)
+
+
+async def _ext_add(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    if args.secret is None and not args.generate_secret:
+        print(
+            "voxgate: ext add: give --secret S, --secret - (stdin) or --generate-secret",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    secret = _read_secret(args)
+    assert secret is not None
+    record = await _extensions(settings, store).add(
+        args.number, secret, display_name=args.name, enabled=not args.disabled,
+        max_contacts=args.max_contacts,
+    )  # fmt: skip
+    print(f"added extension {record.number}")
+    return EXIT_OK
+
+
+async def _ext_list(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    del args
+    records = await _extensions(settings, store).all()
+    print(f"{'NUMBER':<16}{'NAME':<30}{'ENABLED':<9}MAX CONTACTS")
+    for r in records:
+        limit = "default" if r.max_contacts is None else str(r.max_contacts)
+        print(f"{r.number:<16}{r.display_name:<30}{'yes' if r.enabled else 'no':<9}{limit}")
+    print(f"{len(records)} extension(s)")
+    return EXIT_OK
+
+
+async def _ext_show(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    r = await _extensions(settings, store).get(args.number)
+    limit = f"default ({settings.pbx.max_contacts})" if r.max_contacts is None else r.max_contacts
+    print(f"number:       {r.number}\nname:         {r.display_name}\n"
+          f"enabled:      {'yes' if r.enabled else 'no'}\nmax contacts: {limit}\n"
+          f"realm:        {r.realm}\ncreated:      {r.created_at.isoformat()}\n"
+          f"updated:      {r.updated_at.isoformat()}")  # fmt: skip
+    if r.realm != settings.pbx.realm:
+        print(f"warning: stored for realm {r.realm!r}, not {settings.pbx.realm!r}: set its secret "
+              "again")  # fmt: skip
+    return EXIT_OK
+
+
+async def _ext_set(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    limit: int | str | None = "keep"
+    if args.max_contacts is not None:
+        if args.max_contacts == "default":
+            limit = None
+        elif args.max_contacts.isdigit():
+            limit = int(args.max_contacts)
+        else:
+            print("voxgate: ext set: --max-contacts takes a number or 'default'", file=sys.stderr)
+            return EXIT_CONFIG
+    secret = _read_secret(args) if (args.secret is not None or args.generate_secret) else None
+    await _extensions(settings, store).change(
+        args.number, secret=secret, display_name=args.name, enabled=args.enabled,
+        max_contacts=limit,
+    )  # fmt: skip
+    print(f"changed extension {args.number}")
+    return EXIT_OK
+
+
+async def _ext_del(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    await _extensions(settings, store).delete(args.number)
+    print(f"deleted extension {args.number}")
+    return EXIT_OK
+
+
+async def _ext_import(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    try:
+        text = args.file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"voxgate: ext import: cannot read {args.file}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    report = await _extensions(settings, store).import_csv(text, update=args.update)
+    print(f"imported {report.added} new, {report.updated} changed extension(s)")
+    return EXIT_OK
+
+
+async def _ext_export(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    from voxgate.services.extensions import ExtensionService  # noqa: PLC0415
+
+    text = ExtensionService.export_csv(await _extensions(settings, store).all())
+    return _write_out(args.file, text)
+
+
+async def _cdr_export(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    del settings
+    from voxgate.storage.repos.cdr import CDR_FIELDS, CdrRepo  # noqa: PLC0415
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CDR_FIELDS)
+    for record in await CdrRepo(store).in_range(args.since, args.until):
+        row = []
+        for name in CDR_FIELDS:
+            value = getattr(record, name)
+            row.append(value.isoformat() if isinstance(value, datetime) else
+                       "" if value is None else value)  # fmt: skip
+        writer.writerow(row)
+    return _write_out(args.file, out.getvalue())
+
+
+def _write_out(path: Path | None, text: str) -> int:
+    if path is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        print(f"voxgate: cannot write {path}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import ipaddress
 import ssl
 import stat
@@ -39,8 +40,11 @@ def test_creates_the_files_with_private_modes(initialized: InitResult) -> None:
     assert _mode(data / "tls" / "cert.pem") == 0o600
     assert _mode(data / "tls" / "key.pem") == 0o600
     assert initialized.config_path == data / "voxgate.toml"
+    assert _mode(data / "secret.key") == 0o600
+    assert len(base64.b64decode((data / "secret.key").read_text())) == 32
     assert set(initialized.created) == {data, data / "tls", data / "voxgate.toml",
-                                        data / "tls" / "cert.pem", data / "tls" / "key.pem"}
+                                        data / "tls" / "cert.pem", data / "tls" / "key.pem",
+                                        data / "secret.key"}
     assert initialized.kept == initialized.replaced == ()
 
 
@@ -88,10 +92,13 @@ def test_refuses_to_overwrite_config_without_force(initialized: InitResult) -> N
 def test_force_replaces_config_but_keeps_key_and_certificate(tmp_path: Path) -> None:
     first = init_data_dir(tmp_path / "d", host_name="edge.example", now=NOW)
     key, cert = first.private_key.read_bytes(), first.certificate.read_bytes()
+    secret_key = first.data_dir / "secret.key"
+    secret = secret_key.read_bytes()
     first.config_path.write_text("# tuned by hand\n")
     second = init_data_dir(tmp_path / "d", force=True, host_name="edge.example", now=NOW)
     assert second.replaced == (first.config_path,)
-    assert set(second.kept) == {first.private_key, first.certificate}
+    assert set(second.kept) == {first.private_key, first.certificate, secret_key}
+    assert secret_key.read_bytes() == secret
     assert second.private_key.read_bytes() == key
     assert second.certificate.read_bytes() == cert
     backup = first.config_path.with_name("voxgate.toml.bak")

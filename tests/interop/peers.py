@@ -78,7 +78,11 @@ class Node:
 
 
 @pytest.fixture
-def node(tmp_path: Path) -> Iterator[Node]:
+def node(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Node]:
+    """`voxgate serve` from a fresh `voxgate init`; ``@pytest.mark.node_config("toml")`` adds
+    tables to its config."""
+    marker = request.node.get_closest_marker("node_config")
+    extra = marker.args[0] if marker is not None else ""
     data = tmp_path / "data"
     subprocess.run(
         [sys.executable, "-m", "voxgate", "init", "--data", str(data)],
@@ -92,7 +96,10 @@ def node(tmp_path: Path) -> Iterator[Node]:
         f'[[sip.listeners]]\ntransport = "tcp"\naddress = "{HOST}"\nport = {tcp}\n\n'
         f'[[sip.listeners]]\ntransport = "tls"\naddress = "{HOST}"\nport = {tls}\n'
     )
-    config.write_text(_replace_listeners(text, listeners) + '\n[log]\nformat = "json"\n')
+    replaced = {line.strip() for line in extra.splitlines() if line.strip().startswith("[")}
+    config.write_text(
+        _replace_listeners(text, listeners, replaced) + '\n[log]\nformat = "json"\n' + extra
+    )
     log = tmp_path / "voxgate.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -108,14 +115,15 @@ def node(tmp_path: Path) -> Iterator[Node]:
         stop(process)
 
 
-def _replace_listeners(config_text: str, listeners: str) -> str:
-    """Drop the [[sip.listeners]] tables and [log] of an init'ed config, add ours."""
+def _replace_listeners(config_text: str, listeners: str, replaced: set[str] | None = None) -> str:
+    """Drop the [[sip.listeners]] tables, [log] and the ``replaced`` tables of an init'ed
+    config, add our listeners."""
     out: list[str] = []
     skipping = False
     for line in config_text.splitlines():
         stripped = line.strip()
         if stripped.startswith("["):
-            skipping = stripped in ("[[sip.listeners]]", "[log]")
+            skipping = stripped in ("[[sip.listeners]]", "[log]", *(replaced or ()))
         if not skipping:
             out.append(line)
     return "\n".join(out) + "\n\n" + listeners
@@ -138,7 +146,7 @@ class SippResult:
 
 def run_sipp(
     tmp_path: Path,
-    scenario: str,
+    scenario: str | Path,
     port: int,
     *,
     transport: str = "u1",
@@ -151,11 +159,12 @@ def run_sipp(
     sipp = shutil.which("sipp")
     if sipp is None:
         pytest.fail("sipp is not installed: ./test installs Debian's sip-tester")
-    work = tmp_path / f"sipp-{scenario}-{transport}-{port}"
+    path = scenario if isinstance(scenario, Path) else SCENARIOS / f"{scenario}.xml"
+    work = tmp_path / f"sipp-{path.stem}-{transport}-{port}-{free_port()}"
     work.mkdir(exist_ok=True)
     stats = work / "stats.csv"
     args = [
-        sipp, f"{HOST}:{port}", "-sf", str(SCENARIOS / f"{scenario}.xml"), "-t", transport,
+        sipp, f"{HOST}:{port}", "-sf", str(path), "-t", transport,
         "-i", HOST, "-p", str(free_port()), "-m", str(calls), "-r", str(rate),
         "-timeout", f"{int(timeout)}s", "-timeout_error", "-nostdin", "-trace_stat",
         "-stf", str(stats), "-fd", "1", "-max_socket", "64",
@@ -191,3 +200,82 @@ def tls_bridge(node: Node) -> Iterator[int]:
         yield port
     finally:
         stop(process)
+
+
+@dataclass
+class SippServer:
+    """A SIPp UAS running in the background (see :func:`start_sipp_uas`)."""
+
+    process: subprocess.Popen[str]
+    port: int
+    stats: Path
+    work: Path
+
+    def finish(self, timeout: float = 30) -> SippResult:
+        """Wait for it to serve its calls (or stop it), and return its result."""
+        try:
+            out, err = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            out, err = self.process.communicate()
+        return SippResult(self.process.returncode, out, err, self.stats)
+
+
+def start_sipp_uas(
+    tmp_path: Path, scenario: str, *, calls: int, transport: str = "u1", timeout: float = 60
+) -> SippServer:
+    """Start SIPp as a UAS on a free 127.0.0.1 port; it exits after ``calls`` calls."""
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        pytest.fail("sipp is not installed: ./test installs Debian's sip-tester")
+    port = free_port()
+    work = tmp_path / f"sipp-uas-{scenario}-{port}"
+    work.mkdir()
+    stats = work / "stats.csv"
+    process = subprocess.Popen(
+        [
+            sipp, "-sf", str(SCENARIOS / f"{scenario}.xml"), "-t", transport, "-i", HOST,
+            "-p", str(port), "-m", str(calls), "-timeout", f"{int(timeout)}s", "-nostdin",
+            "-trace_stat", "-stf", str(stats), "-fd", "1",
+        ],
+        cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TERM": "dumb"},
+    )  # fmt: skip
+    time.sleep(0.3)  # SIPp binds before it reads the scenario's first message
+    return SippServer(process, port, stats, work)
+
+
+def voxgate(node: Node, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a `voxgate` data command against the node's config."""
+    return subprocess.run(  # noqa: PLW1510 - callers check returncode
+        [sys.executable, "-m", "voxgate", *args, "--config", str(node.data_dir / "voxgate.toml")],
+        capture_output=True, text=True, input=stdin, timeout=120,
+    )  # fmt: skip
+
+
+def import_extensions(node: Node, tmp_path: Path, rows: list[tuple[str, str]]) -> None:
+    """Import (number, secret) rows with `voxgate ext import`, then make the node reload."""
+    csv = tmp_path / f"extensions-{len(rows)}-{free_port()}.csv"
+    csv.write_text("number,display_name,secret,enabled,max_contacts\n" + "".join(
+        f"{number},Ext {number},{secret},true,\n" for number, secret in rows
+    ))  # fmt: skip
+    done = voxgate(node, "ext", "import", str(csv))
+    assert done.returncode == 0, done.stdout + done.stderr
+    before = node.log_text().count("extensions reloaded")
+    node.process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if node.log_text().count("extensions reloaded") > before:
+            return
+        time.sleep(0.05)
+    raise TimeoutError("the node did not reload its extensions")
+
+
+def auth_csv(path: Path, rows: list[tuple[str, ...]]) -> Path:
+    """A SIPp injection file: one row per call, fields separated by ';'."""
+    path.write_text("SEQUENTIAL\n" + "".join(";".join(row) + "\n" for row in rows))
+    return path
+
+
+def auth_field(user: str, secret: str) -> str:
+    return f"[authentication username={user} password={secret}]"

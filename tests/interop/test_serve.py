@@ -56,12 +56,12 @@ def test_one_json_log_line_per_transaction(node: Node) -> None:
         sock.bind((HOST, 0))
         sock.settimeout(5)
         port = sock.getsockname()[1]
-        invite = (
-            f"INVITE sip:2001@{HOST} SIP/2.0\r\nVia: SIP/2.0/UDP {HOST}:{port};branch=z9hG4bKlog1\r\n"
+        subscribe = (  # a method the node does not serve
+            f"SUBSCRIBE sip:2001@{HOST} SIP/2.0\r\nVia: SIP/2.0/UDP {HOST}:{port};branch=z9hG4bKlog1\r\n"
             f"From: <sip:1001@{HOST}>;tag=l1\r\nTo: <sip:2001@{HOST}>\r\nCall-ID: log-line-1\r\n"
-            f"CSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            f"CSeq: 1 SUBSCRIBE\r\nMax-Forwards: 70\r\nEvent: presence\r\nContent-Length: 0\r\n\r\n"
         ).encode()
-        sock.sendto(invite, (HOST, node.udp))
+        sock.sendto(subscribe, (HOST, node.udp))
         assert sock.recv(65535).startswith(b"SIP/2.0 405 Method Not Allowed\r\n")
     deadline = time.monotonic() + 5
     while '"log-line-1"' not in node.log_text() and time.monotonic() < deadline:
@@ -69,7 +69,7 @@ def test_one_json_log_line_per_transaction(node: Node) -> None:
     lines = [json.loads(line) for line in node.log_text().splitlines() if "log-line-1" in line]
     assert len(lines) == 1
     entry = lines[0]
-    assert (entry["method"], entry["status"], entry["branch"]) == ("INVITE", 405, "z9hG4bKlog1")
+    assert (entry["method"], entry["status"], entry["branch"]) == ("SUBSCRIBE", 405, "z9hG4bKlog1")
     assert entry["flow"].startswith("udp:")
     assert entry["duration_ms"] >= 0
 

@@ -29,8 +29,8 @@ def test_options_over_tls_get_200(node: Node, tls_bridge: int, tmp_path: Path) -
     assert "TLS" in node.log_text() or node.alive()
 
 
-def test_invite_gets_405_with_allow(node: Node, tmp_path: Path) -> None:
-    result = run_sipp(tmp_path, "invite_405", node.udp, calls=10, rate=10)
+def test_invite_without_credentials_is_challenged(node: Node, tmp_path: Path) -> None:
+    result = run_sipp(tmp_path, "invite_407", node.udp, calls=10, rate=10)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.counter("SuccessfulCall") == 10
 

@@ -6,8 +6,10 @@ one is kept as ``voxgate.toml.bak``), and an existing private key is never repla
 
 from __future__ import annotations
 
+import base64
 import os
 import re
+import secrets
 import socket
 import textwrap
 from dataclasses import Field, dataclass
@@ -22,6 +24,7 @@ from voxgate.config.schema import NODE_NAME_PATTERN, Settings, meta_of
 CONFIG_NAME: Final = "voxgate.toml"
 CERTIFICATE_PATH: Final = Path("tls/cert.pem")
 PRIVATE_KEY_PATH: Final = Path("tls/key.pem")
+SECRET_KEY_PATH: Final = Path("secret.key")
 
 
 class InitError(Exception):
@@ -94,6 +97,13 @@ def init_data_dir(
             _write_new(cert_path, certificates.certificate_pem(
                 certificates.self_signed_certificate(existing, host_name, now=now)))
             created.append(cert_path)
+
+    secret_key = data_dir / SECRET_KEY_PATH
+    if secret_key.exists():
+        kept.append(secret_key)
+    else:  # encrypts reversible secrets at rest (voxgate.storage.secretbox reads it)
+        _write_new(secret_key, base64.b64encode(secrets.token_bytes(32)) + b"\n")
+        created.append(secret_key)
 
     text = render_default_config(host_name, config_path).encode()
     if config_path.exists():

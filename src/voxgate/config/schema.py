@@ -23,6 +23,7 @@ LogFormat = Literal["text", "json"]
 TransportName = Literal["udp", "tcp", "tls"]
 TlsVersion = Literal["1.2", "1.3"]
 ClientVerification = Literal["none", "optional", "required"]
+DigestChoice = Literal["SHA-256 MD5", "MD5", "SHA-256"]
 #: Checks beyond the Python type: an IP address literal, an OpenSSL cipher string.
 ValueKind = Literal["ip_address", "openssl_ciphers"]
 
@@ -248,6 +249,12 @@ class PbxSettings:
         "Digest realm and SIP domain of the extensions; changing it invalidates every stored "
         "secret (set them again).",
         max=128, pattern=REALM_PATTERN,
+    )
+    digest_algorithms: DigestChoice = setting(
+        "SHA-256 MD5",
+        "Digest challenges offered, strongest first (RFC 8760); \"MD5\" for clients that answer "
+        "only the first challenge and know only MD5 (SIPp 3.6, some old phones).",
+        choices=get_args(DigestChoice),
     )
     min_expires: int = setting(
         60, "Shortest registration accepted in seconds (shorter gets 423).", min=10, max=86400,

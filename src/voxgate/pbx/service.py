@@ -186,9 +186,10 @@ class PbxService:
 
     async def close(self) -> None:
         """Stop the background tasks; write what is queued."""
-        for task in self._tasks:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.writer.close()
@@ -202,23 +203,32 @@ class PbxService:
                 log.exception("sending a deferred answer failed")
         self._pump()
 
-    async def reload(self) -> bool:
-        """Rebuild the extension snapshot if it changed; whether it did."""
+    async def reload(self, *, force: bool = False) -> bool:
+        """Rebuild the extension snapshot if it changed (or ``force``); whether it did."""
         generation = await self.store.extensions_generation()
-        if generation == self.core.registrar.directory.generation:
+        if generation == self.core.registrar.directory.generation and not force:
             return False
         extensions, generation = await self.store.load_extensions()
         self.core.set_directory(Directory(extensions, generation))
         log.info("extensions reloaded: %d", len(extensions))
         return True
 
+    def reload_soon(self) -> None:
+        """Reload the extensions now (SIGHUP), in the background; errors are logged."""
+        task = asyncio.get_running_loop().create_task(self._reload_logged(force=True))
+        self._tasks.append(task)
+        task.add_done_callback(self._tasks.remove)
+
+    async def _reload_logged(self, *, force: bool) -> None:
+        try:
+            await self.reload(force=force)
+        except Exception:
+            log.exception("reloading the extensions failed")
+
     async def _reload_loop(self) -> None:
         while True:
             await asyncio.sleep(RELOAD_INTERVAL)
-            try:
-                await self.reload()
-            except Exception:
-                log.exception("reloading the extensions failed")
+            await self._reload_logged(force=False)
 
     async def _purge_loop(self) -> None:
         while True:

@@ -1,0 +1,134 @@
+"""The call control's store adapter: extensions, bindings, registration events and call
+records in the database, behind :class:`~voxgate.pbx.service.PbxStore`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from voxgate.pbx.calls import CallRecord
+from voxgate.pbx.directory import Extension
+from voxgate.pbx.location import Binding
+from voxgate.pbx.registrar import RegistrationEvent
+from voxgate.pbx.service import Batch
+from voxgate.sip.errors import ParseError
+from voxgate.sip.flow import Flow, Transport
+from voxgate.sip.uri import parse_uri
+from voxgate.storage.engine import Store
+from voxgate.storage.repos.bindings import BindingRecord, BindingRepo
+from voxgate.storage.repos.cdr import CdrRecord, CdrRepo
+from voxgate.storage.repos.extensions import ExtensionRepo
+from voxgate.storage.repos.registration_events import RegistrationEventRecord, RegistrationEventRepo
+
+
+async def open_pbx_store(url: str) -> SqlPbxStore:
+    """Open the database at ``url``, migrate it, and wrap it for the call control."""
+    store = await Store.open(url)
+    await store.upgrade()
+    return SqlPbxStore(store)
+
+
+def _utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class SqlPbxStore:
+    """:class:`~voxgate.pbx.service.PbxStore` on SQLAlchemy (SQLite or PostgreSQL)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.extensions = ExtensionRepo(store)
+        self.bindings = BindingRepo(store)
+        self.events = RegistrationEventRepo(store)
+        self.cdr = CdrRepo(store)
+
+    async def close(self) -> None:
+        """Close the database connections."""
+        await self.store.close()
+
+    async def load_extensions(self) -> tuple[list[Extension], int]:
+        """Every extension, as the call control's snapshot entries."""
+        generation = await self.extensions.generation()
+        rows = await self.extensions.snapshot()
+        extensions = [
+            Extension(
+                number=row.number,
+                display_name=row.display_name,
+                ha1={"MD5": row.ha1_md5, "SHA-256": row.ha1_sha256},
+                enabled=row.enabled,
+                max_contacts=row.max_contacts,
+            )
+            for row in rows
+        ]
+        return extensions, generation
+
+    async def extensions_generation(self) -> int:
+        """The extensions' change counter."""
+        return await self.extensions.generation()
+
+    async def load_bindings(self) -> list[Binding]:
+        """Every persisted binding (rows that no longer parse are skipped)."""
+        out: list[Binding] = []
+        for row in await self.bindings.load_all():
+            try:
+                uri = parse_uri(row.contact)
+                transport = Transport(row.transport.upper())
+            except (ParseError, ValueError):
+                continue
+            flow = Flow(transport, _address(row.local), (row.source_ip, row.source_port))
+            out.append(Binding(
+                aor=row.aor, contact=row.contact, uri=uri,
+                expires_at=row.expires_at.timestamp(), call_id=row.call_id, cseq=row.cseq,
+                flow=flow, registered_at=row.registered_at.timestamp(), q=row.q,
+                instance=row.instance, reg_id=row.reg_id, user_agent=row.user_agent,
+            ))  # fmt: skip
+        return out
+
+    async def write(self, batch: Batch) -> None:
+        """One transaction per batch: bindings, events, call records."""
+        async with self.store.sessions.begin() as session:
+            if batch.saved or batch.removed:
+                await self.bindings.apply(
+                    [_binding_row(b) for b in batch.saved],
+                    [(b.aor, b.contact) for b in batch.removed],
+                    session=session,
+                )
+            if batch.events:
+                await self.events.add_many([_event_row(e) for e in batch.events], session=session)
+            if batch.records:
+                await self.cdr.add_many([_cdr_row(r) for r in batch.records], session=session)
+
+
+def _binding_row(b: Binding) -> BindingRecord:
+    host, port = b.flow.local
+    local = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return BindingRecord(
+        aor=b.aor, contact=b.contact, instance=b.instance, reg_id=b.reg_id,
+        expires_at=_utc(b.expires_at), call_id=b.call_id, cseq=b.cseq, q=b.q,
+        transport=b.flow.transport.value.lower(), source_ip=b.flow.remote[0],
+        source_port=b.flow.remote[1], local=local, user_agent=b.user_agent,
+        registered_at=_utc(b.registered_at),
+    )  # fmt: skip
+
+
+def _event_row(e: RegistrationEvent) -> RegistrationEventRecord:
+    return RegistrationEventRecord(
+        at=_utc(e.at), extension=e.extension, source_ip=e.flow.remote[0],
+        source_port=e.flow.remote[1], transport=e.flow.transport.value.lower(),
+        instance=e.instance, user_agent=e.user_agent, credential=e.credential,
+        algorithm=e.algorithm, outcome=e.outcome, reason=e.reason,
+    )  # fmt: skip
+
+
+def _cdr_row(r: CallRecord) -> CdrRecord:
+    return CdrRecord(
+        call_id=r.call_id, caller=r.caller, caller_name=r.caller_name, callee=r.callee,
+        started_at=_utc(r.started_at),
+        answered_at=None if r.answered_at is None else _utc(r.answered_at),
+        ended_at=_utc(r.ended_at), duration=r.duration, disposition=r.disposition.value,
+        status=r.status, reason=r.reason, caller_source=r.caller_source,
+    )  # fmt: skip

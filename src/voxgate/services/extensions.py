@@ -1,0 +1,271 @@
+"""Extensions: add, change, delete, list; CSV import (all or nothing) and export.
+
+Secrets become HA1 values for MD5 and SHA-256 in the configured realm at once
+(RFC 3261 §22.4, RFC 8760); the clear secret is never stored.  An export
+carries the HA1 values, so export → import moves extensions between nodes
+that share the realm.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from voxgate.services.secrets_policy import weakness
+from voxgate.sip.digest import ha1
+from voxgate.storage.engine import Store
+from voxgate.storage.repos.extensions import ExtensionRecord, ExtensionRepo
+
+NUMBER_RE: Final = re.compile(r"[0-9]{2,15}")
+HEX32: Final = re.compile(r"[0-9a-f]{32}")
+HEX64: Final = re.compile(r"[0-9a-f]{64}")
+MAX_NAME: Final = 64
+MAX_CONTACTS_LIMIT: Final = 100
+#: Columns of an export (and of an import carrying HA1 values instead of secrets).
+EXPORT_COLUMNS: Final = ("number", "display_name", "enabled", "max_contacts", "realm", "ha1_md5",
+                         "ha1_sha256")  # fmt: skip
+_TRUE = {"1", "true", "yes", "y", "on"}
+_FALSE = {"0", "false", "no", "n", "off"}
+
+
+class ExtensionError(Exception):
+    """A refused change; the message says what and why."""
+
+
+class CsvImportError(ExtensionError):
+    """A refused import: every bad line, nothing written."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(f"{len(problems)} bad row(s), nothing imported:\n" + "\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What an import did."""
+
+    added: int
+    updated: int
+
+
+def check_number(number: str) -> str:
+    """The number, or :class:`ExtensionError` if it is not 2-15 digits."""
+    if NUMBER_RE.fullmatch(number) is None:
+        raise ExtensionError(f"bad extension number {number!r}: use 2 to 15 digits")
+    return number
+
+
+def check_name(name: str) -> str:
+    """A display name: printable, at most 64 characters, no quotes or backslashes."""
+    if len(name) > MAX_NAME or any(not c.isprintable() or c in '"\\' for c in name):
+        raise ExtensionError(f"bad display name {name!r}: printable, no quotes, at most {MAX_NAME}")
+    return name
+
+
+def check_max_contacts(value: int | None) -> int | None:
+    """``None`` (the configured default) or 1..100."""
+    if value is not None and not 1 <= value <= MAX_CONTACTS_LIMIT:
+        raise ExtensionError(f"max contacts must be 1 to {MAX_CONTACTS_LIMIT}")
+    return value
+
+
+def hashes(number: str, realm: str, secret: str) -> tuple[str, str]:
+    """HA1 for MD5 and SHA-256."""
+    return ha1("MD5", number, realm, secret), ha1("SHA-256", number, realm, secret)
+
+
+class ExtensionService:
+    """Use cases on extensions, for one realm."""
+
+    def __init__(self, store: Store, realm: str) -> None:
+        self.repo = ExtensionRepo(store)
+        self.realm = realm
+
+    async def all(self) -> list[ExtensionRecord]:
+        """Every extension."""
+        return await self.repo.snapshot()
+
+    async def get(self, number: str) -> ExtensionRecord:
+        """One extension, or :class:`ExtensionError`."""
+        record = await self.repo.get(check_number(number))
+        if record is None:
+            raise ExtensionError(f"no extension {number}")
+        return record
+
+    async def add(
+        self, number: str, secret: str, *, display_name: str = "", enabled: bool = True,
+        max_contacts: int | None = None,
+    ) -> ExtensionRecord:  # fmt: skip
+        """Create an extension with a strong secret."""
+        check_number(number)
+        check_name(display_name)
+        check_max_contacts(max_contacts)
+        problem = weakness(secret, context=(number, display_name))
+        if problem is not None:
+            raise ExtensionError(problem)
+        if await self.repo.get(number) is not None:
+            raise ExtensionError(f"extension {number} exists already")
+        now = datetime.now(UTC)
+        md5, sha256 = hashes(number, self.realm, secret)
+        record = ExtensionRecord(number, display_name, self.realm, md5, sha256, enabled,
+                                 max_contacts, now, now)  # fmt: skip
+        await self.repo.write(add=[record])
+        return record
+
+    async def change(
+        self, number: str, *, secret: str | None = None, display_name: str | None = None,
+        enabled: bool | None = None, max_contacts: int | str | None = "keep",
+    ) -> ExtensionRecord:  # fmt: skip
+        """Change some fields; ``max_contacts=None`` returns to the configured default."""
+        record = await self.get(number)
+        values: dict[str, object] = {"updated_at": datetime.now(UTC)}
+        if display_name is not None:
+            values["display_name"] = check_name(display_name)
+        if enabled is not None:
+            values["enabled"] = enabled
+        if max_contacts != "keep":
+            values["max_contacts"] = check_max_contacts(
+                max_contacts if isinstance(max_contacts, int) else None
+            )
+        if secret is not None:
+            name = str(values.get("display_name", record.display_name))
+            problem = weakness(secret, context=(number, name))
+            if problem is not None:
+                raise ExtensionError(problem)
+            values["ha1_md5"], values["ha1_sha256"] = hashes(number, self.realm, secret)
+            values["realm"] = self.realm
+        await self.repo.update(number, **values)
+        return await self.get(number)
+
+    async def delete(self, number: str) -> None:
+        """Delete an extension."""
+        if not await self.repo.delete(check_number(number)):
+            raise ExtensionError(f"no extension {number}")
+
+    # -- CSV --------------------------------------------------------------------------------
+    async def import_csv(self, text: str, *, update: bool = False) -> ImportReport:
+        """Import rows ``number,display_name,secret,enabled,max_contacts`` (or the export's HA1
+        columns instead of ``secret``).  Every bad row is reported with its line number;
+        nothing is written unless every row is good."""
+        records, problems = self._parse(text)
+        numbers = [r.number for _, r in records]
+        existing = await self.repo.existing(numbers)
+        if not update:
+            problems.extend(
+                f"line {line}: extension {r.number} exists already (use --update to change it)"
+                for line, r in records if r.number in existing
+            )  # fmt: skip
+        if problems:
+            raise CsvImportError(sorted(problems, key=_line_of))
+        add = [r for _, r in records if r.number not in existing]
+        change = [r for _, r in records if r.number in existing]
+        await self.repo.write(add=add, replace=change)
+        return ImportReport(added=len(add), updated=len(change))
+
+    def _parse(self, text: str) -> tuple[list[tuple[int, ExtensionRecord]], list[str]]:
+        reader = csv.reader(io.StringIO(text))
+        try:
+            header = [h.strip().lower() for h in next(reader)]
+        except StopIteration:
+            return [], ["line 1: empty file (a header row is required)"]
+        missing = _missing_columns(header)
+        if missing:
+            return [], [f"line 1: {missing}"]
+        records: list[tuple[int, ExtensionRecord]] = []
+        problems: list[str] = []
+        seen: dict[str, int] = {}
+        now = datetime.now(UTC)
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                problems.append(f"line {line}: {len(row)} fields, the header has {len(header)}")
+                continue
+            fields = {h: cell.strip() for h, cell in zip(header, row, strict=True)}
+            try:
+                record = self._record(fields, now)
+            except ExtensionError as err:
+                problems.append(f"line {line}: {err}")
+                continue
+            if record.number in seen:
+                problems.append(f"line {line}: extension {record.number} already on line "
+                                f"{seen[record.number]}")  # fmt: skip
+                continue
+            seen[record.number] = line
+            records.append((line, record))
+        return records, problems
+
+    def _record(self, fields: dict[str, str], now: datetime) -> ExtensionRecord:
+        number = check_number(fields["number"])
+        name = check_name(fields.get("display_name", ""))
+        enabled = _flag(fields.get("enabled", ""))
+        limit_text = fields.get("max_contacts", "")
+        if limit_text and not limit_text.isdigit():
+            raise ExtensionError(f"max_contacts {limit_text!r} is not a number")
+        limit = check_max_contacts(int(limit_text) if limit_text else None)
+        if fields.get("secret"):
+            problem = weakness(fields["secret"], context=(number, name))
+            if problem is not None:
+                raise ExtensionError(problem)
+            md5, sha256 = hashes(number, self.realm, fields["secret"])
+        else:
+            md5, sha256 = fields.get("ha1_md5", "").lower(), fields.get("ha1_sha256", "").lower()
+            if not md5 and not sha256:
+                raise ExtensionError("no secret (give secret, or ha1_md5 + ha1_sha256 + realm)")
+            if HEX32.fullmatch(md5) is None or HEX64.fullmatch(sha256) is None:
+                raise ExtensionError("ha1_md5 must be 32 and ha1_sha256 64 hex digits")
+            if fields.get("realm", "") != self.realm:
+                raise ExtensionError(
+                    f"realm {fields.get('realm', '')!r} is not this node's realm {self.realm!r}; "
+                    "HA1 values only work in the realm they were made for"
+                )
+        return ExtensionRecord(number, name, self.realm, md5, sha256, enabled, limit, now, now)
+
+    @staticmethod
+    def export_csv(records: Iterable[ExtensionRecord]) -> str:
+        """The export format (HA1 values, no clear secrets exist)."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(EXPORT_COLUMNS)
+        for r in records:
+            writer.writerow([r.number, r.display_name, "true" if r.enabled else "false",
+                             "" if r.max_contacts is None else r.max_contacts, r.realm, r.ha1_md5,
+                             r.ha1_sha256])  # fmt: skip
+        return out.getvalue()
+
+
+def _missing_columns(header: Sequence[str]) -> str | None:
+    if "number" not in header:
+        return "the header needs a 'number' column"
+    if "secret" not in header and not {"ha1_md5", "ha1_sha256", "realm"} <= set(header):
+        return "the header needs a 'secret' column (or ha1_md5, ha1_sha256 and realm)"
+    unknown = set(header) - {"number", "display_name", "secret", "enabled", "max_contacts",
+                             "realm", "ha1_md5", "ha1_sha256"}  # fmt: skip
+    if unknown:
+        return f"unknown column(s) {', '.join(sorted(unknown))}"
+    if len(set(header)) != len(header):
+        return "a column appears twice"
+    return None
+
+
+def _flag(text: str) -> bool:
+    value = text.lower()
+    if value in ("", *_TRUE):
+        return True
+    if value in _FALSE:
+        return False
+    raise ExtensionError(f"enabled {text!r} is not true or false")
+
+
+def _line_of(problem: str) -> int:
+    head = problem.split(":", 1)[0].removeprefix("line ")
+    return int(head) if head.isdigit() else 0
+
+
+__all__ = ["CsvImportError", "ExtensionError", "ExtensionService", "ImportReport"]

@@ -1,0 +1,1 @@
+"""The store: SQLAlchemy 2 (async) tables, repositories and Alembic migrations."""

@@ -1,0 +1,1 @@
+"""Alembic migrations of the voxgate database (run by :meth:`Store.upgrade`)."""

@@ -1,0 +1,1 @@
+"""One repository per aggregate; batch-oriented, each method one transaction."""

@@ -1,0 +1,126 @@
+"""Extensions of the embedded call control.  Every write bumps a change counter in the same
+transaction, so that a running node sees the change at its next poll."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxgate.storage.engine import Store
+from voxgate.storage.tables import ExtensionRow, MetaRow
+
+GENERATION_KEY = "extensions_generation"
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionRecord:
+    """One extension (HA1 values only, never a clear secret)."""
+
+    number: str
+    display_name: str
+    realm: str
+    ha1_md5: str
+    ha1_sha256: str
+    enabled: bool
+    max_contacts: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+_FIELDS = tuple(f.name for f in fields(ExtensionRecord))
+#: Fields ``update`` may change.
+CHANGEABLE = frozenset({"display_name", "realm", "ha1_md5", "ha1_sha256", "enabled",
+                        "max_contacts", "updated_at"})  # fmt: skip
+
+
+def _record(row: ExtensionRow) -> ExtensionRecord:
+    return ExtensionRecord(**{f: getattr(row, f) for f in _FIELDS})
+
+
+class ExtensionRepo:
+    """The ``extensions`` table and its change counter."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def snapshot(self) -> list[ExtensionRecord]:
+        """Every extension, by number."""
+        async with self.store.sessions() as session:
+            rows = await session.execute(select(ExtensionRow).order_by(ExtensionRow.number))
+            return [_record(r) for r in rows.scalars().all()]
+
+    async def get(self, number: str) -> ExtensionRecord | None:
+        """One extension."""
+        async with self.store.sessions() as session:
+            row = await session.scalar(select(ExtensionRow).where(ExtensionRow.number == number))
+            return None if row is None else _record(row)
+
+    async def existing(self, numbers: Sequence[str]) -> set[str]:
+        """Which of ``numbers`` exist."""
+        found: set[str] = set()
+        async with self.store.sessions() as session:
+            for start in range(0, len(numbers), 500):
+                chunk = list(numbers[start : start + 500])
+                rows = await session.scalars(
+                    select(ExtensionRow.number).where(ExtensionRow.number.in_(chunk))
+                )
+                found.update(rows.all())
+        return found
+
+    async def generation(self) -> int:
+        """The change counter (0 before the first write)."""
+        async with self.store.sessions() as session:
+            value = await session.scalar(select(MetaRow.value).where(MetaRow.key == GENERATION_KEY))
+        return int(value) if value is not None else 0
+
+    async def write(
+        self, add: Sequence[ExtensionRecord] = (), replace: Sequence[ExtensionRecord] = ()
+    ) -> None:
+        """Insert ``add`` and overwrite ``replace`` (by number) in one transaction."""
+        async with self.store.sessions.begin() as session:
+            if add:
+                await session.execute(insert(ExtensionRow), [asdict(r) for r in add])
+            for record in replace:
+                values = {k: v for k, v in asdict(record).items() if k in CHANGEABLE}
+                await session.execute(
+                    update(ExtensionRow).where(ExtensionRow.number == record.number).values(values)
+                )
+            await _bump(session)
+
+    async def update(self, number: str, **values: object) -> bool:
+        """Change fields of one extension; whether it exists."""
+        unknown = set(values) - CHANGEABLE
+        if unknown:
+            raise ValueError(f"cannot change {sorted(unknown)}")
+        async with self.store.sessions.begin() as session:
+            result = await session.execute(
+                update(ExtensionRow).where(ExtensionRow.number == number).values(values)
+            )
+            if not getattr(result, "rowcount", 0):
+                return False
+            await _bump(session)
+        return True
+
+    async def delete(self, number: str) -> bool:
+        """Delete one extension; whether it existed."""
+        async with self.store.sessions.begin() as session:
+            result = await session.execute(
+                delete(ExtensionRow).where(ExtensionRow.number == number)
+            )
+            if not getattr(result, "rowcount", 0):
+                return False
+            await _bump(session)
+        return True
+
+
+async def _bump(session: AsyncSession) -> None:
+    row = await session.get(MetaRow, GENERATION_KEY)
+    if row is None:
+        session.add(MetaRow(key=GENERATION_KEY, value="1"))
+    else:
+        row.value = str(int(row.value) + 1)
+    await session.flush()

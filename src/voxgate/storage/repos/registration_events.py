@@ -1,0 +1,61 @@
+"""The registration log (AUTH-6): device identity, source, extension and credential."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxgate.storage.engine import Store
+from voxgate.storage.repos._session import transaction
+from voxgate.storage.tables import RegistrationEventRow
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationEventRecord:
+    """One row of ``registration_events``."""
+
+    at: datetime
+    extension: str
+    source_ip: str
+    source_port: int
+    transport: str
+    instance: str | None
+    user_agent: str | None
+    credential: str
+    algorithm: str
+    outcome: str
+    reason: str | None
+
+
+_FIELDS = tuple(RegistrationEventRecord.__dataclass_fields__)
+
+
+class RegistrationEventRepo:
+    """The ``registration_events`` table."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def add_many(
+        self, events: Sequence[RegistrationEventRecord], *, session: AsyncSession | None = None
+    ) -> None:
+        """Append events."""
+        if not events:
+            return
+        async with transaction(self.store, session) as s:
+            await s.execute(insert(RegistrationEventRow), [asdict(e) for e in events])
+
+    async def recent(
+        self, extension: str | None = None, limit: int = 100
+    ) -> list[RegistrationEventRecord]:
+        """The latest events, newest first."""
+        query = select(RegistrationEventRow).order_by(RegistrationEventRow.id.desc()).limit(limit)
+        if extension is not None:
+            query = query.where(RegistrationEventRow.extension == extension)
+        async with self.store.sessions() as session:
+            rows = (await session.execute(query)).scalars().all()
+        return [RegistrationEventRecord(**{f: getattr(r, f) for f in _FIELDS}) for r in rows]

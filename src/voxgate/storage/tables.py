@@ -1,0 +1,148 @@
+"""The database tables (SQLAlchemy 2 typed declarative models).
+
+Times are stored as UTC; :class:`UtcDateTime` gives them back timezone-aware
+on SQLite too (it drops offsets).  Secrets are never stored in clear: SIP
+secrets as HA1 per digest algorithm, reversible ones encrypted
+(:mod:`voxgate.storage.secretbox`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: Constraint names the same on every backend (Alembic needs them to alter tables).
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A UTC timestamp: naive values are refused on the way in, UTC-aware on the way out."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: store UTC-aware times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:  # noqa: ARG002 - SQLAlchemy API
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Base of every table."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ExtensionRow(Base):
+    """An extension of the embedded call control."""
+
+    __tablename__ = "extensions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(15), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64), default="")
+    realm: Mapped[str] = mapped_column(String(128))
+    ha1_md5: Mapped[str] = mapped_column(String(32))
+    ha1_sha256: Mapped[str] = mapped_column(String(64))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    max_contacts: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class BindingRow(Base):
+    """A registered contact (the location service's persisted state)."""
+
+    __tablename__ = "bindings"
+    __table_args__ = (UniqueConstraint("aor", "contact"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    aor: Mapped[str] = mapped_column(String(15), index=True)
+    contact: Mapped[str] = mapped_column(Text)
+    instance: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reg_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    call_id: Mapped[str] = mapped_column(Text)
+    cseq: Mapped[int] = mapped_column(Integer)
+    q: Mapped[float | None] = mapped_column(Float, nullable=True)
+    transport: Mapped[str] = mapped_column(String(8))
+    source_ip: Mapped[str] = mapped_column(String(64))
+    source_port: Mapped[int] = mapped_column(Integer)
+    local: Mapped[str] = mapped_column(String(80))
+    user_agent: Mapped[str | None] = mapped_column(Text, nullable=True)
+    registered_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class RegistrationEventRow(Base):
+    """Who registered as which extension, from where, with which credential (AUTH-6)."""
+
+    __tablename__ = "registration_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    extension: Mapped[str] = mapped_column(String(64), index=True)
+    source_ip: Mapped[str] = mapped_column(String(64))
+    source_port: Mapped[int] = mapped_column(Integer)
+    transport: Mapped[str] = mapped_column(String(8))
+    instance: Mapped[str | None] = mapped_column(Text, nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(Text, nullable=True)
+    credential: Mapped[str] = mapped_column(String(128))
+    algorithm: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class CallRecordRow(Base):
+    """One call attempt (SMDR/CDR)."""
+
+    __tablename__ = "call_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(Text)
+    caller: Mapped[str] = mapped_column(String(64), index=True)
+    caller_name: Mapped[str] = mapped_column(String(64), default="")
+    callee: Mapped[str] = mapped_column(String(64), index=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    ended_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    duration: Mapped[float] = mapped_column(Float)
+    disposition: Mapped[str] = mapped_column(String(16))
+    status: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    caller_source: Mapped[str] = mapped_column(String(80))
+
+
+class MetaRow(Base):
+    """Small key/value state, such as the extensions' change counter."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
