@@ -76,6 +76,18 @@ class Node:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def crash_and_restart(self) -> None:
+        """``kill -9`` the node, then start it again on the same config and data."""
+        self.process.kill()
+        self.process.wait()
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "voxgate", "serve", "--config",
+                 str(self.data_dir / "voxgate.toml")],
+                stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        wait_for_tcp(self.tcp)
+
 
 @pytest.fixture
 def node(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Node]:

@@ -144,3 +144,17 @@ def test_unknown_number(node: Node, tmp_path: Path, two) -> None:  # type: ignor
     _call(node, tmp_path, _refused(tmp_path, 404), a, "299")
     [record] = _cdrs(node)
     assert (record["disposition"], record["status"], record["callee"]) == ("unknown-number", "404", "299")
+
+
+def test_bindings_and_cdrs_survive_kill_9(node: Node, tmp_path: Path, two) -> None:  # type: ignore[no-untyped-def]
+    a, b = two
+    callee = start_sipp_uas(tmp_path, "uas_answer", calls=2)
+    _register(node, tmp_path, b[0], b[1], f"127.0.0.1:{callee.port}")
+    _call(node, tmp_path, "call_uac_auth", a, b[0])
+    node.crash_and_restart()
+    assert "1 bindings restored" in node.log_text()
+    [record] = _cdrs(node)  # the finished call's record made it
+    assert record["disposition"] == "answered"
+    _call(node, tmp_path, "call_uac_auth", a, b[0])  # 202 reachable without registering again
+    assert callee.finish().counter("SuccessfulCall") == 2
+    assert len(_cdrs(node)) == 2

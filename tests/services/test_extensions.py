@@ -1,0 +1,139 @@
+"""Extensions service: validation, strong secrets, HA1 only, CSV import all-or-nothing with
+line numbers, export → import round trip."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from voxgate.services.extensions import CsvImportError, ExtensionError, ExtensionService
+from voxgate.services.secrets_policy import generate_secret, weakness
+from voxgate.sip.digest import ha1
+from voxgate.storage.engine import Store
+
+GOOD = "Tq7-vLp2-Wz9k"
+
+
+def with_service(tmp_path: Path, body: Callable[[ExtensionService], Awaitable[None]], realm: str = "voxgate") -> None:
+    async def main() -> None:
+        store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+        await store.upgrade()
+        try:
+            await body(ExtensionService(store, realm))
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("secret", "why"),
+    [("short", "too short"), ("password1234", "too weak"), ("2012012012", "too weak"), ("abc def ghij", "spaces")],
+)
+def test_weak_secrets_are_refused_with_a_reason(secret: str, why: str) -> None:
+    problem = weakness(secret, context=("201",))
+    assert problem is not None
+    assert why in problem
+
+
+def test_generated_secrets_are_strong_and_distinct() -> None:
+    secrets = {generate_secret() for _ in range(50)}
+    assert len(secrets) == 50
+    assert all(weakness(s) is None and len(s) == 20 for s in secrets)
+
+
+def test_add_stores_ha1_for_both_algorithms_never_the_secret(tmp_path: Path) -> None:
+    async def body(service: ExtensionService) -> None:
+        record = await service.add("201", GOOD, display_name="Alice")
+        assert record.ha1_md5 == ha1("MD5", "201", "voxgate", GOOD)
+        assert record.ha1_sha256 == ha1("SHA-256", "201", "voxgate", GOOD)
+        with pytest.raises(ExtensionError, match="exists already"):
+            await service.add("201", GOOD)
+        with pytest.raises(ExtensionError, match="2 to 15 digits"):
+            await service.add("20a", GOOD)
+        with pytest.raises(ExtensionError, match="too weak"):
+            await service.add("202", "qwertyuiop")
+
+    with_service(tmp_path, body)
+    assert GOOD.encode() not in (tmp_path / "x.db").read_bytes()
+
+
+def test_change_and_delete(tmp_path: Path) -> None:
+    async def body(service: ExtensionService) -> None:
+        await service.add("201", GOOD)
+        changed = await service.change("201", enabled=False, max_contacts=3, display_name="Desk")
+        assert (changed.enabled, changed.max_contacts, changed.display_name) == (False, 3, "Desk")
+        back = await service.change("201", max_contacts=None, secret="Other-Secret-99x")
+        assert back.max_contacts is None
+        assert back.ha1_md5 == ha1("MD5", "201", "voxgate", "Other-Secret-99x")
+        await service.delete("201")
+        with pytest.raises(ExtensionError, match="no extension 201"):
+            await service.get("201")
+
+    with_service(tmp_path, body)
+
+
+def test_import_reports_every_bad_line_and_writes_nothing(tmp_path: Path) -> None:
+    text = (
+        "number,display_name,secret,enabled,max_contacts\n"
+        f"201,Alice,{GOOD},true,\n"          # line 2: good
+        "202,Bob,weak,true,\n"               # 3: short secret
+        f"2x3,Carol,{GOOD},true,\n"          # 4: bad number
+        f"201,Dup,{GOOD},true,\n"            # 5: duplicate of line 2
+        f"204,Eve,{GOOD},maybe,\n"           # 6: bad flag
+        f"205,Frank,{GOOD},true,500\n"       # 7: max_contacts out of range
+        "206,Gina\n"                         # 8: field count
+    )
+
+    async def body(service: ExtensionService) -> None:
+        with pytest.raises(CsvImportError) as failure:
+            await service.import_csv(text)
+        lines = [p.split(":")[0] for p in failure.value.problems]
+        assert lines == [f"line {n}" for n in (3, 4, 5, 6, 7, 8)]
+        assert await service.all() == []
+
+    with_service(tmp_path, body)
+
+
+def test_import_existing_numbers_need_update_and_export_round_trips(tmp_path: Path) -> None:
+    async def body(service: ExtensionService) -> None:
+        await service.add("201", GOOD, display_name="Alice")
+        with pytest.raises(CsvImportError, match="line 2: extension 201 exists already"):
+            await service.import_csv(f"number,secret\n201,{GOOD}\n")
+        report = await service.import_csv(f"number,display_name,secret\n201,Alicia,{GOOD}\n202,Bob,{GOOD}\n", update=True)
+        assert (report.added, report.updated) == (1, 1)
+        exported = service.export_csv(await service.all())
+        assert GOOD not in exported
+        await service.delete("201")
+        await service.delete("202")
+        report = await service.import_csv(exported)
+        assert report.added == 2
+        alicia = await service.get("201")
+        assert alicia.display_name == "Alicia"
+        assert alicia.ha1_md5 == ha1("MD5", "201", "voxgate", GOOD)
+
+    with_service(tmp_path, body)
+
+
+def test_ha1_import_from_another_realm_is_refused(tmp_path: Path) -> None:
+    line = f"201,A,true,,other,{'a' * 32},{'b' * 64}\n"
+
+    async def body(service: ExtensionService) -> None:
+        with pytest.raises(CsvImportError, match="line 2: realm 'other'"):
+            await service.import_csv("number,display_name,enabled,max_contacts,realm,ha1_md5,ha1_sha256\n" + line)
+
+    with_service(tmp_path, body)
+
+
+def test_thousand_row_import(tmp_path: Path) -> None:
+    rows = "".join(f"{n},Ext {n},{generate_secret()},true,\n" for n in range(1000, 2000))
+
+    async def body(service: ExtensionService) -> None:
+        report = await service.import_csv("number,display_name,secret,enabled,max_contacts\n" + rows)
+        assert report.added == 1000
+        assert len(await service.all()) == 1000
+
+    with_service(tmp_path, body)
