@@ -60,7 +60,7 @@ def register(number: str, port: int, digest: DigestServer, now: float) -> bytes:
 
 
 def _no_records(record: CallRecord, then: object) -> None:
-    raise AssertionError(record)
+    raise AssertionError(f"no call expected: {record}, {then}")
 
 
 def main() -> None:

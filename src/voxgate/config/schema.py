@@ -251,9 +251,11 @@ class PbxSettings:
         max=128, pattern=REALM_PATTERN,
     )
     digest_algorithms: DigestChoice = setting(
-        "SHA-256 MD5",
-        "Digest challenges offered, strongest first (RFC 8760); \"MD5\" for clients that answer "
-        "only the first challenge and know only MD5 (SIPp 3.6, some old phones).",
+        "MD5",
+        "Digest challenges offered: MD5, SHA-256, or both (SHA-256 first, RFC 8760). Many "
+        "clients answer only the first challenge and know only MD5 (baresip 1.0, SIPp 3.6, "
+        "older phones), so MD5 is the default; HA1 for both is stored, switching needs no new "
+        "secrets.",
         choices=get_args(DigestChoice),
     )
     min_expires: int = setting(

@@ -116,7 +116,14 @@ def configure_logging(
         old.close()
     root.addHandler(handler)
     root.setLevel(LEVELS[level])
+    # Libraries that narrate every query or migration step: their warnings are enough.
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(LEVELS[level], logging.WARNING))
     return handler
+
+
+#: Loggers kept at warning or above whatever ``log.level`` says.
+QUIET_LIBRARIES = ("aiosqlite", "sqlalchemy", "alembic", "asyncio")
 
 
 class ContextLogger(logging.LoggerAdapter[logging.Logger]):

@@ -1,0 +1,163 @@
+"""Real phones for the tests: baresip (Debian 1.0) processes driven over ctrl_tcp.
+
+Each phone gets its own 127.0.0.x address, RTP port range and control port
+(FIELD-NOTES.md), a config directory in the test's tmp dir, and audio through
+the ``aubridge`` module (no sound devices needed; ``ausine`` refuses 8 kHz).
+Control: ctrl_tcp speaks JSON in netstrings; commands get a response with the
+same token, and call events arrive on the same connection.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from peers import free_port
+
+
+@dataclass
+class Baresip:
+    """One baresip phone with one account."""
+
+    name: str
+    address: str  # its own 127.0.0.x
+    account: str  # the accounts-file line
+    ca_file: Path
+    workdir: Path
+    ctrl_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    _sock: socket.socket | None = None
+    _buffer: bytes = b""
+    _tokens: int = 0
+
+    def __enter__(self) -> Baresip:
+        if shutil.which("baresip") is None:
+            pytest.fail("baresip is not installed: ./test installs Debian's baresip")
+        home = self.workdir / self.name
+        home.mkdir(parents=True)
+        rtp = 20000 + (self.ctrl_port % 400) * 100
+        (home / "config").write_text(
+            "poll_method epoll\n"
+            f"sip_listen {self.address}:0\n"
+            f"sip_cafile {self.ca_file}\n"
+            f"audio_player aubridge,{self.name}-play\n"
+            f"audio_source aubridge,{self.name}-src\n"
+            f"audio_alert aubridge,{self.name}-alert\n"
+            f"rtp_ports {rtp}-{rtp + 99}\n"
+            "module_path /usr/lib/baresip/modules\n"
+            "module g711.so\nmodule aubridge.so\nmodule srtp.so\n"
+            "module_app account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\n"
+            f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}\n"
+        )
+        (home / "accounts").write_text(self.account + "\n")
+        log = (self.workdir / f"{self.name}.log").open("wb")
+        self.process = subprocess.Popen(
+            ["baresip", "-s", "-f", str(home), "-n", self.address],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self._sock = socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=0.5)
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    pytest.fail(f"baresip {self.name} did not start:\n{self.log_text()[-3000:]}")
+                time.sleep(0.1)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._sock is not None:
+            try:
+                self.command("quit")
+            except (OSError, TimeoutError):
+                pass
+            self._sock.close()
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log_text(self) -> str:
+        return (self.workdir / f"{self.name}.log").read_text(errors="replace")
+
+    # -- ctrl_tcp -------------------------------------------------------------------------
+    def _send(self, obj: dict[str, Any]) -> None:
+        assert self._sock is not None
+        data = json.dumps(obj).encode()
+        self._sock.sendall(str(len(data)).encode() + b":" + data + b",")
+
+    def _read(self, timeout: float) -> dict[str, Any] | None:
+        """One message (event or response), or None after ``timeout``."""
+        assert self._sock is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            head, colon, rest = self._buffer.partition(b":")
+            if colon and head.isdigit() and len(rest) > int(head):
+                size = int(head)
+                message = json.loads(rest[:size])
+                self._buffer = rest[size + 1 :]
+                return message  # type: ignore[no-any-return]
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self._sock.settimeout(left)
+            try:
+                chunk = self._sock.recv(65536)
+            except TimeoutError:
+                return None
+            if not chunk:
+                raise ConnectionError(f"baresip {self.name} closed its control connection")
+            self._buffer += chunk
+
+    def command(self, name: str, params: str = "", timeout: float = 5) -> dict[str, Any]:
+        """Run a command; returns its response (events met on the way are kept)."""
+        self._tokens += 1
+        token = f"t{self._tokens}"
+        self._send({"command": name, "params": params, "token": token})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = self._read(deadline - time.monotonic())
+            if message is None:
+                break
+            if message.get("event"):
+                self.events.append(message)
+            elif message.get("token") == token:
+                return message
+        raise TimeoutError(f"baresip {self.name}: no response to {name}")
+
+    def wait_event(self, kind: str, timeout: float = 10) -> dict[str, Any]:
+        """The first call event of type ``kind`` (already received, or arriving in time)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self.events:
+                if event.get("type") == kind:
+                    return event
+            message = self._read(max(0.0, deadline - time.monotonic()))
+            if message is None:
+                seen = [e.get("type") for e in self.events]
+                raise TimeoutError(f"baresip {self.name}: no {kind} (saw {seen})\n"
+                                   + self.log_text()[-3000:])  # fmt: skip
+            if message.get("event"):
+                self.events.append(message)
+
+    def wait_registered(self, timeout: float = 10) -> None:
+        """Poll ``reginfo`` until the account shows OK (the event may precede the connection)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = str(self.command("reginfo").get("data", ""))
+            if re.search(r"(?:\s|m)OK\s", info):  # "OK" may follow a colour code
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"baresip {self.name} did not register:\n{self.log_text()[-3000:]}")
