@@ -124,7 +124,7 @@ def node(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Node]:
         wait_for_tcp(tls)
         yield running
     finally:
-        stop(process)
+        stop(running.process)  # the current one: a test may have restarted it
 
 
 def _replace_listeners(config_text: str, listeners: str, replaced: set[str] | None = None) -> str:

@@ -156,3 +156,21 @@ def test_register_is_answered_only_once_the_store_has_it() -> None:
     [ok] = phone.inbox()
     assert isinstance(ok, Response)
     assert ok.status == 200
+
+
+def test_events_record_new_and_changed_bindings_not_plain_refreshes() -> None:
+    bench = make_bench(extension("201", "s3cret-201-xyz"))
+    phone = Phone(bench, "201", "s3cret-201-xyz", "10.0.0.1")
+    phone.register()
+    phone.register()  # refresh: same device, same address
+    assert [e.outcome for e in bench.events] == ["registered"]
+    assert len(bench.saved) == 2  # the refresh still updates the stored binding
+    moved = Phone(bench, "201", "s3cret-201-xyz", "10.0.0.1", port=5070)
+    # same contact, new source port (a NAT rebinding): a refresh
+    assert moved.register(contact="<sip:201@10.0.0.1:5060>", call_id="other-1").status == 200
+    other = Phone(bench, "201", "s3cret-201-xyz", "10.0.0.2")
+    # same contact from another address: worth an event
+    assert other.register(contact="<sip:201@10.0.0.1:5060>", call_id="other-2").status == 200
+    assert [(e.outcome, e.flow.remote[0]) for e in bench.events] == [
+        ("registered", "10.0.0.1"), ("registered", "10.0.0.2")
+    ]

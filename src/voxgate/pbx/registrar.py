@@ -37,8 +37,9 @@ class RegistrarPolicy:
 
 @dataclass(frozen=True, slots=True)
 class RegistrationEvent:
-    """Who registered what from where (AUTH-6): recorded for every authenticated REGISTER
-    and every refusal."""
+    """Who registered what from where (AUTH-6): recorded for every new binding, every change
+    of a binding's device, address or transport, every removal and every refusal.  (A refresh
+    from the same device and address updates the binding row, which holds the same facts.)"""
 
     at: float
     extension: str
@@ -72,6 +73,9 @@ class RegisterResult:
     saved: list[Binding] = field(default_factory=list)
     removed: list[Binding] = field(default_factory=list)
     event: RegistrationEvent | None = None
+    #: Whether a binding is new or its device, address or transport changed (a plain
+    #: refresh from the same device and address is not worth an event row).
+    news: bool = False
 
 
 #: Contact header parameters that are not part of the binding's URI.
@@ -167,6 +171,8 @@ class Registrar:
         if any(b.reg_id is not None for b in result.saved) and _supports(request, "outbound"):
             response.headers.add("Require", "outbound")
         response.headers.add("Date", email.utils.formatdate(now, usegmt=True))
+        if not (result.news or result.removed):
+            return result  # a refresh: the binding row is updated, no event row
         outcome = "registered" if bindings else "unregistered"
         instance = next((b.instance for b in result.saved if b.instance), None)
         result.event = RegistrationEvent(
@@ -210,6 +216,13 @@ class Registrar:
         if old is not None and old.contact != binding.contact:
             result.removed.append(old)  # same instance, new Contact URI: the old row goes
         result.saved.append(binding)
+        if old is None or (
+            old.flow.transport,
+            old.flow.remote[0],
+            old.instance,
+            old.user_agent,
+        ) != (binding.flow.transport, binding.flow.remote[0], binding.instance, binding.user_agent):
+            result.news = True
 
     def _enforce_limit(self, aor: str, result: RegisterResult) -> None:
         """Over the limit, the oldest bindings go (a phone behind a new NAT address leaves

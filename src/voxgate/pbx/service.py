@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 RELOAD_INTERVAL = 2.0
 #: Seconds between purges of expired bindings.
 PURGE_INTERVAL = 30.0
+#: A commit slower than this (seconds) is logged: the answers it holds back are late.
+SLOW_COMMIT = 0.2
 #: Seconds before a failed commit is tried again.
 RETRY_DELAY = 1.0
 
@@ -136,8 +138,15 @@ class GroupCommitWriter:
         while True:
             try:
                 if batch:
+                    started = time.monotonic()
                     await self._store.write(batch)
                     self.commits += 1
+                    took = time.monotonic() - started
+                    if took > SLOW_COMMIT:
+                        log.warning("slow commit: %.0f ms for %d binding changes, %d events, "
+                                    "%d records (answers wait for it)", took * 1000,
+                                    len(batch.saved) + len(batch.removed), len(batch.events),
+                                    len(batch.records))  # fmt: skip
                 break
             except asyncio.CancelledError:
                 self._requeue(batch, then)

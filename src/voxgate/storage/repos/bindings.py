@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, delete, insert, select
@@ -35,6 +35,11 @@ class BindingRecord:
 
 
 _FIELDS = tuple(BindingRecord.__dataclass_fields__)
+
+
+def _row(record: BindingRecord) -> dict[str, object]:
+    """Column values of a record (shallow: ``asdict`` deep-copies, which costs)."""
+    return {name: getattr(record, name) for name in _FIELDS}
 
 
 class BindingRepo:
@@ -69,7 +74,10 @@ class BindingRepo:
                 )
             latest = {(b.aor, b.contact): b for b in upserts}  # the last change of a key wins
             if latest:
-                await s.execute(insert(BindingRow), [asdict(b) for b in latest.values()])
+                connection = await s.connection()  # Core executemany: no ORM bookkeeping
+            await connection.execute(
+                insert(BindingRow), [_row(b) for b in latest.values()]
+            )
 
     async def purge_expired(self, now: datetime) -> int:
         """Delete bindings expired at ``now``; returns how many."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import insert, select
@@ -36,6 +36,11 @@ class CdrRecord:
 CDR_FIELDS = tuple(CdrRecord.__dataclass_fields__)
 
 
+def _row(record: CdrRecord) -> dict[str, object]:
+    """Column values of a record (shallow: ``asdict`` deep-copies, which costs)."""
+    return {name: getattr(record, name) for name in CDR_FIELDS}
+
+
 class CdrRepo:
     """The ``call_records`` table."""
 
@@ -49,7 +54,8 @@ class CdrRepo:
         if not records:
             return
         async with transaction(self.store, session) as s:
-            await s.execute(insert(CallRecordRow), [asdict(r) for r in records])
+            connection = await s.connection()  # Core executemany: no ORM bookkeeping
+            await connection.execute(insert(CallRecordRow), [_row(r) for r in records])
 
     async def in_range(
         self, since: datetime | None = None, until: datetime | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import insert, select
@@ -34,6 +34,11 @@ class RegistrationEventRecord:
 _FIELDS = tuple(RegistrationEventRecord.__dataclass_fields__)
 
 
+def _row(record: RegistrationEventRecord) -> dict[str, object]:
+    """Column values of a record (shallow: ``asdict`` deep-copies, which costs)."""
+    return {name: getattr(record, name) for name in _FIELDS}
+
+
 class RegistrationEventRepo:
     """The ``registration_events`` table."""
 
@@ -47,7 +52,10 @@ class RegistrationEventRepo:
         if not events:
             return
         async with transaction(self.store, session) as s:
-            await s.execute(insert(RegistrationEventRow), [asdict(e) for e in events])
+            connection = await s.connection()  # Core executemany: no ORM bookkeeping
+            await connection.execute(
+                insert(RegistrationEventRow), [_row(e) for e in events]
+            )
 
     async def recent(
         self, extension: str | None = None, limit: int = 100
