@@ -42,5 +42,5 @@ def test_key_files_are_never_replaced_and_bad_ones_are_named(tmp_path: Path) -> 
     assert not create_key_file(path)
     assert path.read_bytes() == before
     path.write_text("not base64!")
-    with pytest.raises(SecretBoxError, match="k.key"):
+    with pytest.raises(SecretBoxError, match=r"k\.key"):
         read_key_file(path)
