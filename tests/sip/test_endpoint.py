@@ -95,3 +95,20 @@ def test_response_flow_for_ipv6_received() -> None:
     assert isinstance(response, Response)
     flow = Flow(Transport.UDP, ("::1", 5060), ("2001:db8::1", 1))
     assert response_flow(response, flow).remote == ("2001:db8::9", 7000)
+
+
+def test_retransmissions_are_absorbed_without_the_full_check() -> None:
+    """A retransmission is matched to its transaction before the header check: it is answered
+    from the transaction even when a header the check would refuse is garbled."""
+    endpoint = Endpoint()
+    [(first, _)] = serve_one(endpoint, options(), NAT)
+    garbled = options().replace(b"From: <sip:1001@example.net>;tag=f", b"From: <<garbled")
+    endpoint.receive(garbled, NAT, 0.5)
+    assert endpoint.next_event() is None  # nothing new for the TU
+    [(again, _)] = endpoint.datagrams_to_send()
+    assert again == first
+    # a new transaction with the same garbled header is refused as before
+    endpoint.receive(garbled.replace(b"z9hG4bKo1", b"z9hG4bKo9"), NAT, 0.6)
+    event = endpoint.next_event()
+    assert isinstance(event, MessageRejected)
+    assert event.status == 400

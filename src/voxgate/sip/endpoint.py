@@ -99,6 +99,9 @@ class Endpoint:
         except ParseError as err:
             self._reject(data, flow, err, None)
             return
+        if isinstance(message, Request) and self._transactions.absorbs(message):
+            self._apply(self._transactions.receive_request(message, flow, now), now)
+            return
         try:
             message.check()
         except ParseError as err:

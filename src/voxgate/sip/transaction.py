@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum, auto
 from typing import assert_never
 
-from voxgate.sip.errors import TransactionError
+from voxgate.sip.errors import ParseError, TransactionError
 from voxgate.sip.flow import Flow
 from voxgate.sip.headers import BRANCH_COOKIE, Via
 from voxgate.sip.message import Headers, Request, Response, make_response
@@ -320,6 +320,22 @@ class TransactionLayer:
         if kind is Kind.INVITE_SERVER:
             self._arm(txn, Input.TIMER_TRYING, now + self.timers.trying_delay)
         return [RequestReceived(key, request, flow)]
+
+    def absorbs(self, request: Request) -> bool:
+        """Whether ``request`` only repeats a live server transaction: a retransmission, or
+        the ACK of a non-2xx final.  The endpoint then skips the full header check (a
+        retransmission costs a lookup, not a parse; under overload there are many)."""
+        try:
+            key = server_key(request)
+        except ParseError:
+            return False
+        txn = self._transactions.get(key)
+        if txn is None:
+            return False
+        if request.method == "ACK":
+            return txn.kind is Kind.INVITE_SERVER and txn.state in (State.COMPLETED,
+                                                                     State.CONFIRMED)  # fmt: skip
+        return True
 
     def find_invite_for_cancel(self, cancel: Request) -> TransactionKey | None:
         """The INVITE server transaction a CANCEL cancels (RFC 3261 §9.2)."""
