@@ -158,3 +158,14 @@ def test_bindings_and_cdrs_survive_kill_9(node: Node, tmp_path: Path, two) -> No
     _call(node, tmp_path, "call_uac_auth", a, b[0])  # 202 reachable without registering again
     assert callee.finish().counter("SuccessfulCall") == 2
     assert len(_cdrs(node)) == 2
+
+
+def test_hold_reinvite_passes_through_both_legs(node: Node, tmp_path: Path, two) -> None:  # type: ignore[no-untyped-def]
+    a, b = two
+    callee = start_sipp_uas(tmp_path, "uas_hold", calls=1)
+    _register(node, tmp_path, b[0], b[1], f"127.0.0.1:{callee.port}")
+    _call(node, tmp_path, "call_uac_hold", a, b[0])
+    served = callee.finish()
+    assert served.counter("SuccessfulCall") == 1, served.stdout[-2000:]
+    [record] = _cdrs(node)
+    assert record["disposition"] == "answered"
