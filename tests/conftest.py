@@ -1,4 +1,5 @@
-"""Store fixtures: a migrated store on SQLite and on a real PostgreSQL server."""
+"""Store fixtures shared by the storage and service tests: a migrated database on SQLite and
+on a real PostgreSQL server (``postgres_url``, started once per session by tests/storage/postgres.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ __all__ = ["postgres_url", "store_url"]
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A URL of an empty, migrated database on each backend."""
+    """A URL of an empty, migrated database on each backend (PostgreSQL: the session's
+    database, emptied first, so tests stay independent without a server per test)."""
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'voxgate.db'}"
     else:

@@ -9,13 +9,13 @@ import argparse
 import asyncio
 import csv
 import importlib
-import io
 import ipaddress
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TextIO
 
 from voxgate import __version__
 from voxgate.config import certificates
@@ -385,12 +385,7 @@ async def _ext_del(args: argparse.Namespace, settings: Settings, store: Store) -
 
 
 async def _ext_import(args: argparse.Namespace, settings: Settings, store: Store) -> int:
-    try:
-        text = args.file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"voxgate: ext import: cannot read {args.file}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    report = await _extensions(settings, store).import_csv(text, update=args.update)
+    report = await _extensions(settings, store).import_csv(args.file, update=args.update)
     print(f"imported {report.added} new, {report.updated} changed extension(s)")
     return EXIT_OK
 
@@ -403,28 +398,47 @@ async def _ext_export(args: argparse.Namespace, settings: Settings, store: Store
 
 
 async def _cdr_export(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    """Stream the records into the file (or stdout) page by page: a year of calls need not
+    fit in memory."""
     del settings
+    try:
+        out = sys.stdout if args.file is None else args.file.open("w", newline="")
+    except OSError as exc:
+        print(f"voxgate: cannot write {args.file}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        await _write_cdr_csv(store, out, args.since, args.until)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return EXIT_OK
+
+
+async def _write_cdr_csv(
+    store: Store, out: TextIO, since: datetime | None, until: datetime | None
+) -> None:
     from voxgate.storage.repos.cdr import CDR_FIELDS, CdrRepo  # noqa: PLC0415
 
-    out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CDR_FIELDS)
-    for record in await CdrRepo(store).in_range(args.since, args.until):
+    async for record in CdrRepo(store).iter_range(since, until):
         row = []
         for name in CDR_FIELDS:
             value = getattr(record, name)
             row.append(value.isoformat() if isinstance(value, datetime) else
                        "" if value is None else value)  # fmt: skip
         writer.writerow(row)
-    return _write_out(args.file, out.getvalue())
 
 
 def _write_out(path: Path | None, text: str) -> int:
+    """Write ``text`` to ``path`` (created 0600: an extensions export holds HA1 digests, which
+    register as well as the secrets do) or to stdout."""
     if path is None:
         sys.stdout.write(text)
         return EXIT_OK
     try:
-        path.write_text(text)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(text)
     except OSError as exc:
         print(f"voxgate: cannot write {path}: {exc}", file=sys.stderr)
         return EXIT_FAILED

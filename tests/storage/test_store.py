@@ -4,8 +4,16 @@ adapter, and UTC times on both."""
 from __future__ import annotations
 
 import asyncio
+import stat
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
 
 from voxgate.pbx.calls import CallRecord, Disposition
 from voxgate.pbx.location import Binding
@@ -15,10 +23,11 @@ from voxgate.pbx.store import SqlPbxStore
 from voxgate.sip.flow import Flow, Transport
 from voxgate.sip.uri import parse_uri
 from voxgate.storage.engine import Store
-from voxgate.storage.repos.bindings import BindingRepo
-from voxgate.storage.repos.cdr import CdrRepo
+from voxgate.storage.repos.bindings import BindingRecord, BindingRepo
+from voxgate.storage.repos.cdr import CdrRecord, CdrRepo
 from voxgate.storage.repos.extensions import ExtensionRecord, ExtensionRepo
-from voxgate.storage.repos.registration_events import RegistrationEventRepo
+from voxgate.storage.repos.registration_events import RegistrationEventRecord, RegistrationEventRepo
+from voxgate.storage.tables import Base
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -138,3 +147,131 @@ def test_a_failed_batch_writes_nothing(store_url: str) -> None:
             assert len(await pbx.load_bindings()) == 1
 
     run(store_url, body)
+
+
+def test_sqlite_is_durable_wal_with_foreign_keys(tmp_path: Path) -> None:
+    async def body(store: Store) -> None:
+        async with store.engine.connect() as connection:
+            values = [
+                (await connection.execute(text(f"PRAGMA {name}"))).scalar()
+                for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+            ]
+        assert values == ["wal", 2, 1, 10000]  # synchronous 2 = FULL
+
+    run(f"sqlite+aiosqlite:///{tmp_path / 'v.db'}", body)
+
+
+def test_the_migration_creates_exactly_the_models(store_url: str) -> None:
+    def differences(connection: Connection) -> list[object]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+    async def body(store: Store) -> None:
+        async with store.engine.connect() as connection:
+            assert await connection.run_sync(differences) == []
+
+    run(store_url, body)
+
+
+def _record(aor: str, contact: str, expires: datetime, **kw: object) -> BindingRecord:
+    fields: dict[str, object] = {
+        "aor": aor, "contact": contact, "instance": None, "reg_id": None, "expires_at": expires,
+        "call_id": "cid", "cseq": 1, "q": None, "transport": "udp", "source_ip": "192.0.2.1",
+        "source_port": 5060, "local": "127.0.0.1:5060", "user_agent": None, "registered_at": T0,
+    }  # fmt: skip
+    fields.update(kw)
+    return BindingRecord(**fields)  # type: ignore[arg-type]
+
+
+def test_binding_batches_of_deletes_only_or_nothing(store_url: str) -> None:
+    async def body(store: Store) -> None:
+        repo = BindingRepo(store)
+        await repo.apply([], [])
+        a = _record("201", "sip:201@192.0.2.1", T0 + timedelta(hours=1))
+        b = _record("201", "sip:201@192.0.2.2", T0 + timedelta(hours=1), transport="tls")
+        await repo.apply([a, b], [])
+        await repo.apply([], [("201", "sip:201@192.0.2.2"), ("999", "sip:gone")])  # an unregister
+        assert await repo.load_all() == [a]
+        newer = _record("201", "sip:201@192.0.2.1", T0 + timedelta(hours=2), cseq=2)
+        await repo.apply([a, newer], [("201", "sip:201@192.0.2.1")])  # the last change wins
+        [loaded] = await repo.load_all()
+        assert loaded == newer
+        assert loaded.expires_at.tzinfo == UTC
+
+    run(store_url, body)
+
+
+def test_times_come_back_as_utc_whatever_zone_they_went_in(store_url: str) -> None:
+    async def body(store: Store) -> None:
+        cet = timezone(timedelta(hours=1))
+        await BindingRepo(store).apply([_record("201", "sip:a", T0.astimezone(cet))], [])
+        [loaded] = await BindingRepo(store).load_all()
+        assert loaded.expires_at == T0
+        assert loaded.expires_at.utcoffset() == timedelta(0)
+        with pytest.raises(Exception, match="naive datetime"):
+            await BindingRepo(store).apply([_record("202", "sip:b", datetime(2026, 1, 1))], [])
+
+    run(store_url, body)
+
+
+def _cdr(n: int, started: datetime) -> CdrRecord:
+    return CdrRecord(f"c{n}", "201", "Alice", "202", started, None, started, 0.0, "busy", 486,
+                     "Busy Here", "192.0.2.1:5060")  # fmt: skip
+
+
+def test_cdr_iter_range_pages_through_ties_in_order(store_url: str) -> None:
+    async def body(store: Store) -> None:
+        repo = CdrRepo(store)
+        await repo.add_many([])
+        starts = [T0, T0, T0, T0 + timedelta(seconds=1), T0 + timedelta(seconds=2)]
+        await repo.add_many([_cdr(n, s) for n, s in enumerate(starts)])
+        paged = [r.call_id async for r in repo.iter_range(page=2)]
+        assert paged == ["c0", "c1", "c2", "c3", "c4"]
+        window = [r.call_id async for r in repo.iter_range(T0, T0 + timedelta(seconds=2), page=1)]
+        assert window == ["c0", "c1", "c2", "c3"]
+        assert [r.call_id async for r in repo.iter_range(since=T0 + timedelta(days=1))] == []
+
+    run(store_url, body)
+
+
+def test_extension_pages_and_a_taken_number_writes_nothing(store_url: str) -> None:
+    async def body(store: Store) -> None:
+        repo = ExtensionRepo(store)
+        await repo.add([ext(str(n)) for n in range(200, 210)])
+        assert [e.number for e in await repo.list(offset=3, limit=2)] == ["203", "204"]
+        with pytest.raises(IntegrityError):
+            await repo.add([ext("300"), ext("205")])
+        assert await repo.get("300") is None
+        assert await repo.generation() == 1
+        await repo.write()  # nothing to do: no new generation
+        await repo.write(replace=[ext("201", display_name="A", enabled=False),
+                                  ext("202", ha1_md5="c" * 32)])  # fmt: skip
+        assert await repo.generation() == 2
+        a, b = await repo.get("201"), await repo.get("202")
+        assert a is not None and b is not None
+        assert (a.display_name, a.enabled, b.ha1_md5) == ("A", False, "c" * 32)
+
+    run(store_url, body)
+
+
+def test_registration_events_in_batches(store_url: str) -> None:
+    async def body(store: Store) -> None:
+        repo = RegistrationEventRepo(store)
+        await repo.add_many([])
+        events = [RegistrationEventRecord(T0 + timedelta(seconds=n), "201", "192.0.2.1", 5060 + n,
+                                          "tls", None, "ua", "201", "SHA-256", outcome, reason)
+                  for n, (outcome, reason) in enumerate([("refused", "wrong secret"),
+                                                         ("registered", None)])]  # fmt: skip
+        await repo.add_many(events)
+        assert await repo.recent("201") == events[::-1]
+        assert await repo.recent("202") == []
+
+    run(store_url, body)
+
+
+def test_a_new_sqlite_database_is_private(tmp_path: Path) -> None:
+    async def body(store: Store) -> None:
+        await store.upgrade()
+
+    run(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}", body)
+    assert stat.S_IMODE((tmp_path / "p.db").stat().st_mode) == 0o600

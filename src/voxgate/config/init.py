@@ -24,7 +24,11 @@ from voxgate.config.schema import NODE_NAME_PATTERN, Settings, meta_of
 CONFIG_NAME: Final = "voxgate.toml"
 CERTIFICATE_PATH: Final = Path("tls/cert.pem")
 PRIVATE_KEY_PATH: Final = Path("tls/key.pem")
-SECRET_KEY_PATH: Final = Path("secret.key")
+#: ``store.secret_key``'s default; the file's format is the one
+#: :func:`voxgate.storage.secretbox.create_key_file` writes (config may not import storage).
+SECRET_KEY_PATH: Final = Settings().store.secret_key
+#: Bytes of the AES-256-GCM key in the secret key file.
+SECRET_KEY_SIZE: Final = 32
 
 
 class InitError(Exception):
@@ -102,7 +106,7 @@ def init_data_dir(
     if secret_key.exists():
         kept.append(secret_key)
     else:  # encrypts reversible secrets at rest (voxgate.storage.secretbox reads it)
-        _write_new(secret_key, base64.b64encode(secrets.token_bytes(32)) + b"\n")
+        _write_new(secret_key, base64.b64encode(secrets.token_bytes(SECRET_KEY_SIZE)) + b"\n")
         created.append(secret_key)
 
     text = render_default_config(host_name, config_path).encode()

@@ -14,9 +14,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Final
 
-from voxgate.services.secrets_policy import weakness
+from sqlalchemy.exc import IntegrityError
+
+from voxgate.services.secrets_policy import generate_secret, weakness
 from voxgate.sip.digest import ha1
 from voxgate.storage.engine import Store
 from voxgate.storage.repos.extensions import ExtensionRecord, ExtensionRepo
@@ -108,13 +111,17 @@ class ExtensionService:
         problem = weakness(secret, context=(number, display_name))
         if problem is not None:
             raise ExtensionError(problem)
+        taken = ExtensionError(f"extension {number} exists already")
         if await self.repo.get(number) is not None:
-            raise ExtensionError(f"extension {number} exists already")
+            raise taken
         now = datetime.now(UTC)
         md5, sha256 = hashes(number, self.realm, secret)
         record = ExtensionRecord(number, display_name, self.realm, md5, sha256, enabled,
                                  max_contacts, now, now)  # fmt: skip
-        await self.repo.write(add=[record])
+        try:
+            await self.repo.add([record])
+        except IntegrityError:  # added meanwhile by another admin (the unique number)
+            raise taken from None
         return record
 
     async def change(
@@ -148,10 +155,14 @@ class ExtensionService:
             raise ExtensionError(f"no extension {number}")
 
     # -- CSV --------------------------------------------------------------------------------
-    async def import_csv(self, text: str, *, update: bool = False) -> ImportReport:
+    async def import_csv(self, source: Path | str, *, update: bool = False) -> ImportReport:
         """Import rows ``number,display_name,secret,enabled,max_contacts`` (or the export's HA1
-        columns instead of ``secret``).  Every bad row is reported with its line number;
-        nothing is written unless every row is good."""
+        columns instead of ``secret``) from a file or from CSV text.
+
+        Every bad row is reported with its line number; nothing is written unless every row
+        is good (one transaction), so a failed import can be fixed and run again as it is.
+        """
+        text = _read(source) if isinstance(source, Path) else source
         records, problems = self._parse(text)
         numbers = [r.number for _, r in records]
         existing = await self.repo.existing(numbers)
@@ -164,7 +175,11 @@ class ExtensionService:
             raise CsvImportError(sorted(problems, key=_line_of))
         add = [r for _, r in records if r.number not in existing]
         change = [r for _, r in records if r.number in existing]
-        await self.repo.write(add=add, replace=change)
+        try:
+            await self.repo.write(add=add, replace=change)
+        except IntegrityError:  # a number was added by someone else since the check above
+            raise ExtensionError("an extension in the file was added meanwhile; nothing "
+                                 "imported, run the import again") from None  # fmt: skip
         return ImportReport(added=len(add), updated=len(change))
 
     def _parse(self, text: str) -> tuple[list[tuple[int, ExtensionRecord]], list[str]]:
@@ -240,6 +255,14 @@ class ExtensionService:
         return out.getvalue()
 
 
+def _read(path: Path) -> str:
+    """A CSV file's text (a UTF-8 byte-order mark, as spreadsheets write, is dropped)."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ExtensionError(f"cannot read {path}: {err}") from err
+
+
 def _missing_columns(header: Sequence[str]) -> str | None:
     if "number" not in header:
         return "the header needs a 'number' column"
@@ -268,4 +291,10 @@ def _line_of(problem: str) -> int:
     return int(head) if head.isdigit() else 0
 
 
-__all__ = ["CsvImportError", "ExtensionError", "ExtensionService", "ImportReport"]
+__all__ = [
+    "CsvImportError",
+    "ExtensionError",
+    "ExtensionService",
+    "ImportReport",
+    "generate_secret",
+]

@@ -30,9 +30,11 @@ def weakness(secret: str, *, context: tuple[str, ...] = ()) -> str | None:
         return "secret must not contain spaces or control characters"
     result = zxcvbn(secret[:100], user_inputs=[c for c in context if c])
     if result["score"] < MIN_SCORE:
-        warning = result["feedback"].get("warning") or "it is easy to guess"
-        return f"secret is too weak ({warning.rstrip('.').lower()}); use a longer, less " \
-               "predictable one, or --generate-secret"  # fmt: skip
+        warning = str(result["feedback"].get("warning") or "it is easy to guess").rstrip(".")
+        return (
+            f"secret is too weak: {warning[:1].lower()}{warning[1:]}; use at least "
+            f"{MIN_LENGTH} characters that are hard to guess, or --generate-secret"
+        )
     return None
 
 

@@ -8,6 +8,8 @@ PostgreSQL is reached through asyncpg by changing the URL.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     cursor.close()
 
 
+def _create_private(database: str | None) -> None:
+    """Create a new SQLite file with mode 0600 before SQLite does (it would use 0644): it
+    holds HA1 digests, which are as good as the secrets for registering.  SQLite gives its
+    -wal and -shm files the database file's mode."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    # FileNotFoundError (no such directory): SQLite reports it when it connects, as before.
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 class Store:
     """An engine and its session factory."""
 
@@ -43,6 +56,7 @@ class Store:
         engine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
         if engine.dialect.name == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            _create_private(engine.url.database)
         return cls(engine)
 
     @property

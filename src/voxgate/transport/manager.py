@@ -39,6 +39,10 @@ HANDSHAKE_TIMEOUT = 10.0
 WRITE_STALL_TIMEOUT = 30.0
 #: Seconds :meth:`TransportManager.close` waits for connections to flush and close.
 CLOSE_GRACE = 2.0
+#: Socket buffers asked for on UDP listeners: bursts (a phone fleet re-registering after an
+#: outage) overflow the kernel default (~200 KiB) long before the CPU runs out.  The kernel
+#: caps the request at net.core.rmem_max / wmem_max (docs/admin-guide.md).
+UDP_BUFFER = 4 * 1024 * 1024
 #: Listen backlog of stream listeners.
 BACKLOG = 1024
 _STREAMS = (Transport.TCP, Transport.TLS)
@@ -104,6 +108,7 @@ class TransportManager:
             for spec in specs:
                 if spec.transport is Transport.UDP:
                     sock = await _bound_socket(spec, socket.SOCK_DGRAM)
+                    _grow_buffers(sock)
                     _, listener = await loop.create_datagram_endpoint(self._udp_factory, sock=sock)
                     self._udp.append(listener)
                     self.bound.append((Transport.UDP, listener.local))
@@ -355,3 +360,12 @@ def set_dscp(sock: socket.socket, dscp: int) -> None:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, dscp << 2)
     else:
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, dscp << 2)
+
+
+def _grow_buffers(sock: socket.socket) -> None:
+    """Ask for :data:`UDP_BUFFER`-sized receive and send buffers; keep what the kernel gives."""
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER)
+        except OSError as err:  # not fatal: the default buffers still work
+            log.debug("cannot size a UDP socket buffer: %s", err)

@@ -61,7 +61,12 @@ class BindingRepo:
         *,
         session: AsyncSession | None = None,
     ) -> None:
-        """Delete ``deletes`` (aor, contact) and write ``upserts``, in one transaction."""
+        """Delete ``deletes`` (aor, contact) and write ``upserts``, in one transaction.
+
+        An upsert is a delete and an insert of its key, so that one statement of each kind
+        serves any batch on both backends; either list may be empty (an unregister batch
+        has only deletes).
+        """
         keys = [*deletes, *((b.aor, b.contact) for b in upserts)]
         async with transaction(self.store, session) as s:
             if keys:  # executemany of one DELETE: Core level (the ORM has no bulk DELETE)
@@ -73,11 +78,9 @@ class BindingRepo:
                     [{"k_aor": aor, "k_contact": contact} for aor, contact in dict.fromkeys(keys)],
                 )
             latest = {(b.aor, b.contact): b for b in upserts}  # the last change of a key wins
-            if latest:
+            if latest:  # an empty parameter list would INSERT one row of defaults
                 connection = await s.connection()  # Core executemany: no ORM bookkeeping
-            await connection.execute(
-                insert(BindingRow), [_row(b) for b in latest.values()]
-            )
+                await connection.execute(insert(BindingRow), [_row(b) for b in latest.values()])
 
     async def purge_expired(self, now: datetime) -> int:
         """Delete bindings expired at ``now``; returns how many."""

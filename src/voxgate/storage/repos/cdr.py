@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxgate.storage.engine import Store
@@ -34,6 +35,8 @@ class CdrRecord:
 
 #: Column order of the CSV export.
 CDR_FIELDS = tuple(CdrRecord.__dataclass_fields__)
+#: Rows read per query by :meth:`CdrRepo.iter_range`.
+PAGE: Final = 1000
 
 
 def _row(record: CdrRecord) -> dict[str, object]:
@@ -61,11 +64,33 @@ class CdrRepo:
         self, since: datetime | None = None, until: datetime | None = None
     ) -> list[CdrRecord]:
         """Records of calls started in [since, until), oldest first."""
-        query = select(CallRecordRow).order_by(CallRecordRow.started_at, CallRecordRow.id)
+        return [record async for record in self.iter_range(since, until)]
+
+    async def iter_range(
+        self, since: datetime | None = None, until: datetime | None = None, *, page: int = PAGE
+    ) -> AsyncIterator[CdrRecord]:
+        """Records of calls started in [since, until), oldest first, read ``page`` rows at a
+        time.
+
+        Keyset pagination on (started_at, id): an export of millions of rows holds neither
+        the whole table in memory nor a read transaction (SQLite: a WAL snapshot that stops
+        checkpoints) open while the caller writes the file.
+        """
+        base = select(CallRecordRow).order_by(CallRecordRow.started_at, CallRecordRow.id)
         if since is not None:
-            query = query.where(CallRecordRow.started_at >= since)
+            base = base.where(CallRecordRow.started_at >= since)
         if until is not None:
-            query = query.where(CallRecordRow.started_at < until)
-        async with self.store.sessions() as session:
-            rows = (await session.execute(query)).scalars().all()
-        return [CdrRecord(**{f: getattr(r, f) for f in CDR_FIELDS}) for r in rows]
+            base = base.where(CallRecordRow.started_at < until)
+        after: tuple[datetime, int] | None = None
+        while True:
+            query = base if after is None else base.where(or_(
+                CallRecordRow.started_at > after[0],
+                and_(CallRecordRow.started_at == after[0], CallRecordRow.id > after[1]),
+            ))  # fmt: skip
+            async with self.store.sessions() as session:
+                rows = (await session.execute(query.limit(page))).scalars().all()
+            for row in rows:
+                yield CdrRecord(**{f: getattr(row, f) for f in CDR_FIELDS})
+            if len(rows) < page:
+                return
+            after = (rows[-1].started_at, rows[-1].id)

@@ -3,11 +3,12 @@ transaction, so that a running node sees the change at its next poll."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+import builtins
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxgate.storage.engine import Store
@@ -41,16 +42,29 @@ def _record(row: ExtensionRow) -> ExtensionRecord:
     return ExtensionRecord(**{f: getattr(row, f) for f in _FIELDS})
 
 
+def _row(record: ExtensionRecord, names: Iterable[str] = _FIELDS) -> dict[str, object]:
+    """Column values of a record (shallow: ``asdict`` deep-copies, which costs)."""
+    return {name: getattr(record, name) for name in names}
+
+
 class ExtensionRepo:
     """The ``extensions`` table and its change counter."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def snapshot(self) -> list[ExtensionRecord]:
-        """Every extension, by number."""
+    # ``builtins.list`` below: inside this class, ``list`` names the method.
+    async def snapshot(self) -> builtins.list[ExtensionRecord]:
+        """Every extension, by number (what the call control's directory is built from)."""
+        return await self.list()
+
+    async def list(
+        self, *, offset: int = 0, limit: int | None = None
+    ) -> builtins.list[ExtensionRecord]:
+        """Extensions by number, a page of them when ``limit`` is given (listings in the UI)."""
+        query = select(ExtensionRow).order_by(ExtensionRow.number).offset(offset).limit(limit)
         async with self.store.sessions() as session:
-            rows = await session.execute(select(ExtensionRow).order_by(ExtensionRow.number))
+            rows = await session.execute(query)
             return [_record(r) for r in rows.scalars().all()]
 
     async def get(self, number: str) -> ExtensionRecord | None:
@@ -77,17 +91,25 @@ class ExtensionRepo:
             value = await session.scalar(select(MetaRow.value).where(MetaRow.key == GENERATION_KEY))
         return int(value) if value is not None else 0
 
+    async def add(self, records: Sequence[ExtensionRecord]) -> None:
+        """Insert new extensions in one transaction (a taken number raises IntegrityError and
+        writes nothing)."""
+        await self.write(add=records)
+
     async def write(
         self, add: Sequence[ExtensionRecord] = (), replace: Sequence[ExtensionRecord] = ()
     ) -> None:
         """Insert ``add`` and overwrite ``replace`` (by number) in one transaction."""
+        if not add and not replace:
+            return  # nothing changed: running nodes need not reload
         async with self.store.sessions.begin() as session:
+            connection = await session.connection()  # Core executemany: no ORM bookkeeping
             if add:
-                await session.execute(insert(ExtensionRow), [asdict(r) for r in add])
-            for record in replace:
-                values = {k: v for k, v in asdict(record).items() if k in CHANGEABLE}
-                await session.execute(
-                    update(ExtensionRow).where(ExtensionRow.number == record.number).values(values)
+                await connection.execute(insert(ExtensionRow), [_row(r) for r in add])
+            if replace:
+                await connection.execute(  # SET takes the columns named by the parameters
+                    update(ExtensionRow).where(ExtensionRow.number == bindparam("k_number")),
+                    [{"k_number": r.number, **_row(r, CHANGEABLE)} for r in replace],
                 )
             await _bump(session)
 
