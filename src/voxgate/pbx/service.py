@@ -242,4 +242,6 @@ class PbxService:
     async def _purge_loop(self) -> None:
         while True:
             await asyncio.sleep(PURGE_INTERVAL)
+            # follow the wall clock (NTP steps) that bindings and records are kept in
+            self.core.wall_offset = time.time() - asyncio.get_running_loop().time()
             self.writer.removed(self.core.purge(time.time()))
