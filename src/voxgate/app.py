@@ -185,7 +185,9 @@ def _pbx_core(settings: Settings, endpoint: Endpoint) -> PbxCore:
             default_expires=pbx.default_expires, max_contacts=pbx.max_contacts,
         ),
         call_policy=CallPolicy(
-            no_answer_timeout=float(pbx.no_answer_timeout), server_name=settings.sip.server_name
+            no_answer_timeout=float(pbx.no_answer_timeout),
+            max_call_duration=float(pbx.max_call_duration),
+            server_name=settings.sip.server_name,
         ),
     )  # fmt: skip
 

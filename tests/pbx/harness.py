@@ -111,7 +111,10 @@ def make_bench(*extensions: Extension, policy: RegistrarPolicy | None = None, **
         directory=Directory(extensions),
         records=records,
         registrar_policy=policy,
-        call_policy=CallPolicy(no_answer_timeout=kw.get("no_answer_timeout", 60.0)),
+        call_policy=CallPolicy(
+            no_answer_timeout=kw.get("no_answer_timeout", 60.0),
+            max_call_duration=kw.get("max_call_duration", 14400.0),
+        ),
         bindings=bindings,
     )
     bench = Bench(core)

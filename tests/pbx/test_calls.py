@@ -240,3 +240,24 @@ def test_max_forwards_zero_is_483() -> None:
     alice.send(text.replace("Max-Forwards: 70", "Max-Forwards: 0"))
     assert _statuses(alice) == [483]
     assert bench.records == []
+
+
+def test_a_call_longer_than_the_maximum_is_hung_up_on_both_sides() -> None:
+    bench, alice, desk, soft = _bench(max_call_duration=120.0)
+    _dial(alice)
+    soft.inbox()
+    _reply(desk, _invite_to(desk), 200, "d1", sdp(5000))
+    [ok] = [m for m in alice.inbox() if isinstance(m, Response) and m.status == 200]
+    alice.send(alice.request("ACK", f"sip:202@{REALM}", to=str(ok.headers.get("To")), call_id="call-1", cseq=2))
+    desk.inbox()
+    bench.advance(119)
+    assert alice.inbox() == []
+    assert bench.records == []
+    bench.advance(2)  # the unanswered BYEs are retransmitted (Timer E): one transaction each
+    for phone in (alice, desk):
+        byes = [m for m in phone.inbox() if isinstance(m, Request)]
+        assert {(m.method, m.top_via.branch) for m in byes} == {("BYE", byes[0].top_via.branch)}
+    [record] = bench.records
+    assert (record.disposition, record.reason) == ("answered", "maximum call duration")
+    assert record.duration == pytest.approx(121, abs=1)
+    assert bench.core.calls.calls == {}

@@ -271,6 +271,10 @@ class PbxSettings:
     max_contacts: int = setting(
         5, "Registered contacts per extension unless the extension sets its own.", min=1, max=100,
     )
+    max_call_duration: int = setting(
+        14400, "Seconds after which an answered call is hung up (both sides get a BYE).",
+        min=60, max=604800,
+    )
     no_answer_timeout: int = setting(
         60, "Seconds a call rings before it is given up as not answered (480).", min=5, max=600,
     )

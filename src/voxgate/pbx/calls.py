@@ -174,6 +174,8 @@ class Call:
     failures: list[Response] = field(default_factory=list)
     rang: bool = False
     no_answer_at: float = 0.0
+    #: Monotonic time at which an answered call is hung up (``pbx.max_call_duration``).
+    hang_up_at: float = 0.0
     unacked: list[Unacked] = field(default_factory=list)
     #: The ACK we last sent on the winning fork per CSeq (repeated for 2xx retransmissions).
     b_acks: dict[int, Request] = field(default_factory=dict)
@@ -187,6 +189,9 @@ class CallPolicy:
     """``[pbx]`` settings the calls use."""
 
     no_answer_timeout: float = 60.0
+    #: Answered calls are hung up after this long: a call whose both ends vanished without a
+    #: BYE would otherwise be kept for ever.
+    max_call_duration: float = 14400.0
     server_name: str = "voxgate"
 
 
@@ -353,6 +358,7 @@ class CallControl:
         call.winner = fork
         call.phase = Phase.ANSWERED
         call.answered_wall = now + self.wall_offset
+        call.hang_up_at = now + self.policy.max_call_duration
         self._dialogs[(call.b_call_id, call.b_tag)] = (call, False)
         for other in call.forks.values():
             if other is not fork and not other.done:
@@ -426,6 +432,10 @@ class CallControl:
             if call.phase is Phase.RINGING and call.no_answer_at and now >= call.no_answer_at:
                 status, reason = 480, "No Answer"
                 self._finish(call, Disposition.NO_ANSWER, status, reason, now)
+                continue
+            if call.phase is Phase.CONFIRMED and now >= call.hang_up_at:
+                self._hang_up_both(call, now, "maximum call duration",
+                                   disposition=Disposition.ANSWERED, status=200)  # fmt: skip
                 continue
             for pending in list(call.unacked):
                 if now >= pending.give_up_at:
@@ -554,14 +564,17 @@ class CallControl:
             return (fork.dialog, fork.flow) if fork is not None else (None, None)
         return call.a_dialog, call.a_flow
 
-    def _hang_up_both(self, call: Call, now: float, reason: str) -> None:
+    def _hang_up_both(
+        self, call: Call, now: float, reason: str, *,
+        disposition: Disposition = Disposition.FAILED, status: int = 408,
+    ) -> None:  # fmt: skip
         for dialog, flow in ((call.a_dialog, call.a_flow),
                              (call.winner.dialog if call.winner else None,
                               call.winner.flow if call.winner else None)):  # fmt: skip
             if dialog is not None and flow is not None:
                 bye = _in_dialog(dialog, "BYE", flow)
                 self.ua.send_request(bye, flow, now)
-        self._end(call, Disposition.FAILED, 408, reason, now, then=lambda _t: None)
+        self._end(call, disposition, status, reason, now, then=lambda _t: None)
 
     # -- ending ----------------------------------------------------------------------------
     def _finish(
@@ -641,6 +654,8 @@ def _call_deadlines(call: Call) -> list[float]:
     out += [u.give_up_at for u in call.unacked]
     if call.phase is Phase.RINGING and call.no_answer_at:
         out.append(call.no_answer_at)
+    if call.phase is Phase.CONFIRMED:
+        out.append(call.hang_up_at)
     return out
 
 
