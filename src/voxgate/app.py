@@ -17,6 +17,7 @@ import signal
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from voxgate.config.schema import Settings
 from voxgate.pbx.calls import CallPolicy, CallRecord
@@ -45,6 +46,9 @@ from voxgate.sip.transaction import (
 )
 from voxgate.sip.uas import Capabilities, answer_unhandled
 from voxgate.transport.driver import EndpointDriver, SansIoEndpoint
+
+if TYPE_CHECKING:
+    from voxgate.pbx.store import SqlPbxStore
 from voxgate.transport.manager import ListenerSpec, TransportManager
 from voxgate.transport.tlsctx import ReloadableContext, build_server_context
 
@@ -63,6 +67,7 @@ class Node:
     endpoint: Endpoint | None = None
     pbx: PbxService | None = None
     capabilities: Capabilities = field(default_factory=Capabilities)
+    _store: SqlPbxStore | None = None
 
     async def start(self) -> None:
         """Open every configured listener."""
@@ -98,13 +103,27 @@ class Node:
             core = pbx_core
         self.driver = EndpointDriver(core, self.transports.send, self.on_event, loop)
         if settings.pbx.enabled:
-            from voxgate.pbx.store import open_pbx_store  # noqa: PLC0415 - needs the database
-
-            store = await open_pbx_store(settings.store_url)
-            self.pbx = PbxService(pbx_core, store, self.driver.pump)
-            await self.pbx.start()
+            await self._start_pbx(pbx_core)
         self._tls = tls
-        await self.transports.start(specs)
+        try:
+            await self.transports.start(specs)
+        except OSError as err:
+            raise StartError(f"cannot open the SIP listeners: {err}") from err
+
+    async def _start_pbx(self, core: PbxCore) -> None:
+        from sqlalchemy.engine import make_url  # noqa: PLC0415 - the database is optional
+        from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+        from voxgate.pbx.store import open_pbx_store  # noqa: PLC0415
+
+        url = self.settings.store_url
+        shown = make_url(url).render_as_string(hide_password=True)
+        try:
+            self._store = await open_pbx_store(url)
+            self.pbx = PbxService(core, self._store, self._driver().pump)
+            await self.pbx.start()
+        except (SQLAlchemyError, OSError) as err:
+            raise StartError(f"cannot open the database {shown}: {err}") from err
 
     def reload(self) -> None:
         """SIGHUP: the TLS certificate, and the extensions now rather than at the next poll."""
@@ -129,6 +148,8 @@ class Node:
             await self.transports.close()
         if self.pbx is not None:
             await self.pbx.close()
+        if self._store is not None:
+            await self._store.close()
 
     def on_event(self, event: Event) -> None:
         """The UAS core's own answers (without the call control), and logging."""
@@ -209,10 +230,18 @@ def _nonce_key(settings: Settings) -> bytes:
     return hmac.new(secret, b"voxgate digest nonces", hashlib.sha256).digest()
 
 
+class StartError(Exception):
+    """The node could not start (a listener or the database); the message says why."""
+
+
 async def run(settings: Settings) -> None:
     """Run a node until SIGTERM or SIGINT; SIGHUP reloads the TLS certificate."""
     node = Node(settings)
-    await node.start()
+    try:
+        await node.start()
+    except BaseException:
+        await node.stop()
+        raise
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
@@ -237,5 +266,9 @@ def serve(settings: Settings) -> int:
     except ImportError:
         runner = asyncio.Runner()
     with runner as r:
-        r.run(run(settings))
+        try:
+            r.run(run(settings))
+        except StartError as err:
+            log.error("voxgate could not start: %s", err)
+            return 1
     return 0

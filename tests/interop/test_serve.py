@@ -84,3 +84,38 @@ def test_bad_config_stops_serve_with_key_and_reason(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "sip.listeners[0].port" in done.stderr
     assert "70000" in done.stderr
+
+
+def _serve_once(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "voxgate", "serve", "--config", str(config)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_unreachable_database_stops_serve_with_a_clear_line(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind((HOST, 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "voxgate.toml"
+    config.write_text(
+        f'[[sip.listeners]]\ntransport = "udp"\naddress = "127.0.0.1"\nport = 0\n'
+        f'[store]\nurl = "postgresql+asyncpg://voxgate:hunter2@127.0.0.1:{port}/voxgate"\n'
+    )
+    done = _serve_once(config)
+    assert done.returncode == 1
+    assert "could not start: cannot open the database" in done.stderr
+    assert "hunter2" not in done.stderr  # the password is not shown
+    assert "Traceback" not in done.stderr
+
+
+def test_port_in_use_stops_serve_with_a_clear_line(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind((HOST, 0))
+        port = busy.getsockname()[1]
+        config = tmp_path / "voxgate.toml"
+        config.write_text(f'[[sip.listeners]]\ntransport = "udp"\naddress = "127.0.0.1"\nport = {port}\n')
+        done = _serve_once(config)
+    assert done.returncode == 1
+    assert "could not start: cannot open the SIP listeners" in done.stderr
+    assert "Traceback" not in done.stderr
