@@ -210,6 +210,8 @@ def _init(args: argparse.Namespace) -> int:
         + certificates.fingerprint(result.certificate.read_bytes())
     )
     print(f"next: voxgate check-config {result.config_path}")
+    print(f"      voxgate ext add 201 --name \"First phone\" --generate-secret "
+          f"--config {result.config_path}")
     print(f"      voxgate serve --config {result.config_path}")
     return EXIT_OK
 
