@@ -112,3 +112,16 @@ def test_retransmissions_are_absorbed_without_the_full_check() -> None:
     event = endpoint.next_event()
     assert isinstance(event, MessageRejected)
     assert event.status == 400
+
+
+def test_a_broken_to_header_still_gets_its_400() -> None:
+    """The response copies To; when To is the header at fault, it is copied as written."""
+    endpoint = Endpoint()
+    broken = options().replace(b"To: <sip:edge.example.net>", b"To: <sip:edge.example.net")
+    endpoint.receive(broken, NAT, 0.0)
+    event = endpoint.next_event()
+    assert isinstance(event, MessageRejected)
+    assert (event.status, event.reason) == (400, "Bad To header")
+    [(data, _)] = endpoint.datagrams_to_send()
+    assert data.startswith(b"SIP/2.0 400 Bad To header\r\n")
+    assert b"\r\nCall-ID: ep-1\r\n" in data

@@ -197,11 +197,16 @@ class Endpoint:
     ) -> None:
         status = err.status
         if status is not None:
+            out: bytes | None = None
             if isinstance(message, Request):
-                response = make_response(message, status, err.reason, to_tag=new_tag())
-                response.headers.add("Server", self.config.server_name)
-                out: bytes | None = response.to_bytes()
-            else:
+                try:
+                    response = make_response(message, status, err.reason, to_tag=new_tag())
+                except ParseError:  # the header at fault is one a response copies (To, From)
+                    response = None
+                if response is not None:
+                    response.headers.add("Server", self.config.server_name)
+                    out = response.to_bytes()
+            if out is None:  # copy the header lines as they are (RFC 3261 §8.2.6.2)
                 out = error_response_bytes(data, err, self.config.server_name, new_tag())
             if out is None:
                 status = None
