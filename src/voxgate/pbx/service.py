@@ -69,6 +69,10 @@ class PbxStore(Protocol):
         """Write ``batch`` in one transaction."""
         ...
 
+    async def purge_expired(self, now: float) -> int:
+        """Delete bindings expired at wall-clock ``now``; how many."""
+        ...
+
 
 class GroupCommitWriter:
     """One writer task; callers never wait, their answers go out after the commit."""
@@ -185,8 +189,11 @@ class PbxService:
         self.core.wall_offset = time.time() - loop.time()
         extensions, generation = await self.store.load_extensions()
         self.core.set_directory(Directory(extensions, generation))
-        restored = self.core.location.restore(await self.store.load_bindings(), time.time())
-        log.info("call control: %d extensions, %d bindings restored", len(extensions), restored)
+        now = time.time()
+        restored = self.core.location.restore(await self.store.load_bindings(), now)
+        expired = await self.store.purge_expired(now)  # those that lapsed while we were down
+        log.info("call control: %d extensions, %d bindings restored, %d expired ones removed",
+                 len(extensions), restored, expired)  # fmt: skip
         self.writer.start()
         self._tasks = [
             loop.create_task(self._reload_loop(), name="pbx-reload"),

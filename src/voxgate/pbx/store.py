@@ -88,6 +88,10 @@ class SqlPbxStore:
             ))  # fmt: skip
         return out
 
+    async def purge_expired(self, now: float) -> int:
+        """Delete bindings expired at wall-clock ``now``."""
+        return await self.bindings.purge_expired(_utc(now))
+
     async def write(self, batch: Batch) -> None:
         """One transaction per batch: bindings, events, call records."""
         async with self.store.sessions.begin() as session:
