@@ -218,3 +218,18 @@ def test_cdr_export_of_a_filled_table(config: Path, tmp_path: Path) -> None:
                 "2026-11-02", str(out))  # fmt: skip
     assert (window.returncode, window.stdout) == (0, "")
     assert [r["call_id"] for r in csv.DictReader(out.open())] == ["a@x", "b@x"]
+
+
+def test_check_config_names_the_database_without_its_password(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    subprocess.run([sys.executable, "-m", "voxgate", "init", "--data", str(data)], check=True,
+                   capture_output=True)  # fmt: skip
+    config = data / "voxgate.toml"
+    config.write_text(config.read_text().replace(
+        "[store]", '[store]\nurl = "postgresql+asyncpg://vox:s3cr3t@db.example/voxgate"', 1))
+    done = subprocess.run([sys.executable, "-m", "voxgate", "check-config", str(config)],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "database: postgresql+asyncpg://vox:***@db.example/voxgate" in done.stdout
+    assert "s3cr3t" not in done.stdout
+    assert "pbx:      realm voxgate, digest MD5" in done.stdout

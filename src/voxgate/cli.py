@@ -229,6 +229,15 @@ def _endpoint(listener: Listener) -> str:
     return f"{listener.transport} {host}:{listener.effective_port}"
 
 
+def _shown_url(url: str) -> str:
+    """A database URL without its password."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return url
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+
+
 def _check_config(args: argparse.Namespace) -> int:
     settings = _load(args.config)
     if settings is None:
@@ -240,6 +249,13 @@ def _check_config(args: argparse.Namespace) -> int:
     print(f"  config:   {args.config.resolve()}")
     print(f"  data_dir: {settings.node.data_dir}")
     print(f"  log:      {settings.log.level}, {settings.log.format}")
+    print(f"  database: {_shown_url(settings.store_url)}")
+    if settings.pbx.enabled:
+        pbx = settings.pbx
+        print(f"  pbx:      realm {pbx.realm}, digest {pbx.digest_algorithms}, registrations "
+              f"{pbx.min_expires}-{pbx.max_expires} s, no answer after {pbx.no_answer_timeout} s")
+    else:
+        print("  pbx:      off")
     if any(listener.transport == "tls" for listener in settings.enabled_listeners):
         tls = settings.tls
         print(
