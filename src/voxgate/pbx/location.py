@@ -131,10 +131,11 @@ class Location:
         """The binding table of ``aor`` (live and not yet purged), by key."""
         return self._by_aor.get(aor, {})
 
-    def put(self, binding: Binding) -> Binding | None:
-        """Add or replace ``binding``; returns the one it replaced."""
+    def put(self, binding: Binding, key: str | None = None) -> Binding | None:
+        """Add or replace ``binding`` (``key``: its :attr:`Binding.key`, if known); returns the
+        one it replaced."""
         table = self._by_aor.setdefault(binding.aor, {})
-        key = binding.key
+        key = binding.key if key is None else key
         old = table.get(key)
         table[key] = binding
         return old

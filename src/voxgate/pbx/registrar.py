@@ -170,7 +170,7 @@ class Registrar:
             response.headers.add("Contact", f"<{binding.contact}>;expires={binding.remaining(now)}")
         if any(b.reg_id is not None for b in result.saved) and _supports(request, "outbound"):
             response.headers.add("Require", "outbound")
-        response.headers.add("Date", email.utils.formatdate(now, usegmt=True))
+        response.headers.add("Date", _http_date(now))
         if not (result.news or result.removed):
             return result  # a refresh: the binding row is updated, no event row
         outcome = "registered" if bindings else "unregistered"
@@ -212,7 +212,7 @@ class Registrar:
             call_id=request.call_id, cseq=request.cseq.seq, flow=ctx.flow, registered_at=now,
             q=_q(q_text), instance=instance, reg_id=reg_id, user_agent=ctx.user_agent,
         )  # fmt: skip
-        old = self.location.put(binding)
+        old = self.location.put(binding, key)
         if old is not None and old.contact != binding.contact:
             result.removed.append(old)  # same instance, new Contact URI: the old row goes
         result.saved.append(binding)
@@ -253,6 +253,18 @@ class Registrar:
         response = make_response(request, status, reason, to_tag=to_tag)
         response.headers.add("Server", self.server_name)
         return response
+
+
+_last_date: tuple[int, str] = (-1, "")
+
+
+def _http_date(now: float) -> str:
+    """The Date header value (RFC 3261 §20.17), formatted once per second."""
+    global _last_date  # noqa: PLW0603 - a one-entry cache; formatting costs ~15 µs
+    second = int(now)
+    if _last_date[0] != second:
+        _last_date = (second, email.utils.formatdate(second, usegmt=True))
+    return _last_date[1]
 
 
 def _int_header(request: Request, name: str) -> int | None:
