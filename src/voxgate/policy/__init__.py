@@ -1,0 +1,1 @@
+"""Pure policy: decisions over immutable snapshots (netblocks, throttles, admission)."""
