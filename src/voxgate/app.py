@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import logging
 import secrets
 import signal
@@ -19,12 +20,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from voxgate.config.schema import Settings
+from voxgate.config.schema import SecuritySettings, Settings
 from voxgate.pbx.calls import CallPolicy, CallRecord
 from voxgate.pbx.core import PbxCore
 from voxgate.pbx.directory import Directory
 from voxgate.pbx.registrar import RegistrarPolicy
 from voxgate.pbx.service import PbxService
+from voxgate.policy.admission import GatePolicy, SourceGate
+from voxgate.policy.netblocks import NetblockSet
+from voxgate.policy.throttle import LockoutPolicy, RatePolicy
 from voxgate.sip.digest import ALGORITHMS, DigestServer
 from voxgate.sip.endpoint import (
     Endpoint,
@@ -46,11 +50,12 @@ from voxgate.sip.transaction import (
 )
 from voxgate.sip.uas import Capabilities, answer_unhandled
 from voxgate.transport.driver import EndpointDriver, SansIoEndpoint
-
-if TYPE_CHECKING:
-    from voxgate.pbx.store import SqlPbxStore
 from voxgate.transport.manager import ListenerSpec, TransportManager
 from voxgate.transport.tlsctx import ReloadableContext, build_server_context
+
+if TYPE_CHECKING:
+    from voxgate.services.security import SecurityService
+    from voxgate.storage.engine import Store
 
 log = logging.getLogger(__name__)
 _TRANSPORTS = {"udp": Transport.UDP, "tcp": Transport.TCP, "tls": Transport.TLS}
@@ -67,7 +72,9 @@ class Node:
     endpoint: Endpoint | None = None
     pbx: PbxService | None = None
     capabilities: Capabilities = field(default_factory=Capabilities)
-    _store: SqlPbxStore | None = None
+    gate: SourceGate | None = None
+    security: SecurityService | None = None
+    _store: Store | None = None
 
     async def start(self) -> None:
         """Open every configured listener."""
@@ -88,6 +95,7 @@ class Node:
         tls = None
         if any(spec.transport is Transport.TLS for spec in specs):
             tls = ReloadableContext(self._tls_factory)
+        self.gate = gate = source_gate(settings.security)
         self.transports = TransportManager(
             lambda data, flow: self._driver().on_message(data, flow),
             limits=endpoint.config.limits,
@@ -95,41 +103,55 @@ class Node:
             keepalive_pong=settings.sip.keepalive_pong,
             max_connections=settings.sip.max_connections,
             tls=tls,
+            source_policy=gate,
         )
         self.endpoint = endpoint
         core: SansIoEndpoint = endpoint
         if settings.pbx.enabled:
             pbx_core = _pbx_core(settings, endpoint)
+            pbx_core.auth_failed = lambda source, detail: gate.auth_failed(
+                source, loop.time(), detail
+            )
             core = pbx_core
         self.driver = EndpointDriver(core, self.transports.send, self.on_event, loop)
-        if settings.pbx.enabled:
-            await self._start_pbx(pbx_core)
+        await self._start_services(pbx_core if settings.pbx.enabled else None)
         self._tls = tls
         try:
             await self.transports.start(specs)
         except OSError as err:
             raise StartError(f"cannot open the SIP listeners: {err}") from err
 
-    async def _start_pbx(self, core: PbxCore) -> None:
-        from sqlalchemy.engine import make_url  # noqa: PLC0415 - the database is optional
+    async def _start_services(self, core: PbxCore | None) -> None:
+        """Open the database, then the netlists and security events, then the call control."""
+        from sqlalchemy.engine import make_url  # noqa: PLC0415 - loaded once, at start
         from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
 
-        from voxgate.pbx.store import open_pbx_store  # noqa: PLC0415
+        from voxgate.pbx.store import SqlPbxStore  # noqa: PLC0415
+        from voxgate.services.security import SecurityService  # noqa: PLC0415
+        from voxgate.storage.engine import Store  # noqa: PLC0415
 
         url = self.settings.store_url
         shown = make_url(url).render_as_string(hide_password=True)
+        assert self.gate is not None
         try:
-            self._store = await open_pbx_store(url)
-            self.pbx = PbxService(core, self._store, self._driver().pump)
-            await self.pbx.start()
+            self._store = store = await Store.open(url)
+            await store.upgrade()
+            self.security = SecurityService(self.gate, store)
+            await self.security.start()
+            if core is not None:
+                self.pbx = PbxService(core, SqlPbxStore(store), self._driver().pump)
+                await self.pbx.start()
         except (SQLAlchemyError, OSError) as err:
             raise StartError(f"cannot open the database {shown}: {err}") from err
 
     def reload(self) -> None:
-        """SIGHUP: the TLS certificate, and the extensions now rather than at the next poll."""
+        """SIGHUP: the TLS certificate, and the extensions and netlists now rather than at
+        the next poll."""
         self.reload_tls()
         if self.pbx is not None:
             self.pbx.reload_soon()
+        if self.security is not None:
+            self.security.reload_soon()
 
     def reload_tls(self) -> None:
         """Re-read the certificate, key and chain (SIGHUP); keep the old ones on error."""
@@ -148,6 +170,8 @@ class Node:
             await self.transports.close()
         if self.pbx is not None:
             await self.pbx.close()
+        if self.security is not None:
+            await self.security.close()
         if self._store is not None:
             await self._store.close()
 
@@ -211,6 +235,24 @@ def _pbx_core(settings: Settings, endpoint: Endpoint) -> PbxCore:
             server_name=settings.sip.server_name,
         ),
     )  # fmt: skip
+
+
+def source_gate(security: SecuritySettings) -> SourceGate:
+    """The admission gate of ``[security]``: lockouts, rates, trusted networks."""
+    tracked = security.max_tracked_sources
+    policy = GatePolicy(
+        lockout=LockoutPolicy(
+            max_failures=security.auth_max_failures, window=float(security.auth_failure_window),
+            lockout=float(security.lockout_duration), max_tracked=tracked, max_locked=tracked,
+        ),
+        rate=RatePolicy(rate=float(security.request_rate), burst=float(security.request_burst),
+                        max_tracked=tracked),
+        allowlist_only=security.allowlist_only,
+    )  # fmt: skip
+    trusted = NetblockSet(
+        (ipaddress.ip_network(text), "trusted networks") for text in security.trusted_networks
+    )
+    return SourceGate(policy, trusted)
 
 
 def _unstarted(record: CallRecord, then: Callable[[float], None]) -> None:

@@ -1,4 +1,5 @@
-"""The ``voxgate`` command: ``init``, ``check-config``, ``serve``, ``db``, ``ext``, ``cdr``.
+"""The ``voxgate`` command: ``init``, ``check-config``, ``serve``, ``db``, ``ext``, ``cdr``,
+``netlist`` and ``audit`` (those two in :mod:`voxgate.cli_security`).
 
 Exit status: 0 success, 1 the command failed, 2 usage or configuration error.
 """
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TextIO
 
-from voxgate import __version__
+from voxgate import __version__, cli_security
 from voxgate.config import certificates
 from voxgate.config.init import CONFIG_NAME, InitError, init_data_dir
 from voxgate.config.load import ConfigError, load_settings
@@ -103,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     upgrade.set_defaults(handler=_data(_db_upgrade))
 
     _ext_parser(commands)
+    cli_security.add_commands(commands, _data, _config_option)
 
     cdr = commands.add_parser("cdr", help="call records")
     cdr_commands = cdr.add_subparsers(title="cdr commands", metavar="COMMAND")
@@ -289,7 +291,9 @@ def _data(command: DataCommand) -> Callable[[argparse.Namespace], int]:
 async def _with_store(command: DataCommand, args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415 - data commands only
 
+    from voxgate.policy.netblocks import NetlistError  # noqa: PLC0415
     from voxgate.services.extensions import ExtensionError  # noqa: PLC0415
+    from voxgate.services.netlists import NetlistChangeError  # noqa: PLC0415
     from voxgate.storage.engine import Store  # noqa: PLC0415
 
     name = getattr(args, "command_name", "voxgate")
@@ -301,7 +305,7 @@ async def _with_store(command: DataCommand, args: argparse.Namespace, settings: 
     try:
         await store.upgrade()
         return await command(args, settings, store)
-    except ExtensionError as exc:
+    except (ExtensionError, NetlistChangeError, NetlistError) as exc:
         print(f"voxgate: {name}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except (SQLAlchemyError, OSError) as exc:

@@ -166,8 +166,10 @@ def run_sipp(
     rate: int = 10,
     extra: list[str] | None = None,
     timeout: float = 60,
+    source: str = HOST,
 ) -> SippResult:
-    """Run SIPp as a UAC against 127.0.0.1:port until `calls` calls are done."""
+    """Run SIPp as a UAC from ``source`` (a 127.0.0.x address) against 127.0.0.1:port until
+    `calls` calls are done."""
     sipp = shutil.which("sipp")
     if sipp is None:
         pytest.fail("sipp is not installed: ./test installs Debian's sip-tester")
@@ -177,7 +179,7 @@ def run_sipp(
     stats = work / "stats.csv"
     args = [
         sipp, f"{HOST}:{port}", "-sf", str(path), "-t", transport,
-        "-i", HOST, "-p", str(free_port()), "-m", str(calls), "-r", str(rate),
+        "-i", source, "-p", str(free_port()), "-m", str(calls), "-r", str(rate),
         "-timeout", f"{int(timeout)}s", "-timeout_error", "-nostdin", "-trace_stat",
         "-stf", str(stats), "-fd", "1", "-max_socket", "64",
         *(extra or []),

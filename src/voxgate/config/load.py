@@ -130,6 +130,11 @@ class _Parser:
             item_type = get_args(tp)[0]
             if not isinstance(raw, list):
                 raise _fail(key, f"expected an array, not {_type_name(raw)}", raw, meta)
+            if item_type is str:
+                if meta.max is not None and len(raw) > meta.max:
+                    raise _fail(key, f"more than {meta.max} entries", raw, meta)
+                item_meta = dataclasses.replace(meta, max=None)
+                return tuple(_string(item, f"{key}[{i}]", item_meta) for i, item in enumerate(raw))
             return tuple(self.table(item_type, item, f"{key}[{i}]") for i, item in enumerate(raw))
         if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             return self.table(tp, raw, key)
@@ -190,6 +195,11 @@ def _string(raw: object, key: str, meta: Meta) -> str:
             return str(ipaddress.ip_address(text))
         except ValueError:
             raise _fail(key, "not an IPv4 or IPv6 address literal", raw, meta) from None
+    if meta.kind == "netblock":
+        try:
+            return str(ipaddress.ip_network(text, strict=False))
+        except ValueError as err:
+            raise _fail(key, f"not an IPv4 or IPv6 netblock ({err})", raw, meta) from None
     if meta.kind == "openssl_ciphers":
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         try:

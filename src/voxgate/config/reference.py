@@ -56,6 +56,8 @@ def type_name(tp: Any, meta: Meta) -> str:
         (inner,) = [arg for arg in get_args(tp) if arg is not type(None)]
         return type_name(inner, meta) + " (optional)"
     if origin is tuple:
+        if get_args(tp)[0] is str:
+            return "array of " + ("netblocks" if meta.kind == "netblock" else "strings")
         return "array of tables"
     if origin is Literal:
         return "string"
@@ -71,6 +73,8 @@ def allowed(tp: Any, meta: Meta) -> str:
     """Bounds or choices, for the reference table."""
     if meta.choices:
         return ", ".join(f"`{choice}`" for choice in meta.choices)
+    if get_origin(tp) is tuple and meta.max is not None:
+        return f"at most {meta.max} entries"
     if tp is str and meta.max is not None:
         return f"at most {meta.max} characters"
     if meta.min is not None and meta.max is not None:
@@ -95,7 +99,7 @@ def schema_tables(
         path = f"{prefix}.{field.name}" if prefix else field.name
         if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             yield from schema_tables(tp, path)
-        elif get_origin(tp) is tuple:
+        elif get_origin(tp) is tuple and dataclasses.is_dataclass(get_args(tp)[0]):
             yield from schema_tables(get_args(tp)[0], path, array=True)
 
 

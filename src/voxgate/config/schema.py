@@ -24,8 +24,9 @@ TransportName = Literal["udp", "tcp", "tls"]
 TlsVersion = Literal["1.2", "1.3"]
 ClientVerification = Literal["none", "optional", "required"]
 DigestChoice = Literal["SHA-256 MD5", "MD5", "SHA-256"]
-#: Checks beyond the Python type: an IP address literal, an OpenSSL cipher string.
-ValueKind = Literal["ip_address", "openssl_ciphers"]
+#: Checks beyond the Python type: an IP address literal, a CIDR netblock, an OpenSSL cipher
+#: string.
+ValueKind = Literal["ip_address", "netblock", "openssl_ciphers"]
 
 #: Well-known SIP ports (RFC 3261 §19.1.2) used when a listener omits ``port``.
 DEFAULT_PORTS: Final[dict[TransportName, int]] = {"udp": 5060, "tcp": 5060, "tls": 5061}
@@ -281,6 +282,44 @@ class PbxSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SecuritySettings:
+    """Brute-force and flood protection (NET-2) and who is exempt from it."""
+
+    auth_max_failures: int = setting(
+        6, "Failed authentications from one source address that lock it out.", min=1, max=1000,
+    )
+    auth_failure_window: int = setting(
+        600, "Seconds within which auth_max_failures failures lock a source out.",
+        min=10, max=86400,
+    )
+    lockout_duration: int = setting(
+        1800, "Seconds a locked-out source is ignored (its packets are dropped unanswered).",
+        min=10, max=604800,
+    )
+    request_rate: int = setting(
+        20, "SIP messages a second one source address may send on average (more are dropped).",
+        min=1, max=100000,
+    )
+    request_burst: int = setting(
+        60, "SIP messages one source may send at once above request_rate (a phone booting).",
+        min=1, max=1000000,
+    )
+    allowlist_only: bool = setting(
+        False, "Drop every source that is neither trusted nor in the allow list.",
+    )
+    trusted_networks: tuple[str, ...] = setting(
+        ("127.0.0.0/8", "::1/128"),
+        "Netblocks never blocked, locked out or rate-limited (as the allow list), e.g. the "
+        "office's public address; loopback carries the edge's own traffic to the call control.",
+        max=64, kind="netblock",
+    )
+    max_tracked_sources: int = setting(
+        100000, "Source addresses remembered for failure counts and rates (bounded memory).",
+        min=100, max=10000000,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """The whole configuration of one node (one TOML file)."""
 
@@ -290,6 +329,7 @@ class Settings:
     tls: TlsSettings = section(TlsSettings, "TLS.")
     store: StoreSettings = section(StoreSettings, "Storage.")
     pbx: PbxSettings = section(PbxSettings, "Embedded call control.")
+    security: SecuritySettings = section(SecuritySettings, "Brute-force and flood protection.")
 
     @property
     def store_url(self) -> str:

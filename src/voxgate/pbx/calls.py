@@ -94,6 +94,14 @@ class RecordSink(Protocol):
     def __call__(self, record: CallRecord, then: Callable[[float], None]) -> None: ...
 
 
+#: ``auth_failed(source, detail)``: a request from ``source`` failed authentication.
+AuthFailureSink = Callable[[str, str], None]
+
+
+def _ignore_failure(source: str, detail: str) -> None:
+    del source, detail
+
+
 class UaPort(Protocol):
     """What the B2BUA needs from the SIP endpoint."""
 
@@ -218,6 +226,8 @@ class CallControl:
         self.timers = timers or TimerConfig()
         #: Wall-clock seconds minus the monotonic clock (set by the service layer).
         self.wall_offset = 0.0
+        #: Told of every failed authentication (source address, what failed): NET-2 lockouts.
+        self.auth_failed: AuthFailureSink = _ignore_failure
         self.calls: dict[TransactionKey, Call] = {}  # by the caller's INVITE transaction
         self._dialogs: dict[tuple[str, str], tuple[Call, bool]] = {}  # (call-id, our tag)
         self._forks: dict[TransactionKey, tuple[Call, Fork]] = {}
@@ -245,6 +255,7 @@ class CallControl:
             isinstance(from_uri, SipUri) and from_uri.user == credentials.username
         ):
             self._reply(key, request, 403, now)
+            self.auth_failed(flow.remote[0], f"INVITE as {credentials.username!r}")
             return
         unsupported = _unsupported_required(request)
         if unsupported:

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol, assert_never
 
-from voxgate.pbx.calls import CallControl, CallPolicy, RecordSink
+from voxgate.pbx.calls import AuthFailureSink, CallControl, CallPolicy, RecordSink
 from voxgate.pbx.directory import Directory
 from voxgate.pbx.location import Binding, Location
 from voxgate.pbx.registrar import RegisterResult, Registrar, RegistrarPolicy, RegistrationEvent
@@ -105,6 +105,15 @@ class PbxCore:
     @wall_offset.setter
     def wall_offset(self, value: float) -> None:
         self.calls.wall_offset = value
+
+    @property
+    def auth_failed(self) -> AuthFailureSink:
+        """Told of every failed authentication, REGISTER or INVITE (NET-2 lockouts)."""
+        return self.calls.auth_failed
+
+    @auth_failed.setter
+    def auth_failed(self, sink: AuthFailureSink) -> None:
+        self.calls.auth_failed = sink
 
     def set_directory(self, directory: Directory) -> None:
         """Swap in a new snapshot of the extensions."""
@@ -205,6 +214,9 @@ class PbxCore:
             request, flow, now + self.wall_offset, new_tag()
         )
         response = result.response
+        event = result.event
+        if event is not None and event.outcome == "refused":
+            self.calls.auth_failed(flow.remote[0], f"REGISTER as {event.credential!r}")
         if not result.saved and not result.removed and result.event is None:
             self.endpoint.respond(key, response, now)
             return

@@ -72,6 +72,11 @@ class FailureTracker:
         """A successful authentication clears the source's failures (not a lockout)."""
         self._failures.pop(source, None)
 
+    def restore(self, source: str, until: float) -> None:
+        """Lock ``source`` out until ``until`` (a lockout that outlived a restart); call in
+        order of ``until``."""
+        self._lock(source, until)
+
     def _lock(self, source: str, until: float) -> None:
         self._locked.pop(source, None)
         self._locked[source] = until  # same duration for all: insertion order = end order

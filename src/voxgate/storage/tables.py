@@ -146,3 +146,32 @@ class MetaRow(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class NetblockRow(Base):
+    """One netblock of the allow or the block list (NET-1), in the named netlist it came from
+    (the title line of an imported file, or the one given on the command line)."""
+
+    __tablename__ = "netblocks"
+    __table_args__ = (UniqueConstraint("kind", "title", "network"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), index=True)  # "allow" | "block"
+    title: Mapped[str] = mapped_column(String(128))
+    network: Mapped[str] = mapped_column(String(64))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AuditEventRow(Base):
+    """The audit log: every change and every security event — who, when, from where, what."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(128))  # "cli:root", "node", "admin:alice"
+    source: Mapped[str] = mapped_column(String(80))  # the actor's address, "local" for the CLI
+    action: Mapped[str] = mapped_column(String(64), index=True)  # "netlist.add", "security.lockout"
+    target: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -24,7 +24,9 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
+from voxgate.policy.admission import Verdict
 from voxgate.sip.flow import Address, Flow, Transport
 from voxgate.sip.parser import DEFAULT_LIMITS, Limits
 from voxgate.transport.flows import FlowTable
@@ -46,6 +48,16 @@ UDP_BUFFER = 4 * 1024 * 1024
 #: Listen backlog of stream listeners.
 BACKLOG = 1024
 _STREAMS = (Transport.TCP, Transport.TLS)
+#: Verdicts that end a stream connection (a rate-limited one only loses the message).
+_CLOSING = frozenset({Verdict.BLOCKED, Verdict.NOT_ALLOWED, Verdict.LOCKED_OUT})
+
+
+class SourcePolicy(Protocol):
+    """The admission check the listeners apply to every source (NET-1, NET-2)."""
+
+    def check(self, source: str, now: float) -> Verdict:
+        """The verdict for one packet or connection from ``source`` at loop time ``now``."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +75,10 @@ class TransportManager:
     ``stats`` counts ``datagrams_in``, ``datagrams_out``, ``dropped`` (oversize
     datagrams), ``connections``, ``refused_connections`` (over ``max_connections``),
     ``handshake_failures``, ``framing_errors``, ``idle_closed``, ``write_overflows``,
-    ``send_failures`` and ``errors`` (exceptions caught at the per-message boundary).
+    ``send_failures``, ``errors`` (exceptions caught at the per-message boundary), and
+    ``denied`` (datagrams and stream messages the source policy dropped) and
+    ``denied_connections`` (connections it refused before any byte was read — before the
+    TLS handshake on TLS listeners).
     """
 
     def __init__(
@@ -79,8 +94,10 @@ class TransportManager:
         client_tls: ssl.SSLContext | None = None,
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
         write_stall_timeout: float = WRITE_STALL_TIMEOUT,
+        source_policy: SourcePolicy | None = None,
     ) -> None:
         self._on_message = on_message
+        self.source_policy = source_policy
         self._on_connection_lost = on_connection_lost
         self.limits = limits
         self.idle_timeout = idle_timeout
@@ -136,7 +153,18 @@ class TransportManager:
             log.info("listening on %s %s", transport.value, where)
 
     def _udp_factory(self) -> UdpListener:
-        return UdpListener(self._on_message, self.limits.max_message_size, self.stats)
+        return UdpListener(self._on_message, self.limits.max_message_size, self.stats,
+                           self._admits)  # fmt: skip
+
+    def _admits(self, source: str) -> bool:
+        """Whether the source policy lets a datagram from ``source`` in."""
+        policy = self.source_policy
+        if policy is None:
+            return True
+        if policy.check(source, asyncio.get_running_loop().time()).admitted:
+            return True
+        self.stats["denied"] += 1
+        return False
 
     def _connection_factory(
         self, kind: Transport, *, admitted: bool = False
@@ -157,6 +185,9 @@ class TransportManager:
                 self.stats["refused_connections"] += 1
                 log.info("connection limit reached, refusing", extra={"peer": _peer(sock)})
                 sock.close()
+                continue
+            if not self._admits_connection(_peer_host(sock)):
+                sock.close()  # before the handshake: a denied source costs no TLS work
                 continue
             sock.setblocking(False)
             task = loop.create_task(self._tls_handshake(sock, tls.current))
@@ -278,14 +309,30 @@ class TransportManager:
 
     # -- ConnectionOwner ---------------------------------------------------------------
     def on_message(self, data: bytes, flow: Flow) -> None:
-        """A framed message from a connection."""
+        """A framed message from a connection; dropped (and the connection closed) when the
+        source policy no longer admits its source (blocked or locked out meanwhile)."""
+        policy = self.source_policy
+        if policy is not None:
+            verdict = policy.check(flow.remote[0], asyncio.get_running_loop().time())
+            if not verdict.admitted:
+                self.stats["denied"] += 1
+                if verdict in _CLOSING:
+                    connection = self.flows.get(flow.connection)
+                    if connection is not None:
+                        log.info("closing a connection: source %s", verdict.value,
+                                 extra={"flow": str(flow)})  # fmt: skip
+                        connection.close(abort=True)
+                return
         self._on_message(data, flow)
 
     def connection_opened(self, connection: StreamConnection) -> bool:
-        """Admit a new connection unless the limit is reached (TLS: checked at accept)."""
+        """Admit a new connection unless the limit is reached or the source policy refuses
+        its source (TLS: both checked at accept)."""
         if not connection.admitted and self.open_connections >= self.max_connections:
             self.stats["refused_connections"] += 1
             log.info("connection limit reached, refusing", extra={"flow": str(connection.flow)})
+            return False
+        if not connection.admitted and not self._admits_connection(connection.flow.remote[0]):
             return False
         self._open[connection.ident] = connection
         self.flows.add(connection)
@@ -304,6 +351,17 @@ class TransportManager:
                 log.exception(
                     "error handling a lost connection", extra={"flow": str(connection.flow)}
                 )
+
+    def _admits_connection(self, source: str) -> bool:
+        policy = self.source_policy
+        if policy is None:
+            return True
+        verdict = policy.check(source, asyncio.get_running_loop().time())
+        if verdict.admitted:
+            return True
+        self.stats["denied_connections"] += 1
+        log.debug("refusing a connection: source %s", verdict.value, extra={"peer": source})
+        return False
 
     @property
     def open_connections(self) -> int:
@@ -342,6 +400,13 @@ async def _bound_socket(spec: ListenerSpec, kind: socket.SocketKind) -> socket.s
 def _sockname(sock: socket.socket) -> Address:
     name = sock.getsockname()
     return (str(name[0]), int(name[1]))
+
+
+def _peer_host(sock: socket.socket) -> str:
+    try:
+        return str(sock.getpeername()[0])
+    except OSError:
+        return ""
 
 
 def _peer(sock: socket.socket) -> str:

@@ -17,12 +17,18 @@ OnMessage = Callable[[bytes, Flow], None]
 
 
 class UdpListener(asyncio.DatagramProtocol):
-    """Hands every datagram to ``on_message``; drops keep-alives and oversize datagrams."""
+    """Hands every datagram to ``on_message``; drops keep-alives, oversize datagrams and those
+    from sources ``admits`` refuses (counted by the caller)."""
 
     def __init__(
-        self, on_message: OnMessage, max_size: int, stats: collections.Counter[str]
+        self,
+        on_message: OnMessage,
+        max_size: int,
+        stats: collections.Counter[str],
+        admits: Callable[[str], bool] | None = None,
     ) -> None:
         self._on_message = on_message
+        self._admits = admits
         self._max_size = max_size
         self._stats = stats
         self.transport: asyncio.DatagramTransport | None = None
@@ -36,13 +42,16 @@ class UdpListener(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         self._stats["datagrams_in"] += 1
+        host = str(addr[0])
+        if self._admits is not None and not self._admits(host):
+            return
         if len(data) > self._max_size:
             self._stats["dropped"] += 1
             return
         if not data.strip(b"\r\n"):
             self._stats["keepalives"] += 1
             return  # a CRLF keep-alive (RFC 5626 §3.5.1 / common NAT practice)
-        flow = Flow(Transport.UDP, self.local, (str(addr[0]), int(addr[1])))
+        flow = Flow(Transport.UDP, self.local, (host, int(addr[1])))
         try:
             self._on_message(data, flow)
         except Exception:  # the per-message boundary: log, keep listening

@@ -9,10 +9,10 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 
 from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxgate.storage.engine import Store
-from voxgate.storage.tables import ExtensionRow, MetaRow
+from voxgate.storage.repos.meta import bump, read_counter
+from voxgate.storage.tables import ExtensionRow
 
 GENERATION_KEY = "extensions_generation"
 
@@ -88,8 +88,7 @@ class ExtensionRepo:
     async def generation(self) -> int:
         """The change counter (0 before the first write)."""
         async with self.store.sessions() as session:
-            value = await session.scalar(select(MetaRow.value).where(MetaRow.key == GENERATION_KEY))
-        return int(value) if value is not None else 0
+            return await read_counter(session, GENERATION_KEY)
 
     async def add(self, records: Sequence[ExtensionRecord]) -> None:
         """Insert new extensions in one transaction (a taken number raises IntegrityError and
@@ -111,7 +110,7 @@ class ExtensionRepo:
                     update(ExtensionRow).where(ExtensionRow.number == bindparam("k_number")),
                     [{"k_number": r.number, **_row(r, CHANGEABLE)} for r in replace],
                 )
-            await _bump(session)
+            await bump(session, GENERATION_KEY)
 
     async def update(self, number: str, **values: object) -> bool:
         """Change fields of one extension; whether it exists."""
@@ -124,7 +123,7 @@ class ExtensionRepo:
             )
             if not getattr(result, "rowcount", 0):
                 return False
-            await _bump(session)
+            await bump(session, GENERATION_KEY)
         return True
 
     async def delete(self, number: str) -> bool:
@@ -135,14 +134,6 @@ class ExtensionRepo:
             )
             if not getattr(result, "rowcount", 0):
                 return False
-            await _bump(session)
+            await bump(session, GENERATION_KEY)
         return True
 
-
-async def _bump(session: AsyncSession) -> None:
-    row = await session.get(MetaRow, GENERATION_KEY)
-    if row is None:
-        session.add(MetaRow(key=GENERATION_KEY, value="1"))
-    else:
-        row.value = str(int(row.value) + 1)
-    await session.flush()
