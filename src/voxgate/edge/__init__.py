@@ -1,0 +1,1 @@
+"""The edge: the border gateway remote devices talk to (EDGE, AUTH, NET)."""

@@ -1,0 +1,507 @@
+"""The registration relay (EDGE-1, AUTH-1…AUTH-4): two credential levels, device admission.
+
+A remote device registers with the edge as a SIP user (level 1: its own
+digest credential, the edge's realm).  The edge then checks the device: its
+MAC comes only from the encrypted channel (TLS client certificate,
+``+sip.instance`` or the User-Agent, :mod:`voxgate.policy.devices`); an unknown
+device is reported to ``learn`` (the service layer stores it *disabled*) and
+refused, a disabled one refused, an enabled one let through.  The edge then
+registers the user's extension with the call control from its own LAN side,
+answering the call control's challenge with the user's level-2 credential, and
+answers the device with what the call control granted.
+
+Topology hiding: the call control sees only the edge (its Via, a Contact of the
+form ``sip:<token>@<edge LAN address>``, its own Call-ID per device binding); the
+device sees only the edge.  The token finds the device binding again when the
+call control sends a request to that Contact.
+
+Pure and sans-I/O like the call control: it answers through a :class:`UaPort`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Final, Protocol
+
+from voxgate.edge.users import SipUser, UserDirectory
+from voxgate.policy.devices import Admission, DeviceIdentity, DeviceTable, identify
+from voxgate.sip.digest import (
+    AuthResult,
+    DigestServer,
+    answer,
+    challenges_from,
+    credentials_from,
+    select_challenge,
+)
+from voxgate.sip.flow import Flow, Transport
+from voxgate.sip.headers import BRANCH_COOKIE, NameAddr
+from voxgate.sip.message import Headers, Request, Response, make_response
+from voxgate.sip.transaction import TransactionKey
+from voxgate.sip.uri import SipUri
+
+log = logging.getLogger(__name__)
+
+_INSTANCE: Final = "+sip.instance"
+
+
+class UaPort(Protocol):
+    """What the relay needs from the SIP endpoint."""
+
+    def send_request(self, request: Request, flow: Flow, now: float) -> TransactionKey: ...
+
+    def respond(self, key: TransactionKey, response: Response, now: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """Where the call control is and how the edge reaches it from its LAN side.
+
+    ``flow`` leaves from the edge's LAN listener (its ``local`` is what the call
+    control sees in Via and Contact); ``domain`` is the host part of the
+    extensions' addresses of record at the call control.
+    """
+
+    flow: Flow
+    domain: str
+
+
+@dataclass(frozen=True, slots=True)
+class RelayPolicy:
+    """Expiry bounds toward devices and whether devices must be known (``[edge]``)."""
+
+    min_expires: int = 60
+    #: Longest registration granted to a device on UDP: short, to keep NAT bindings open.
+    udp_max_expires: int = 120
+    #: Longest registration granted on TCP/TLS (the connection carries keep-alives).
+    stream_max_expires: int = 3600
+    default_expires: int = 600
+    require_device: bool = True
+    user_agent_pattern: re.Pattern[str] | None = None
+    server_name: str = "voxgate"
+
+
+class Refusal(StrEnum):
+    """Why a registration was refused (logged and reported, never told to the device)."""
+
+    BAD_CREDENTIALS = "bad credentials"
+    NO_IDENTITY = "device not identified"
+    UNKNOWN_DEVICE = "unknown device"
+    DISABLED_DEVICE = "device disabled"
+    WRONG_DEVICE = "user tied to another device"
+    UPSTREAM_REFUSED = "call control refused the level-2 credential"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSeen:
+    """A device that tried to register: for the device table (``learn``)."""
+
+    identity: DeviceIdentity
+    source: str
+    user_agent: str | None
+    username: str
+    admitted: bool
+
+
+@dataclass(slots=True)
+class DeviceBinding:
+    """A device registered through the edge, and its registration at the call control."""
+
+    token: str
+    user: SipUser
+    #: The device's Contact URI as it sent it, and the flow it registered on.
+    contact: str
+    uri: SipUri
+    flow: Flow
+    mac: str | None
+    instance: str | None
+    expires_at: float
+    upstream_call_id: str
+    upstream_cseq: int
+    user_agent: str | None = None
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A device REGISTER waiting for the call control's answer."""
+
+    device_key: TransactionKey
+    device_request: Request
+    binding: DeviceBinding
+    expires: int
+    new: bool
+    challenged: bool = False
+
+
+@dataclass(slots=True)
+class RelayStats:
+    """Counters for the dashboard."""
+
+    registered: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+    upstream_failures: int = 0
+
+
+def _ignore(seen: DeviceSeen) -> None:
+    del seen
+
+
+def _no_failure(source: str, detail: str) -> None:
+    del source, detail
+
+
+def _no_certificate(flow: Flow) -> Mapping[str, object] | None:
+    del flow
+    return None
+
+
+class RegistrationRelay:
+    """Device REGISTERs in, call-control REGISTERs out."""
+
+    def __init__(
+        self,
+        ua: UaPort,
+        digest: DigestServer,
+        upstream: Upstream,
+        *,
+        users: UserDirectory | None = None,
+        devices: DeviceTable | None = None,
+        policy: RelayPolicy | None = None,
+        certificate: Callable[[Flow], Mapping[str, object] | None] = _no_certificate,
+        learn: Callable[[DeviceSeen], None] = _ignore,
+        auth_failed: Callable[[str, str], None] = _no_failure,
+    ) -> None:
+        self.ua = ua
+        self.digest = digest
+        self.upstream = upstream
+        self.users = users or UserDirectory()
+        self.devices = devices or DeviceTable()
+        self.policy = policy or RelayPolicy()
+        self.certificate = certificate
+        self.learn = learn
+        self.auth_failed = auth_failed
+        self.stats = RelayStats()
+        #: Device bindings by token, and the token of each (username, device contact key).
+        self.bindings: dict[str, DeviceBinding] = {}
+        self._by_device: dict[tuple[str, str], str] = {}
+        self._pending: dict[TransactionKey, _Pending] = {}
+
+    # -- device side ----------------------------------------------------------------------
+    def register(self, key: TransactionKey, request: Request, flow: Flow, now: float) -> None:
+        """A REGISTER from a device (RFC 3261 §10.3, relayed)."""
+        credentials = credentials_from(request, self.digest.realm, proxy=False)
+        if credentials is None:
+            self._challenge(key, request, now, stale=False)
+            return
+        verdict = self.digest.verify("REGISTER", str(request.uri), credentials,
+                                     self.users.ha1, now)  # fmt: skip
+        if verdict is AuthResult.STALE:
+            self._challenge(key, request, now, stale=True)
+            return
+        to_uri = request.to.uri
+        aor = to_uri.user if isinstance(to_uri, SipUri) else None
+        user = self.users.get(credentials.username)
+        if verdict is AuthResult.FAILED or user is None or aor != credentials.username:
+            self._refuse(key, request, flow, Refusal.BAD_CREDENTIALS, now)
+            self.auth_failed(flow.remote[0], f"REGISTER as {credentials.username!r}")
+            return
+        if request.contact_star:
+            self._unregister_all(key, request, user, now)
+            return
+        contacts = request.contacts
+        if len(contacts) != 1:
+            self._reply(key, request, 400, now, "One Contact per REGISTER")
+            return
+        contact = contacts[0]
+        if not isinstance(contact.uri, SipUri):
+            self._reply(key, request, 416, now)
+            return
+        user_agent = request.headers.get("User-Agent")
+        instance = contact.params.get(_INSTANCE)
+        identity = self._identify(flow, instance, user_agent)
+        refusal = self._admit(user, identity, flow, user_agent)
+        if refusal is not None:
+            self._refuse(key, request, flow, refusal, now)
+            return
+        expires = self._expires(request, contact, flow)
+        if 0 < expires < self.policy.min_expires:
+            response = self._response(request, 423)
+            response.headers.add("Min-Expires", str(self.policy.min_expires))
+            self.ua.respond(key, response, now)
+            return
+        self._relay(key, request, flow, user=user, contact=contact, identity=identity,
+                    instance=instance, user_agent=user_agent, expires=expires, now=now)  # fmt: skip
+
+    def _identify(
+        self, flow: Flow, instance: str | None, user_agent: str | None
+    ) -> DeviceIdentity | None:
+        if not flow.transport.secure:
+            return None  # AUTH-1: identity is learned from the encrypted channel only
+        pattern = self.policy.user_agent_pattern
+        return identify(self.certificate(flow), instance, user_agent, pattern)
+
+    def _admit(
+        self, user: SipUser, identity: DeviceIdentity | None, flow: Flow, user_agent: str | None
+    ) -> Refusal | None:
+        if identity is None:
+            if self.policy.require_device or user.device_mac is not None:
+                return Refusal.NO_IDENTITY
+            return None
+        if user.device_mac is not None and user.device_mac != identity.mac:
+            return Refusal.WRONG_DEVICE
+        admission = self.devices.admission(identity.mac)
+        admitted = admission is Admission.ENABLED or not self.policy.require_device
+        self.learn(DeviceSeen(identity, flow.remote[0], user_agent, user.username, admitted))
+        if admitted:
+            return None
+        return Refusal.UNKNOWN_DEVICE if admission is Admission.UNKNOWN else Refusal.DISABLED_DEVICE
+
+    def _expires(self, request: Request, contact: NameAddr, flow: Flow) -> int:
+        policy = self.policy
+        text = contact.params.get("expires") or request.headers.get("Expires")
+        try:
+            requested = int(text) if text is not None else policy.default_expires
+        except ValueError:
+            requested = policy.default_expires
+        requested = max(requested, 0)
+        ceiling = policy.udp_max_expires if flow.transport is Transport.UDP else (
+            policy.stream_max_expires
+        )  # fmt: skip
+        return min(requested, ceiling)
+
+    def _relay(
+        self, key: TransactionKey, request: Request, flow: Flow, *, user: SipUser,
+        contact: NameAddr, identity: DeviceIdentity | None, instance: str | None,
+        user_agent: str | None, expires: int, now: float,
+    ) -> None:  # fmt: skip
+        uri = contact.sip_uri
+        device_key = (user.username, instance or str(uri))
+        token = self._by_device.get(device_key)
+        binding = self.bindings.get(token) if token is not None else None
+        new = binding is None
+        if binding is None:
+            if expires == 0:  # unregistering what is not registered: nothing to relay
+                self.ua.respond(key, self._response(request, 200), now)
+                return
+            token = secrets.token_hex(8)
+            binding = DeviceBinding(
+                token=token, user=user, contact=str(uri), uri=uri, flow=flow,
+                mac=identity.mac if identity else None, instance=instance, expires_at=now,
+                upstream_call_id=secrets.token_hex(16), upstream_cseq=0, user_agent=user_agent,
+            )  # fmt: skip
+        upstream = self._upstream_register(binding, expires)
+        sent = self.ua.send_request(upstream, self.upstream.flow, now)
+        self._pending[sent] = _Pending(key, request, binding, expires, new)
+        # the flow and contact the device uses now (a new NAT mapping or connection)
+        binding.flow, binding.contact, binding.uri = flow, str(uri), uri
+        binding.user, binding.user_agent = user, user_agent
+
+    def _unregister_all(
+        self, key: TransactionKey, request: Request, user: SipUser, now: float
+    ) -> None:
+        if request.headers.get("Expires") != "0" or len(request.headers.get_all("Contact")) != 1:
+            self._reply(key, request, 400, now, "Invalid Contact *")
+            return
+        mine = [b for b in self.bindings.values() if b.user.username == user.username]
+        for binding in mine:
+            sent = self.ua.send_request(self._upstream_register(binding, 0), self.upstream.flow,
+                                        now)  # fmt: skip
+            self._pending[sent] = _Pending(key, request, binding, 0, False)
+            key = _ANSWERED  # only the first relayed answer goes back to the device
+        if not mine:
+            self.ua.respond(key, self._response(request, 200), now)
+
+    # -- call-control side ----------------------------------------------------------------
+    def _upstream_register(self, binding: DeviceBinding, expires: int) -> Request:
+        upstream = self.upstream
+        binding.upstream_cseq += 1
+        ext = binding.user.upstream_username
+        aor = f"sip:{ext}@{upstream.domain}"
+        flow = upstream.flow
+        host = _host_port(flow.local)
+        udp = flow.transport is Transport.UDP
+        transport = "" if udp else f";transport={flow.transport.lower()}"
+        headers = Headers.of([
+            ("Via", f"SIP/2.0/{flow.transport.value} {host};branch={_branch()};rport"),
+            ("Max-Forwards", "70"),
+            ("From", f"<{aor}>;tag={binding.token}"),
+            ("To", f"<{aor}>"),
+            ("Call-ID", binding.upstream_call_id),
+            ("CSeq", f"{binding.upstream_cseq} REGISTER"),
+            ("Contact", f"<sip:{binding.token}@{host}{transport}>;expires={expires}"),
+            ("Expires", str(expires)),
+            ("User-Agent", self.policy.server_name),
+        ])  # fmt: skip
+        return Request("REGISTER", f"sip:{upstream.domain}", headers)
+
+    def response(self, key: TransactionKey, response: Response, now: float) -> bool:
+        """A response on a client transaction; ``False`` if it is not one of ours."""
+        pending = self._pending.get(key)
+        if pending is None:
+            return False
+        status = response.status
+        if status < 200:
+            return True
+        del self._pending[key]
+        if status in (401, 407) and not pending.challenged:
+            self._answer_challenge(pending, response, now)
+        elif 200 <= status < 300:
+            self._registered(pending, response, now)
+        else:
+            self._upstream_failed(pending, response, now)
+        return True
+
+    def timed_out(self, key: TransactionKey, now: float) -> bool:
+        """A client transaction timed out; ``False`` if it is not one of ours."""
+        pending = self._pending.pop(key, None)
+        if pending is None:
+            return False
+        self.stats.upstream_failures += 1
+        log.warning("the call control did not answer a REGISTER for %s",
+                    pending.binding.user.username)  # fmt: skip
+        self._to_device(pending, self._response(pending.device_request, 504), now)
+        return True
+
+    def _answer_challenge(self, pending: _Pending, response: Response, now: float) -> None:
+        proxy = response.status == 407
+        challenge = select_challenge(challenges_from(response, proxy=proxy))
+        binding = pending.binding
+        if challenge is None:
+            self._upstream_failed(pending, response, now)
+            return
+        request = self._upstream_register(binding, pending.expires)
+        credentials = answer(
+            challenge, "REGISTER", str(request.uri), binding.user.upstream_username,
+            password=binding.user.upstream_secret, cnonce=secrets.token_hex(8),
+        )  # fmt: skip
+        request.headers.add("Proxy-Authorization" if proxy else "Authorization", str(credentials))
+        sent = self.ua.send_request(request, self.upstream.flow, now)
+        pending.challenged = True
+        self._pending[sent] = pending
+
+    def _registered(self, pending: _Pending, response: Response, now: float) -> None:
+        binding = pending.binding
+        granted = _granted(response, binding.token, pending.expires)
+        request = pending.device_request
+        ok = self._response(request, 200)
+        if granted > 0:
+            binding.expires_at = now + granted
+            self.bindings[binding.token] = binding
+            self._by_device[(binding.user.username, binding.instance or binding.contact)] = (
+                binding.token
+            )
+            contact = request.contacts[0] if request.contacts else None
+            params = f";{_INSTANCE}={contact.params[_INSTANCE]}" if (
+                contact is not None and contact.params.get(_INSTANCE)
+            ) else ""  # fmt: skip
+            ok.headers.add("Contact", f"<{binding.contact}>;expires={granted}{params}")
+            if pending.new:
+                self.stats.registered += 1
+                log.info("registered %s (extension %s) from %s", binding.user.username,
+                         binding.user.extension, binding.flow)  # fmt: skip
+        else:
+            self._forget(binding)
+        self._to_device(pending, ok, now)
+
+    def _upstream_failed(self, pending: _Pending, response: Response, now: float) -> None:
+        status = response.status
+        request = pending.device_request
+        if status in (401, 403, 407):
+            self.stats.upstream_failures += 1
+            user = pending.binding.user
+            log.error("the call control refused the level-2 credential of %s (extension %s): "
+                      "%d %s", user.username, user.upstream_username, status,
+                      response.reason)  # fmt: skip
+            out = self._response(request, 403)
+        elif status == 423:
+            out = self._response(request, 423)
+            minimum = response.headers.get("Min-Expires")
+            if minimum is not None:
+                out.headers.add("Min-Expires", minimum)
+        else:
+            out = self._response(request, status if status < 600 else 503)
+        if pending.new:
+            self._forget(pending.binding)
+        self._to_device(pending, out, now)
+
+    def _to_device(self, pending: _Pending, response: Response, now: float) -> None:
+        if pending.device_key is not _ANSWERED:
+            self.ua.respond(pending.device_key, response, now)
+
+    # -- bindings -------------------------------------------------------------------------
+    def lookup(self, token: str, now: float) -> DeviceBinding | None:
+        """The live device binding behind a Contact token the call control sent to."""
+        binding = self.bindings.get(token)
+        if binding is None or binding.expires_at <= now:
+            return None
+        return binding
+
+    def purge(self, now: float) -> list[DeviceBinding]:
+        """Forget bindings that expired (the call control's expire with them)."""
+        gone = [b for b in self.bindings.values() if b.expires_at <= now]
+        for binding in gone:
+            self._forget(binding)
+        return gone
+
+    def _forget(self, binding: DeviceBinding) -> None:
+        self.bindings.pop(binding.token, None)
+        device_key = (binding.user.username, binding.instance or binding.contact)
+        if self._by_device.get(device_key) == binding.token:
+            del self._by_device[device_key]
+
+    # -- answers --------------------------------------------------------------------------
+    def _refuse(
+        self, key: TransactionKey, request: Request, flow: Flow, refusal: Refusal, now: float
+    ) -> None:
+        """403 for every refusal: the device learns nothing about which check failed."""
+        self.stats.refused[refusal.value] = self.stats.refused.get(refusal.value, 0) + 1
+        log.info("registration refused: %s", refusal.value, extra={"flow": str(flow)})
+        self.ua.respond(key, self._response(request, 403), now)
+
+    def _challenge(self, key: TransactionKey, request: Request, now: float, *, stale: bool) -> None:
+        response = self._response(request, 401)
+        for challenge in self.digest.challenge(now, stale=stale):
+            response.headers.add("WWW-Authenticate", str(challenge))
+        self.ua.respond(key, response, now)
+
+    def _reply(
+        self, key: TransactionKey, request: Request, status: int, now: float,
+        reason: str | None = None,
+    ) -> None:  # fmt: skip
+        self.ua.respond(key, self._response(request, status, reason), now)
+
+    def _response(self, request: Request, status: int, reason: str | None = None) -> Response:
+        response = make_response(request, status, reason, to_tag=secrets.token_hex(6))
+        response.headers.add("Server", self.policy.server_name)
+        return response
+
+
+#: Marks a device transaction already answered (``*`` relayed as several REGISTERs).
+_ANSWERED: Final = TransactionKey("", "", "", server=True)
+
+
+def _granted(response: Response, token: str, asked: int) -> int:
+    """The expiry the call control granted our Contact (RFC 3261 §10.2.4)."""
+    for contact in response.contacts:
+        uri = contact.uri
+        if isinstance(uri, SipUri) and uri.user == token:
+            text = contact.params.get("expires")
+            if text is not None and text.isdigit():
+                return int(text)
+    text = response.headers.get("Expires")
+    if text is not None and text.isdigit():
+        return int(text)
+    return 0 if asked == 0 or response.contacts == [] else asked
+
+
+def _branch() -> str:
+    return BRANCH_COOKIE + secrets.token_hex(8)
+
+
+def _host_port(address: tuple[str, int]) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
