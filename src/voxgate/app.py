@@ -21,12 +21,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from voxgate.config.schema import SecuritySettings, Settings
+from voxgate.edge.core import EdgeCore
+from voxgate.edge.registrations import RegistrationRelay, RelayPolicy, Upstream
 from voxgate.pbx.calls import CallPolicy, CallRecord
 from voxgate.pbx.core import PbxCore
 from voxgate.pbx.directory import Directory
 from voxgate.pbx.registrar import RegistrarPolicy
 from voxgate.pbx.service import PbxService
 from voxgate.policy.admission import GatePolicy, SourceGate
+from voxgate.policy.devices import compile_user_agent_pattern
 from voxgate.policy.netblocks import NetblockSet
 from voxgate.policy.throttle import LockoutPolicy, RatePolicy
 from voxgate.sip.digest import ALGORITHMS, DigestServer
@@ -38,7 +41,7 @@ from voxgate.sip.endpoint import (
     RequestAnswered,
     new_tag,
 )
-from voxgate.sip.flow import Transport
+from voxgate.sip.flow import Flow, Transport
 from voxgate.sip.parser import Limits
 from voxgate.sip.transaction import (
     AckReceived,
@@ -54,6 +57,7 @@ from voxgate.transport.manager import ListenerSpec, TransportManager
 from voxgate.transport.tlsctx import ReloadableContext, build_server_context
 
 if TYPE_CHECKING:
+    from voxgate.edge.service import EdgeService
     from voxgate.services.security import SecurityService
     from voxgate.storage.engine import Store
 
@@ -74,20 +78,21 @@ class Node:
     capabilities: Capabilities = field(default_factory=Capabilities)
     gate: SourceGate | None = None
     security: SecurityService | None = None
+    edge: EdgeService | None = None
+    pbx_transports: TransportManager | None = None
+    pbx_driver: EndpointDriver | None = None
     _store: Store | None = None
 
     async def start(self) -> None:
-        """Open every configured listener."""
+        """Open every configured listener.
+
+        Without the edge, ``sip.listeners`` serve the call control.  With it, they are the
+        edge's WAN side (plus its LAN-side listener) and the call control gets a stack of
+        its own on ``pbx.listen_address``; the two speak SIP to each other.
+        """
         settings = self.settings
-        limits = settings.sip.limits
-        endpoint = Endpoint(
-            EndpointConfig(
-                limits=Limits(limits.max_message_size, limits.max_headers, limits.max_line_length),
-                server_name=settings.sip.server_name,
-            )
-        )
-        self.capabilities = Capabilities(server=settings.sip.server_name)
         loop = asyncio.get_running_loop()
+        self.capabilities = Capabilities(server=settings.sip.server_name)
         specs = [
             ListenerSpec(_TRANSPORTS[lst.transport], lst.address, lst.effective_port)
             for lst in settings.enabled_listeners
@@ -96,33 +101,108 @@ class Node:
         if any(spec.transport is Transport.TLS for spec in specs):
             tls = ReloadableContext(self._tls_factory)
         self.gate = gate = source_gate(settings.security)
-        self.transports = TransportManager(
-            lambda data, flow: self._driver().on_message(data, flow),
-            limits=endpoint.config.limits,
-            idle_timeout=float(settings.sip.tcp_idle_timeout),
-            keepalive_pong=settings.sip.keepalive_pong,
-            max_connections=settings.sip.max_connections,
-            tls=tls,
-            source_policy=gate,
-        )
-        self.endpoint = endpoint
-        core: SansIoEndpoint = endpoint
+        self.endpoint = endpoint = self._new_endpoint()
+        self.transports = self._new_transports(self._driver, gate, tls)
+        pbx_core = None
         if settings.pbx.enabled:
-            pbx_core = _pbx_core(settings, endpoint)
+            pbx_endpoint = self._new_endpoint() if settings.edge.enabled else endpoint
+            pbx_core = _pbx_core(settings, pbx_endpoint)
             pbx_core.auth_failed = lambda source, detail: gate.auth_failed(
                 source, loop.time(), detail
             )
-            core = pbx_core
+        core: SansIoEndpoint = pbx_core or endpoint
+        edge_core = None
+        if settings.edge.enabled:
+            edge_core = self._edge_core(endpoint, gate)
+            core = edge_core
+            edge = settings.edge
+            specs.append(ListenerSpec(Transport.UDP, edge.lan_address, edge.lan_port))
+            if pbx_core is not None:
+                pbx_gate = source_gate(settings.security)  # devices never reach it directly
+                self.pbx_transports = self._new_transports(self._pbx_driver, pbx_gate)
+                self.pbx_driver = EndpointDriver(pbx_core, self.pbx_transports.send,
+                                                 self.on_event, loop)  # fmt: skip
         self.driver = EndpointDriver(core, self.transports.send, self.on_event, loop)
-        await self._start_services(pbx_core if settings.pbx.enabled else None)
+        await self._start_services(pbx_core, edge_core)
         self._tls = tls
         try:
+            if self.pbx_transports is not None:
+                pbx = settings.pbx
+                await self.pbx_transports.start([
+                    ListenerSpec(Transport.UDP, pbx.listen_address, pbx.listen_port),
+                    ListenerSpec(Transport.TCP, pbx.listen_address, pbx.listen_port),
+                ])  # fmt: skip
             await self.transports.start(specs)
         except OSError as err:
             raise StartError(f"cannot open the SIP listeners: {err}") from err
+        if edge_core is not None:
+            self._connect_edge(edge_core)
 
-    async def _start_services(self, core: PbxCore | None) -> None:
-        """Open the database, then the netlists and security events, then the call control."""
+    def _new_endpoint(self) -> Endpoint:
+        sip = self.settings.sip
+        limits = sip.limits
+        return Endpoint(EndpointConfig(
+            limits=Limits(limits.max_message_size, limits.max_headers, limits.max_line_length),
+            server_name=sip.server_name,
+        ))  # fmt: skip
+
+    def _new_transports(
+        self,
+        driver: Callable[[], EndpointDriver],
+        gate: SourceGate,
+        tls: ReloadableContext | None = None,
+    ) -> TransportManager:
+        sip = self.settings.sip
+        limits = sip.limits
+        return TransportManager(
+            lambda data, flow: driver().on_message(data, flow),
+            limits=Limits(limits.max_message_size, limits.max_headers, limits.max_line_length),
+            idle_timeout=float(sip.tcp_idle_timeout), keepalive_pong=sip.keepalive_pong,
+            max_connections=sip.max_connections, tls=tls, source_policy=gate,
+        )  # fmt: skip
+
+    def _edge_core(self, endpoint: Endpoint, gate: SourceGate) -> EdgeCore:
+        settings = self.settings
+        edge = settings.edge
+        loop = asyncio.get_running_loop()
+        digest = DigestServer(
+            _nonce_key(settings), edge.realm,
+            algorithms=tuple(a for a in ALGORITHMS if a in settings.pbx.digest_algorithms.split()),
+        )  # fmt: skip
+        policy = RelayPolicy(
+            udp_max_expires=edge.udp_max_expires, stream_max_expires=edge.stream_max_expires,
+            require_device=edge.require_device, server_name=settings.sip.server_name,
+            user_agent_pattern=compile_user_agent_pattern(edge.user_agent_pattern),
+        )  # fmt: skip
+        upstream = (edge.upstream_host, edge.upstream_port)
+        placeholder = Upstream(Flow(Transport.UDP, ("", 0), upstream), "")  # set once bound
+
+        def relay(ep: Endpoint) -> RegistrationRelay:
+            return RegistrationRelay(
+                ep, digest, placeholder, policy=policy,
+                certificate=lambda flow: self._transports().peer_certificate(flow),
+                auth_failed=lambda source, detail: gate.auth_failed(source, loop.time(), detail),
+            )  # fmt: skip
+
+        return EdgeCore(endpoint, relay)
+
+    def _connect_edge(self, core: EdgeCore) -> None:
+        """Point the edge at the call control from its LAN listener, now that it is bound."""
+        edge = self.settings.edge
+        lan = next(
+            address for transport, address in self._transports().bound
+            if transport is Transport.UDP and address[0] == edge.lan_address
+            and (edge.lan_port == 0 or address[1] == edge.lan_port)
+        )  # fmt: skip
+        upstream = (edge.upstream_host, edge.upstream_port)
+        core.lan = frozenset({lan})
+        domain = edge.upstream_domain or upstream[0]
+        core.relay.upstream = Upstream(Flow(Transport.UDP, lan, upstream), domain)
+        log.info("edge: LAN side %s:%d, call control at %s:%d", lan[0], lan[1], *upstream)
+
+    async def _start_services(self, core: PbxCore | None, edge: EdgeCore | None) -> None:
+        """Open the database, then the netlists and security events, the call control and
+        the edge."""
         from sqlalchemy.engine import make_url  # noqa: PLC0415 - loaded once, at start
         from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
 
@@ -139,8 +219,11 @@ class Node:
             self.security = SecurityService(self.gate, store)
             await self.security.start()
             if core is not None:
-                self.pbx = PbxService(core, SqlPbxStore(store), self._driver().pump)
+                pump = self._pbx_driver().pump if self.pbx_driver else self._driver().pump
+                self.pbx = PbxService(core, SqlPbxStore(store), pump)
                 await self.pbx.start()
+            if edge is not None:
+                self.edge = await _start_edge(edge, store)
         except (SQLAlchemyError, OSError) as err:
             raise StartError(f"cannot open the database {shown}: {err}") from err
 
@@ -150,6 +233,8 @@ class Node:
         self.reload_tls()
         if self.pbx is not None:
             self.pbx.reload_soon()
+        if self.edge is not None:
+            self.edge.reload_soon()
         if self.security is not None:
             self.security.reload_soon()
 
@@ -164,10 +249,14 @@ class Node:
 
     async def stop(self) -> None:
         """Close listeners and connections."""
-        if self.driver is not None:
-            self.driver.close()
-        if self.transports is not None:
-            await self.transports.close()
+        for driver in (self.driver, self.pbx_driver):
+            if driver is not None:
+                driver.close()
+        for transports in (self.transports, self.pbx_transports):
+            if transports is not None:
+                await transports.close()
+        if self.edge is not None:
+            await self.edge.close()
         if self.pbx is not None:
             await self.pbx.close()
         if self.security is not None:
@@ -206,6 +295,14 @@ class Node:
         assert self.driver is not None, "node not started"
         return self.driver
 
+    def _pbx_driver(self) -> EndpointDriver:
+        assert self.pbx_driver is not None, "node not started"
+        return self.pbx_driver
+
+    def _transports(self) -> TransportManager:
+        assert self.transports is not None, "node not started"
+        return self.transports
+
     def _tls_factory(self) -> ssl.SSLContext:
         tls = self.settings.tls
         return build_server_context(
@@ -235,6 +332,15 @@ def _pbx_core(settings: Settings, endpoint: Endpoint) -> PbxCore:
             server_name=settings.sip.server_name,
         ),
     )  # fmt: skip
+
+
+async def _start_edge(core: EdgeCore, store: Store) -> EdgeService:
+    """The edge's service on the store (SIP users, device table)."""
+    del core, store
+    raise StartError(
+        "edge.enabled: the edge needs the device and SIP user tables, which this build does "
+        "not have yet; set edge.enabled = false"
+    )
 
 
 def source_gate(security: SecuritySettings) -> SourceGate:

@@ -23,6 +23,7 @@ from cryptography import x509
 
 from voxgate.config.reference import render_reference
 from voxgate.config.schema import Meta, Settings, meta_of
+from voxgate.policy.devices import compile_user_agent_pattern
 
 __all__ = ["ConfigError", "load_settings", "parse_settings", "render_reference"]
 
@@ -251,6 +252,10 @@ def _check_consistency(settings: Settings) -> None:
         raise ConfigError(
             "store.url", "must start with sqlite+aiosqlite:/// or postgresql+asyncpg://"
         )
+    try:
+        compile_user_agent_pattern(settings.edge.user_agent_pattern)
+    except ValueError as err:
+        raise ConfigError("edge.user_agent_pattern", str(err)) from None
     if settings.tls.verify_client != "none" and settings.tls.client_ca is None:
         raise ConfigError(
             "tls.client_ca", f'must be set when tls.verify_client = "{settings.tls.verify_client}"'

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar, get_args
 
+from voxgate.policy.devices import DEFAULT_UA_PATTERN
+
 _T = TypeVar("_T")
 
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -279,6 +281,66 @@ class PbxSettings:
     no_answer_timeout: int = setting(
         60, "Seconds a call rings before it is given up as not answered (480).", min=5, max=600,
     )
+    listen_address: str = setting(
+        "127.0.0.1",
+        "With the edge enabled: the address the call control listens on (UDP and TCP) for the "
+        "edge; loopback keeps it off the network.",
+        kind="ip_address",
+    )
+    listen_port: int = setting(
+        5070, "With the edge enabled: the call control's UDP and TCP port.", min=1, max=65535,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeSettings:
+    """The border gateway remote devices register with (sip.listeners become its WAN side)."""
+
+    enabled: bool = setting(
+        False,
+        "Run the edge: devices register with it as SIP users and it registers their "
+        "extensions with the call control. Calls through the edge are not relayed yet.",
+    )
+    realm: str = setting(
+        "voxgate-edge", "Digest realm of the SIP users' (device-side) credentials.",
+        max=128, pattern=REALM_PATTERN,
+    )
+    lan_address: str = setting(
+        "127.0.0.1", "The edge's LAN-side address toward the call control.", kind="ip_address",
+    )
+    lan_port: int = setting(
+        0, "The edge's LAN-side UDP port (0 picks a free one).", min=0, max=65535,
+    )
+    upstream_host: str = setting(
+        "127.0.0.1",
+        "The call control's address (the embedded one listens on pbx.listen_address).",
+        kind="ip_address",
+    )
+    upstream_port: int = setting(
+        5070, "The call control's UDP port (the embedded one: pbx.listen_port).", min=1,
+        max=65535,
+    )
+    upstream_domain: str = setting(
+        "", "Host part of the extensions' addresses at the call control; empty: upstream_host.",
+        max=253,
+    )
+    require_device: bool = setting(
+        True,
+        "Admit only devices the device table knows and has enabled (AUTH-2); the identity "
+        "comes from the TLS certificate, +sip.instance or the User-Agent over TLS only.",
+    )
+    user_agent_pattern: str = setting(
+        DEFAULT_UA_PATTERN,
+        "Regular expression whose group mac finds a device's MAC in its User-Agent.",
+        max=512,
+    )
+    udp_max_expires: int = setting(
+        120, "Longest registration granted to a device over UDP (keeps its NAT open).",
+        min=60, max=3600,
+    )
+    stream_max_expires: int = setting(
+        3600, "Longest registration granted to a device over TCP/TLS.", min=60, max=86400,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +392,7 @@ class Settings:
     store: StoreSettings = section(StoreSettings, "Storage.")
     pbx: PbxSettings = section(PbxSettings, "Embedded call control.")
     security: SecuritySettings = section(SecuritySettings, "Brute-force and flood protection.")
+    edge: EdgeSettings = section(EdgeSettings, "The border gateway for remote devices.")
 
     @property
     def store_url(self) -> str:
