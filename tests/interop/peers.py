@@ -6,6 +6,7 @@ process started here is stopped when its test ends.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -94,7 +95,14 @@ def node(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Node]:
     """`voxgate serve` from a fresh `voxgate init`; ``@pytest.mark.node_config("toml")`` adds
     tables to its config."""
     marker = request.node.get_closest_marker("node_config")
-    extra = marker.args[0] if marker is not None else ""
+    with running_node(tmp_path, marker.args[0] if marker is not None else "") as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_node(tmp_path: Path, extra: str = "") -> Iterator[Node]:
+    """Start `voxgate serve` (UDP, TCP and TLS on free 127.0.0.1 ports) with ``extra`` TOML
+    tables replacing the init'ed ones of the same name; stop it at the end."""
     data = tmp_path / "data"
     subprocess.run(
         [sys.executable, "-m", "voxgate", "init", "--data", str(data)],
