@@ -149,3 +149,14 @@ def test_bad_names_and_failed_commands_raise() -> None:
                  a_name="far-too-long-a-name")  # fmt: skip
     with pytest.raises(NetnsError, match="exit"), Topology() as net:
         net.namespace("a").run("false")
+
+
+def test_the_skip_reason_says_why_namespaces_cannot_be_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    probe = namespaces_available.__wrapped__  # uncached
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    assert probe() == "network namespaces need root (CI runs the tests as root)"
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    monkeypatch.setattr("shutil.which", lambda name: None if name == "ip" else f"/usr/bin/{name}")
+    assert probe() == "`ip` (iproute2) is not installed"
+    monkeypatch.setattr("shutil.which", lambda name: "/bin/false")  # `ip netns add` fails
+    assert str(probe()).startswith("cannot create a network namespace here")
