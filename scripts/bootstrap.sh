@@ -59,7 +59,8 @@ _vg_venv() {
 bootstrap() {
     case "$1" in
         runtime) _vg_debs python3-venv openssl && _vg_venv runtime ;;
-        test) _vg_debs python3-venv openssl sip-tester tshark stunnel4 socat postgresql baresip kamailio && _vg_venv test ;;
+        test) _vg_debs python3-venv openssl sip-tester tshark stunnel4 socat postgresql baresip kamailio \
+            nftables sipvicious && _vg_venv test ;;
         *) echo "bootstrap: unknown purpose $1" >&2; return 2 ;;
     esac
 }

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,36 +103,42 @@ def node(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Node]:
 def running_node(tmp_path: Path, extra: str = "") -> Iterator[Node]:
     """Start `voxgate serve` (UDP, TCP and TLS on free 127.0.0.1 ports) with ``extra`` TOML
     tables replacing the init'ed ones of the same name; stop it at the end."""
-    data = tmp_path / "data"
-    subprocess.run(
-        [sys.executable, "-m", "voxgate", "init", "--data", str(data)],
-        check=True, capture_output=True,
-    )  # fmt: skip
     udp, tcp, tls = free_port(), free_port(), free_port()
-    config = data / "voxgate.toml"
-    text = config.read_text()
-    listeners = (
-        f'[[sip.listeners]]\ntransport = "udp"\naddress = "{HOST}"\nport = {udp}\n\n'
-        f'[[sip.listeners]]\ntransport = "tcp"\naddress = "{HOST}"\nport = {tcp}\n\n'
-        f'[[sip.listeners]]\ntransport = "tls"\naddress = "{HOST}"\nport = {tls}\n'
-    )
-    replaced = {line.strip() for line in extra.splitlines() if line.strip().startswith("[")}
-    config.write_text(
-        _replace_listeners(text, listeners, replaced) + '\n[log]\nformat = "json"\n' + extra
-    )
+    config = init_node(tmp_path / "data", HOST, udp, tcp, tls, extra)
     log = tmp_path / "voxgate.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "voxgate", "serve", "--config", str(config)],
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    running = Node(process, data, udp, tcp, tls, log)
+    running = Node(process, config.parent, udp, tcp, tls, log)
     try:
         wait_for_tcp(tcp)
         wait_for_tcp(tls)
         yield running
     finally:
         stop(running.process)  # the current one: a test may have restarted it
+
+
+def init_node(data: Path, host: str, udp: int, tcp: int, tls: int, extra: str = "") -> Path:
+    """`voxgate init` into ``data``, listeners on ``host`` (UDP, TCP, TLS), JSON logs and the
+    ``extra`` TOML tables (which replace tables of the same name); returns the config path."""
+    subprocess.run(
+        [sys.executable, "-m", "voxgate", "init", "--data", str(data)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    config = data / "voxgate.toml"
+    text = config.read_text()
+    listeners = (
+        f'[[sip.listeners]]\ntransport = "udp"\naddress = "{host}"\nport = {udp}\n\n'
+        f'[[sip.listeners]]\ntransport = "tcp"\naddress = "{host}"\nport = {tcp}\n\n'
+        f'[[sip.listeners]]\ntransport = "tls"\naddress = "{host}"\nport = {tls}\n'
+    )
+    replaced = {line.strip() for line in extra.splitlines() if line.strip().startswith("[")}
+    config.write_text(
+        _replace_listeners(text, listeners, replaced) + '\n[log]\nformat = "json"\n' + extra
+    )
+    return config
 
 
 def _replace_listeners(config_text: str, listeners: str, replaced: set[str] | None = None) -> str:
@@ -175,9 +181,11 @@ def run_sipp(
     extra: list[str] | None = None,
     timeout: float = 60,
     source: str = HOST,
+    host: str = HOST,
+    prefix: Sequence[str] = (),
 ) -> SippResult:
-    """Run SIPp as a UAC from ``source`` (a 127.0.0.x address) against 127.0.0.1:port until
-    `calls` calls are done."""
+    """Run SIPp as a UAC from ``source`` against ``host``:port until `calls` calls are done
+    (``prefix``: e.g. ``ip netns exec NAME`` to run it in a network namespace)."""
     sipp = shutil.which("sipp")
     if sipp is None:
         pytest.fail("sipp is not installed: ./test installs Debian's sip-tester")
@@ -186,7 +194,7 @@ def run_sipp(
     work.mkdir(exist_ok=True)
     stats = work / "stats.csv"
     args = [
-        sipp, f"{HOST}:{port}", "-sf", str(path), "-t", transport,
+        *prefix, sipp, f"{host}:{port}", "-sf", str(path), "-t", transport,
         "-i", source, "-p", str(free_port()), "-m", str(calls), "-r", str(rate),
         "-timeout", f"{int(timeout)}s", "-timeout_error", "-nostdin", "-trace_stat",
         "-stf", str(stats), "-fd", "1", "-max_socket", "64",
@@ -275,11 +283,15 @@ def voxgate(node: Node, *args: str, stdin: str | None = None) -> subprocess.Comp
     )  # fmt: skip
 
 
-def import_extensions(node: Node, tmp_path: Path, rows: list[tuple[str, str]]) -> None:
-    """Import (number, secret) rows with `voxgate ext import`, then make the node reload."""
+def import_extensions(
+    node: Node, tmp_path: Path, rows: list[tuple[str, str]], disabled: Collection[str] = ()
+) -> None:
+    """Import (number, secret) rows with `voxgate ext import` (enabled unless in ``disabled``),
+    then make the node reload."""
     csv = tmp_path / f"extensions-{len(rows)}-{free_port()}.csv"
     csv.write_text("number,display_name,secret,enabled,max_contacts\n" + "".join(
-        f"{number},Ext {number},{secret},true,\n" for number, secret in rows
+        f"{number},Ext {number},{secret},{str(number not in disabled).lower()},\n"
+        for number, secret in rows
     ))  # fmt: skip
     done = voxgate(node, "ext", "import", str(csv))
     assert done.returncode == 0, done.stdout + done.stderr
