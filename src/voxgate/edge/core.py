@@ -2,12 +2,12 @@
 control's :class:`~voxgate.pbx.core.PbxCore`).
 
 Requests from devices (the WAN side): REGISTER goes to the
-:class:`~voxgate.edge.registrations.RegistrationRelay`; OPTIONS is answered
-(devices use it as a keep-alive); INVITE and other dialog-creating requests
-are refused with an explicit 503 until calls through the edge land.
-Responses on the edge's client transactions go back to the relay.
-Requests arriving on the LAN side from the call control are refused for now
-(480), for the same reason.
+:class:`~voxgate.edge.registrations.RegistrationRelay`, INVITE to the
+:class:`~voxgate.edge.calls.EdgeCalls` B2BUA, OPTIONS is answered (devices use
+it as a keep-alive).  From the call control (the LAN side): INVITE to a device
+Contact the edge registered.  Requests inside a call are relayed; other
+dialog-creating requests (SUBSCRIBE, REFER, MESSAGE…) are refused with an
+explicit 501 — they are not relayed through the edge yet.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import assert_never
 
+from voxgate.edge.calls import EdgeCalls
 from voxgate.edge.registrations import RegistrationRelay
 from voxgate.sip.endpoint import Endpoint, Event, MessageRejected, RequestAnswered, new_tag
 from voxgate.sip.errors import ParseError
@@ -32,11 +33,10 @@ from voxgate.sip.transaction import (
 )
 from voxgate.sip.uas import Capabilities, answer_unhandled
 
-#: Methods the edge takes from devices in this release.
-ALLOW = ("REGISTER", "OPTIONS", "ACK", "CANCEL", "BYE")
-#: Requests that would start a call or a subscription: not relayed yet.
-_NOT_YET = frozenset({"INVITE", "SUBSCRIBE", "REFER", "MESSAGE", "NOTIFY", "PUBLISH", "INFO",
-                      "UPDATE", "PRACK"})  # fmt: skip
+#: Methods the edge takes in this release.
+ALLOW = ("REGISTER", "OPTIONS", "INVITE", "ACK", "CANCEL", "BYE", "UPDATE", "INFO")
+#: Requests outside a dialog that are not relayed through the edge yet.
+_NOT_YET = frozenset({"SUBSCRIBE", "REFER", "MESSAGE", "NOTIFY", "PUBLISH", "PRACK"})
 
 
 class EdgeCore:
@@ -51,6 +51,7 @@ class EdgeCore:
     ) -> None:
         self.endpoint = endpoint
         self.relay = relay_factory(endpoint)
+        self.calls = EdgeCalls(self.relay, endpoint.config.timers)
         #: Local addresses of the LAN-side listeners (requests there come from the call control).
         self.lan = lan
         self.capabilities = Capabilities(allow=ALLOW, server=endpoint.config.server_name)
@@ -65,14 +66,19 @@ class EdgeCore:
         self._dispatch(now)
 
     def handle_timer(self, now: float) -> None:
-        """Fire transaction timers due at ``now``."""
+        """Fire transaction and call timers due at ``now``."""
         self._now = now
         self.endpoint.handle_timer(now)
+        self.calls.on_timer(now)
         self._dispatch(now)
 
     def next_timer(self) -> float | None:
-        """The earliest transaction deadline."""
-        return self.endpoint.next_timer()
+        """The earliest transaction or call deadline."""
+        a = self.endpoint.next_timer()
+        b = self.calls.next_timer()
+        if a is None:
+            return b
+        return a if b is None else min(a, b)
 
     def datagrams_to_send(self) -> list[tuple[bytes, Flow]]:
         """What must go on the wire."""
@@ -96,11 +102,14 @@ class EdgeCore:
                 case RequestReceived(key=key, request=request, flow=flow):
                     self._request(key, request, flow, now)
                 case ResponseReceived(key=key, response=response):
-                    self.relay.response(key, response, now)
+                    if not self.relay.response(key, response, now):
+                        self.calls.response(key, response, now)
                 case TimedOut(key=key) | TransportFailed(key=key):
-                    if not key.server:
-                        self.relay.timed_out(key, now)
-                case AckReceived() | StrayResponse():
+                    if not key.server and not self.relay.timed_out(key, now):
+                        self.calls.timed_out(key, now)
+                case AckReceived(request=request):
+                    self.calls.ack(request)
+                case StrayResponse():
                     pass
                 case MessageRejected() | RequestAnswered():
                     self._out.append(event)
@@ -109,19 +118,34 @@ class EdgeCore:
 
     def _request(self, key: TransactionKey, request: Request, flow: Flow, now: float) -> None:
         method = request.method
-        if flow.local in self.lan:
-            # from the call control: calls toward devices are the next step of the edge
-            self._refuse(key, request, 480, "Calls through the edge are not available yet", now)
-            return
+        from_lan = flow.local in self.lan
+        calls = self.calls
         try:
-            if method == "REGISTER" and request.to.tag is None:
+            if request.to.tag is not None:
+                found = calls.find_dialog(request)
+                if found is not None:
+                    calls.in_dialog(key, request, found[0], found[1], now)
+                    return
+            elif method == "INVITE":
+                if from_lan:
+                    calls.invite_from_upstream(key, request, flow, now)
+                else:
+                    calls.invite_from_device(key, request, flow, now)
+                return
+            elif method == "REGISTER" and not from_lan:
                 self.relay.register(key, request, flow, now)
                 return
+            if method == "CANCEL":
+                invite = self.endpoint.invite_for_cancel(request)
+                if invite is not None:
+                    self._refuse(key, request, 200, "OK", now)
+                    calls.cancel(invite, now)
+                    return
         except ParseError as err:
             self._refuse(key, request, err.status or 400, err.reason, now)
             return
-        if method in _NOT_YET:
-            self._refuse(key, request, 503, "Calls through the edge are not available yet", now)
+        if method in _NOT_YET and request.to.tag is None:
+            self._refuse(key, request, 501, "Not relayed through the edge yet", now)
             return
         response = answer_unhandled(request, self.capabilities, to_tag=new_tag())
         if response is not None:

@@ -56,6 +56,8 @@ class UaPort(Protocol):
 
     def respond(self, key: TransactionKey, response: Response, now: float) -> None: ...
 
+    def send_stateless(self, message: Request | Response, flow: Flow) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Upstream:

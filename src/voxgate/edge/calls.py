@@ -1,0 +1,620 @@
+"""Calls through the edge (EDGE-1, AUTH-4): a back-to-back user agent, sans-I/O.
+
+Every call has two legs with identifiers of their own, so that nothing of one
+side reaches the other (topology hiding):
+
+- *outgoing*: a registered device's INVITE (level 1: the edge challenges it
+  with 407 in its own realm) becomes the edge's INVITE to the call control,
+  from the user's extension, answering the call control's 407/401 with the
+  level-2 credential;
+- *incoming*: the call control's INVITE to a Contact the edge registered
+  (``sip:<token>@<edge LAN>``) becomes the edge's INVITE to that device, on the
+  flow it registered from (the connection it holds open, or its NAT'ed UDP
+  address).
+
+Provisional and final responses, ACK, CANCEL, BYE and re-INVITE/UPDATE/INFO
+inside the dialog are relayed; a 2xx is retransmitted over UDP until its ACK.
+SDP passes through unchanged (the media relay will rewrite it).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from enum import Enum, auto
+from typing import Final
+
+from voxgate.edge.registrations import DeviceBinding, RegistrationRelay
+from voxgate.edge.users import SipUser
+from voxgate.policy.devices import Admission
+from voxgate.sip.dialog import Dialog
+from voxgate.sip.digest import (
+    AuthResult,
+    answer,
+    challenges_from,
+    credentials_from,
+    select_challenge,
+)
+from voxgate.sip.flow import Flow, Transport
+from voxgate.sip.headers import BRANCH_COOKIE
+from voxgate.sip.message import Headers, Request, Response, make_response
+from voxgate.sip.timers import TimerConfig
+from voxgate.sip.transaction import TransactionKey
+from voxgate.sip.uri import SipUri
+
+log = logging.getLogger(__name__)
+
+#: Headers of a relayed request copied to the other side.
+REQUEST_COPY: Final = (
+    "Content-Type", "Content-Disposition", "Session-Expires", "Min-SE", "Allow", "Accept",
+    "Event", "Info-Package",
+)  # fmt: skip
+#: Headers of a relayed response copied back.
+RESPONSE_COPY: Final = (
+    "Content-Type", "Content-Disposition", "Session-Expires", "Min-SE", "Allow", "Accept",
+    "Retry-After", "Unsupported",
+)  # fmt: skip
+#: Option tags let through in Supported/Require (100rel needs PRACK handling we lack).
+PASSED_OPTIONS: Final = frozenset({"timer", "replaces"})
+
+
+class Phase(Enum):
+    """Where a call is."""
+
+    TRYING = auto()
+    ANSWERED = auto()  # 2xx sent to the A side, waiting for its ACK
+    CONFIRMED = auto()
+    ENDED = auto()
+
+
+@dataclass(slots=True)
+class Unacked:
+    """A 2xx to an INVITE retransmitted over UDP until its ACK (RFC 3261 §13.3.1.4)."""
+
+    response: Response
+    flow: Flow
+    cseq: int
+    to_a: bool
+    next_at: float
+    interval: float
+    give_up_at: float
+
+
+@dataclass(slots=True)
+class Relay:
+    """A request relayed inside a call, waiting for the other side's response."""
+
+    call: EdgeCall
+    server_key: TransactionKey
+    request: Request
+    to_a: bool
+
+
+@dataclass(slots=True)
+class EdgeCall:
+    """Both legs of one call through the edge.  The A leg sent the INVITE."""
+
+    outgoing: bool  # True: device → call control
+    user: SipUser
+    a_key: TransactionKey
+    a_invite: Request
+    a_flow: Flow
+    a_tag: str
+    b_invite: Request
+    b_key: TransactionKey
+    b_flow: Flow
+    b_call_id: str
+    b_tag: str
+    #: The token in the Contact the edge gives the call control (its registration's).
+    token: str
+    phase: Phase = Phase.TRYING
+    provisional: bool = False
+    cancel_wanted: bool = False
+    challenged: bool = False
+    a_dialog: Dialog | None = None
+    b_dialog: Dialog | None = None
+    unacked: list[Unacked] = field(default_factory=list)
+    b_acks: dict[int, Request] = field(default_factory=dict)
+    a_reinvite: tuple[int, int] | None = None  # (our CSeq toward A, B's CSeq)
+    b_reinvite: tuple[int, int] | None = None  # (our CSeq toward B, A's CSeq)
+
+
+@dataclass(slots=True)
+class CallStats:
+    """Counters for the dashboard."""
+
+    outgoing: int = 0
+    incoming: int = 0
+    refused: int = 0
+
+
+class EdgeCalls:
+    """The edge's B2BUA; the registration relay holds the users, devices and bindings."""
+
+    def __init__(self, relay: RegistrationRelay, timers: TimerConfig | None = None) -> None:
+        self.relay = relay
+        self.ua = relay.ua
+        self.timers = timers or TimerConfig()
+        self.calls: dict[TransactionKey, EdgeCall] = {}
+        self.stats = CallStats()
+        self._b_legs: dict[TransactionKey, EdgeCall] = {}
+        self._dialogs: dict[tuple[str, str], tuple[EdgeCall, bool]] = {}
+        self._relays: dict[TransactionKey, Relay] = {}
+
+    # -- new calls ------------------------------------------------------------------------
+    def invite_from_device(
+        self, key: TransactionKey, request: Request, flow: Flow, now: float
+    ) -> None:
+        """A new INVITE from a device (no To tag)."""
+        relay = self.relay
+        if request.max_forwards is not None and request.max_forwards <= 0:
+            self._reply(key, request, 483, now)
+            return
+        credentials = credentials_from(request, relay.digest.realm, proxy=True)
+        if credentials is None:
+            self._challenge(key, request, now, stale=False)
+            return
+        verdict = relay.digest.verify("INVITE", str(request.uri), credentials,
+                                      relay.users.ha1, now)  # fmt: skip
+        if verdict is AuthResult.STALE:
+            self._challenge(key, request, now, stale=True)
+            return
+        user = relay.users.get(credentials.username)
+        from_uri = request.from_.uri
+        if verdict is AuthResult.FAILED or user is None or not (
+            isinstance(from_uri, SipUri) and from_uri.user == credentials.username
+        ):
+            self.stats.refused += 1
+            self._reply(key, request, 403, now)
+            relay.auth_failed(flow.remote[0], f"INVITE as {credentials.username!r}")
+            return
+        binding = self._device_binding(user, flow, now)
+        if binding is None:
+            self.stats.refused += 1
+            log.info("call refused: %s is not registered from this device and flow",
+                     user.username, extra={"flow": str(flow)})  # fmt: skip
+            self._reply(key, request, 403, now)
+            return
+        uri = request.uri
+        dialed = uri.user if isinstance(uri, SipUri) and uri.user else ""
+        if not dialed:
+            self._reply(key, request, 404, now)
+            return
+        upstream = relay.upstream
+        domain = upstream.domain
+        b_tag = _tag()
+        headers = Headers.of([
+            ("Via", _via(upstream.flow)),
+            ("Max-Forwards", str((request.max_forwards or 70) - 1)),
+            ("From", _name_addr(request.from_.display_name or "",
+                                f"sip:{user.upstream_username}@{domain}", b_tag)),
+            ("To", f"<sip:{dialed}@{domain}>"),
+            ("Call-ID", secrets.token_hex(16)),
+            ("CSeq", "1 INVITE"),
+            ("Contact", _contact(upstream.flow, binding.token)),
+            ("User-Agent", relay.policy.server_name),
+        ])  # fmt: skip
+        self._start(key, request, flow, user=user, token=binding.token, headers=headers,
+                    target=f"sip:{dialed}@{domain}", b_flow=upstream.flow, now=now,
+                    outgoing=True)  # fmt: skip
+
+    def invite_from_upstream(
+        self, key: TransactionKey, request: Request, flow: Flow, now: float
+    ) -> None:
+        """A new INVITE from the call control to a Contact the edge registered."""
+        uri = request.uri
+        token = uri.user if isinstance(uri, SipUri) else None
+        binding = self.relay.lookup(token, now) if token else None
+        if binding is None:
+            self._reply(key, request, 480, now)
+            return
+        if request.max_forwards is not None and request.max_forwards <= 0:
+            self._reply(key, request, 483, now)
+            return
+        b_flow = binding.flow
+        from_ = request.from_
+        caller = from_.uri.user if isinstance(from_.uri, SipUri) and from_.uri.user else "anonymous"
+        host = _host_port(b_flow.local)
+        b_tag = _tag()
+        headers = Headers.of([
+            ("Via", _via(b_flow)),
+            ("Max-Forwards", str((request.max_forwards or 70) - 1)),
+            ("From", _name_addr(from_.display_name or "", f"sip:{caller}@{host}", b_tag)),
+            ("To", f"<sip:{binding.user.username}@{host}>"),
+            ("Call-ID", secrets.token_hex(16)),
+            ("CSeq", "1 INVITE"),
+            ("Contact", _contact(b_flow, binding.token)),
+            ("User-Agent", self.relay.policy.server_name),
+        ])  # fmt: skip
+        self._start(key, request, flow, user=binding.user, token=binding.token, headers=headers,
+                    target=binding.contact, b_flow=b_flow, now=now, outgoing=False)  # fmt: skip
+
+    def _start(
+        self, key: TransactionKey, request: Request, flow: Flow, *, user: SipUser, token: str,
+        headers: Headers, target: str, b_flow: Flow, now: float, outgoing: bool,
+    ) -> None:  # fmt: skip
+        _copy(request.headers, headers, REQUEST_COPY)
+        _copy_options(request.headers, headers)
+        invite = Request("INVITE", target, headers, request.body)
+        b_key = self.ua.send_request(invite, b_flow, now)
+        call = EdgeCall(
+            outgoing=outgoing, user=user, a_key=key, a_invite=request, a_flow=flow,
+            a_tag=_tag(), b_invite=invite, b_key=b_key, b_flow=b_flow,
+            b_call_id=invite.call_id, b_tag=invite.from_.tag or "",
+            token=token,
+        )  # fmt: skip
+        self.calls[key] = call
+        self._b_legs[b_key] = call
+        if outgoing:
+            self.stats.outgoing += 1
+        else:
+            self.stats.incoming += 1
+
+    def _device_binding(self, user: SipUser, flow: Flow, now: float) -> DeviceBinding | None:
+        """The user's live registration from this flow (its connection, or its NAT'ed
+        address over UDP), whose device the table still lets in."""
+        relay = self.relay
+        for binding in relay.bindings.values():
+            if binding.user.username != user.username or binding.expires_at <= now:
+                continue
+            same = (
+                binding.flow.connection == flow.connection
+                if flow.transport.reliable
+                else binding.flow.remote == flow.remote
+            )
+            if not same or binding.flow.transport is not flow.transport:
+                continue
+            if binding.mac is not None and relay.policy.require_device and (
+                relay.devices.admission(binding.mac) is not Admission.ENABLED
+            ):
+                return None
+            return binding
+        return None
+
+    # -- responses on the B leg -----------------------------------------------------------
+    def response(self, key: TransactionKey, response: Response, now: float) -> bool:
+        """A response on one of our client transactions; ``False`` if not ours."""
+        relay = self._relays.get(key)
+        if relay is not None:
+            if response.status >= 200:
+                del self._relays[key]
+            self._relay_response(relay, response, now)
+            return True
+        call = self._b_legs.get(key)
+        if call is None:
+            return False
+        status = response.status
+        if status < 200:
+            self._provisional(call, response, now)
+        elif status < 300:
+            self._answered(call, response, now)
+        else:
+            self._b_failed(call, key, response, now)
+        return True
+
+    def timed_out(self, key: TransactionKey, now: float) -> bool:
+        """A client transaction timed out; ``False`` if not ours."""
+        relay = self._relays.pop(key, None)
+        if relay is not None:
+            self.ua.respond(relay.server_key, self._response(relay.request, 408), now)
+            return True
+        call = self._b_legs.pop(key, None)
+        if call is None:
+            return False
+        if call.phase is Phase.TRYING:
+            self._end(call, now)
+            self.ua.respond(call.a_key, self._response(call.a_invite, 408, to_tag=call.a_tag),
+                            now)  # fmt: skip
+        return True
+
+    def _provisional(self, call: EdgeCall, response: Response, now: float) -> None:
+        call.provisional = True
+        if call.cancel_wanted:
+            self._cancel_b(call, now)
+            return
+        if call.phase is not Phase.TRYING or response.status == 100:
+            return
+        out = self._response(call.a_invite, response.status, response.reason, to_tag=call.a_tag,
+                             body=response.body)  # fmt: skip
+        out.headers.add("Contact", _contact(call.a_flow, call.token))
+        _copy(response.headers, out.headers, RESPONSE_COPY)
+        self.ua.respond(call.a_key, out, now)
+
+    def _answered(self, call: EdgeCall, response: Response, now: float) -> None:
+        if call.b_dialog is None:
+            call.b_dialog = Dialog.from_uac(call.b_invite, response)
+        if call.phase is not Phase.TRYING:
+            ack = call.b_acks.get(response.cseq.seq)
+            if ack is not None:  # a retransmitted 2xx: the ACK again
+                self.ua.send_stateless(ack, call.b_flow)
+            return
+        call.phase = Phase.ANSWERED
+        self._dialogs[(call.b_call_id, call.b_tag)] = (call, False)
+        out = self._response(call.a_invite, 200, response.reason, to_tag=call.a_tag,
+                             body=response.body)  # fmt: skip
+        out.headers.add("Contact", _contact(call.a_flow, call.token))
+        _copy(response.headers, out.headers, RESPONSE_COPY)
+        _copy_options(response.headers, out.headers)
+        call.a_dialog = Dialog.from_uas(call.a_invite, out)
+        self._dialogs[(call.a_invite.call_id, call.a_tag)] = (call, True)
+        self.ua.respond(call.a_key, out, now)
+        self._retransmit_until_ack(call, out, True, call.a_invite.cseq.seq, now)
+
+    def _b_failed(self, call: EdgeCall, key: TransactionKey, response: Response,
+                  now: float) -> None:  # fmt: skip
+        self._b_legs.pop(key, None)
+        status = response.status
+        retry = status in (401, 407) and call.outgoing and not call.challenged
+        if retry and call.phase is Phase.TRYING and not call.cancel_wanted and (
+            self._answer_challenge(call, response, now)
+        ):
+            return
+        if call.phase is not Phase.TRYING:
+            return
+        if status in (401, 407):
+            log.error("the call control refused the level-2 credential of %s for a call",
+                      call.user.username)  # fmt: skip
+            status = 403
+        elif 300 <= status < 400:
+            status = 480  # redirections are not followed through the edge
+        self._end(call, now)
+        out = self._response(call.a_invite, status, response.reason if status ==
+                             response.status else None, to_tag=call.a_tag)  # fmt: skip
+        _copy(response.headers, out.headers, ("Retry-After",))
+        self.ua.respond(call.a_key, out, now)
+
+    def _answer_challenge(self, call: EdgeCall, response: Response, now: float) -> bool:
+        proxy = response.status == 407
+        challenge = select_challenge(challenges_from(response, proxy=proxy))
+        if challenge is None:
+            return False
+        old = call.b_invite
+        headers = old.headers.copy()
+        headers.set("Via", _via(call.b_flow))
+        headers.set("CSeq", f"{old.cseq.seq + 1} INVITE")
+        headers.remove("Authorization")
+        headers.remove("Proxy-Authorization")
+        invite = Request("INVITE", old.uri, headers, old.body)
+        credentials = answer(
+            challenge, "INVITE", str(invite.uri), call.user.upstream_username,
+            password=call.user.upstream_secret, cnonce=secrets.token_hex(8),
+        )  # fmt: skip
+        headers.add("Proxy-Authorization" if proxy else "Authorization", str(credentials))
+        call.b_invite = invite
+        call.b_key = self.ua.send_request(invite, call.b_flow, now)
+        call.challenged = True
+        call.provisional = False
+        self._b_legs[call.b_key] = call
+        return True
+
+    # -- CANCEL, ACK and in-dialog requests ------------------------------------------------
+    def cancel(self, invite_key: TransactionKey, now: float) -> None:
+        """The A side CANCELled (the core answered the CANCEL itself)."""
+        call = self.calls.get(invite_key)
+        if call is None or call.phase is not Phase.TRYING:
+            return
+        self._cancel_b(call, now)
+        self._end(call, now)
+        self.ua.respond(call.a_key, self._response(call.a_invite, 487, to_tag=call.a_tag), now)
+
+    def _cancel_b(self, call: EdgeCall, now: float) -> None:
+        if not call.provisional:
+            call.cancel_wanted = True  # RFC 3261 §9.1: not before a provisional response
+            return
+        call.cancel_wanted = False
+        invite = call.b_invite
+        headers = Headers.of([
+            ("Via", str(invite.top_via)),
+            ("Max-Forwards", "70"),
+            ("From", invite.headers.get("From") or ""),
+            ("To", invite.headers.get("To") or ""),
+            ("Call-ID", invite.call_id),
+            ("CSeq", f"{invite.cseq.seq} CANCEL"),
+        ])  # fmt: skip
+        self.ua.send_request(Request("CANCEL", invite.uri, headers), call.b_flow, now)
+
+    def find_dialog(self, request: Request) -> tuple[EdgeCall, bool] | None:
+        """The call and side (True: the A side) of a request with a To tag."""
+        tag = request.to.tag
+        return None if tag is None else self._dialogs.get((request.call_id, tag))
+
+    def ack(self, request: Request) -> None:
+        """An ACK for a 2xx inside one of our dialogs: acknowledge the other side."""
+        found = self.find_dialog(request)
+        if found is None:
+            return
+        call, from_a = found
+        seq = request.cseq.seq
+        call.unacked = [u for u in call.unacked if u.cseq != seq or u.to_a != from_a]
+        if call.b_dialog is None or call.a_dialog is None:
+            return
+        if from_a:
+            if call.phase is Phase.ANSWERED and seq == call.a_invite.cseq.seq:
+                call.phase = Phase.CONFIRMED
+                out_seq = call.b_invite.cseq.seq
+            elif call.b_reinvite is not None and call.b_reinvite[1] == seq:
+                out_seq = call.b_reinvite[0]
+            else:
+                return
+            ack = _in_dialog(call.b_dialog, "ACK", call.b_flow, out_seq)
+            _copy_body(request, ack)
+            call.b_acks[out_seq] = ack
+            self.ua.send_stateless(ack, call.b_flow)
+        elif call.a_reinvite is not None and call.a_reinvite[1] == seq:
+            ack = _in_dialog(call.a_dialog, "ACK", call.a_flow, call.a_reinvite[0])
+            _copy_body(request, ack)
+            self.ua.send_stateless(ack, call.a_flow)
+
+    def in_dialog(
+        self, key: TransactionKey, request: Request, call: EdgeCall, from_a: bool, now: float
+    ) -> None:
+        """A request inside a call: relayed to the other side (BYE ends the call)."""
+        mine = call.a_dialog if from_a else call.b_dialog
+        other = call.b_dialog if from_a else call.a_dialog
+        flow = call.b_flow if from_a else call.a_flow
+        token = call.token
+        if mine is None or other is None or call.phase is Phase.ENDED:
+            self._reply(key, request, 481, now)
+            return
+        refusal = mine.receive_request(request)
+        if refusal is not None:
+            self._reply(key, request, refusal, now)
+            return
+        out = _in_dialog(other, request.method, flow)
+        _copy(request.headers, out.headers, REQUEST_COPY)
+        _copy_options(request.headers, out.headers)
+        out.body = request.body
+        if request.method in ("INVITE", "UPDATE"):
+            out.headers.set("Contact", _contact(flow, token))
+        if request.method == "INVITE":
+            pair = (out.cseq.seq, request.cseq.seq)
+            if from_a:
+                call.b_reinvite = pair
+            else:
+                call.a_reinvite = pair
+        if request.method == "BYE":
+            self.ua.send_request(out, flow, now)
+            self._end(call, now)
+            self.ua.respond(key, self._response(request, 200), now)
+            return
+        client = self.ua.send_request(out, flow, now)
+        self._relays[client] = Relay(call, key, request, to_a=not from_a)
+
+    def _relay_response(self, relay: Relay, response: Response, now: float) -> None:
+        if response.status == 100:
+            return
+        call, request = relay.call, relay.request
+        from_a = not relay.to_a
+        out = self._response(request, response.status, response.reason, body=response.body)
+        _copy(response.headers, out.headers, RESPONSE_COPY)
+        _copy_options(response.headers, out.headers)
+        if request.method in ("INVITE", "UPDATE") and response.status < 300:
+            out.headers.add("Contact", _contact(call.a_flow if from_a else call.b_flow,
+                                                call.token))  # fmt: skip
+        self.ua.respond(relay.server_key, out, now)
+        if request.method == "INVITE" and 200 <= response.status < 300:
+            self._retransmit_until_ack(call, out, from_a, request.cseq.seq, now)
+
+    # -- timers ---------------------------------------------------------------------------
+    def next_timer(self) -> float | None:
+        """The earliest 2xx retransmission or give-up time."""
+        times = [min(u.next_at, u.give_up_at) for c in self._live() for u in c.unacked]
+        return min(times) if times else None
+
+    def on_timer(self, now: float) -> None:
+        """Retransmit unacknowledged 2xx; hang up a call whose 2xx was never acknowledged."""
+        for call in list(self._live()):
+            for pending in list(call.unacked):
+                if now >= pending.give_up_at:
+                    call.unacked.remove(pending)
+                    if call.phase is Phase.ANSWERED:
+                        self._hang_up_both(call, now)
+                    break
+                if now >= pending.next_at:
+                    self.ua.send_stateless(pending.response, pending.flow)
+                    pending.interval = min(2 * pending.interval, self.timers.t2)
+                    pending.next_at = now + pending.interval
+
+    def _live(self) -> list[EdgeCall]:
+        return list(self.calls.values())
+
+    def _retransmit_until_ack(
+        self, call: EdgeCall, response: Response, to_a: bool, cseq: int, now: float
+    ) -> None:
+        flow = call.a_flow if to_a else call.b_flow
+        t1 = self.timers.t1
+        next_at = float("inf") if flow.transport.reliable else now + t1
+        call.unacked.append(Unacked(response, flow, cseq, to_a, next_at, t1, now + 64 * t1))
+
+    def _hang_up_both(self, call: EdgeCall, now: float) -> None:
+        for dialog, flow in ((call.a_dialog, call.a_flow), (call.b_dialog, call.b_flow)):
+            if dialog is not None:
+                self.ua.send_request(_in_dialog(dialog, "BYE", flow), flow, now)
+        self._end(call, now)
+
+    def _end(self, call: EdgeCall, now: float) -> None:
+        del now
+        call.phase = Phase.ENDED
+        call.unacked.clear()
+        self.calls.pop(call.a_key, None)
+        self._b_legs.pop(call.b_key, None)
+        self._dialogs.pop((call.a_invite.call_id, call.a_tag), None)
+        self._dialogs.pop((call.b_call_id, call.b_tag), None)
+
+    # -- answers --------------------------------------------------------------------------
+    def _challenge(self, key: TransactionKey, request: Request, now: float, *, stale: bool) -> None:
+        response = self._response(request, 407, to_tag=_tag())
+        for challenge in self.relay.digest.challenge(now, stale=stale):
+            response.headers.add("Proxy-Authenticate", str(challenge))
+        self.ua.respond(key, response, now)
+
+    def _reply(self, key: TransactionKey, request: Request, status: int, now: float) -> None:
+        self.ua.respond(key, self._response(request, status, to_tag=_tag()), now)
+
+    def _response(
+        self, request: Request, status: int, reason: str | None = None, *,
+        to_tag: str | None = None, body: bytes = b"",
+    ) -> Response:  # fmt: skip
+        response = make_response(request, status, reason, to_tag=to_tag, body=body)
+        response.headers.add("Server", self.relay.policy.server_name)
+        return response
+
+
+# -- module helpers ---------------------------------------------------------------------------
+def _tag() -> str:
+    return secrets.token_hex(6)
+
+
+def _branch() -> str:
+    return BRANCH_COOKIE + secrets.token_hex(8)
+
+
+def _host_port(address: tuple[str, int]) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _via(flow: Flow) -> str:
+    return f"SIP/2.0/{flow.transport.value} {_host_port(flow.local)};branch={_branch()};rport"
+
+
+def _contact(flow: Flow, token: str) -> str:
+    transport = "" if flow.transport is Transport.UDP else f";transport={flow.transport.lower()}"
+    return f"<sip:{token}@{_host_port(flow.local)}{transport}>"
+
+
+def _in_dialog(dialog: Dialog, method: str, flow: Flow, cseq: int | None = None) -> Request:
+    return dialog.create_request(method, branch=_branch(), via_host=_host_port(flow.local),
+                                 via_transport=flow.transport.value, cseq=cseq)  # fmt: skip
+
+
+def _name_addr(display: str, uri: str, tag: str) -> str:
+    name = display.replace("\\", "").replace('"', "")
+    return (f'"{name}" ' if name else "") + f"<{uri}>;tag={tag}"
+
+
+def _copy(source: Headers, target: Headers, names: tuple[str, ...]) -> None:
+    for name in names:
+        for value in source.fields(name):
+            target.add(name, value)
+
+
+def _copy_options(source: Headers, target: Headers) -> None:
+    for name in ("Supported", "Require"):
+        options = [
+            o.strip() for v in source.fields(name) for o in v.split(",")
+            if o.strip().lower() in PASSED_OPTIONS
+        ]  # fmt: skip
+        if options:
+            target.set(name, ", ".join(options))
+
+
+def _copy_body(source: Request, target: Request) -> None:
+    if source.body:
+        target.body = source.body
+        for name in ("Content-Type", "Content-Disposition"):
+            value = source.headers.get(name)
+            if value is not None:
+                target.headers.set(name, value)
+

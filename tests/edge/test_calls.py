@@ -1,0 +1,228 @@
+"""Calls through the edge in memory (tests/edge/edgebench.py): a remote device (alice,
+extension 201, behind the edge) and a desk phone on the call control (bob, extension 202)
+call each other.  Level 1 is the edge's 407, level 2 the call control's; nothing of the
+device's dialog reaches the call control and nothing of the LAN reaches the device."""
+
+from __future__ import annotations
+
+import itertools
+
+from edgebench import BOB, BOB_SECRET, DEVICE, LAN, LEVEL1, MAC, WAN, Net, alice, authorized, build
+
+from voxgate.policy.devices import DeviceTable
+from voxgate.sip.digest import answer, challenges_from, select_challenge
+from voxgate.sip.message import Request, Response, make_response
+
+SDP_A = b"v=0\r\no=alice 1 1 IN IP4 192.168.1.20\r\ns=-\r\nc=IN IP4 192.168.1.20\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+SDP_B = b"v=0\r\no=bob 1 1 IN IP4 10.0.0.22\r\ns=-\r\nc=IN IP4 10.0.0.22\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n"
+_n = itertools.count(1)
+
+
+def sip(start: str, headers: list[str], body: bytes = b"") -> bytes:
+    extra = ["Content-Type: application/sdp"] if body else []
+    text = "\r\n".join([start, *headers, *extra, f"Content-Length: {len(body)}", "", ""])
+    return text.encode() + body
+
+
+def registered_bench() -> Net:
+    net = build([alice()], DeviceTable([(MAC, True)]))
+    assert authorized(net).status == 200
+    bob_register(net)
+    return net
+
+
+def bob_register(net: Net) -> None:
+    def reg(auth: str = "") -> bytes:
+        return sip("REGISTER sip:127.0.0.1 SIP/2.0", [
+            f"Via: SIP/2.0/UDP {BOB[0]}:{BOB[1]};branch=z9hG4bKbr{next(_n)};rport",
+            "Max-Forwards: 70", "From: <sip:202@127.0.0.1>;tag=bobreg", "To: <sip:202@127.0.0.1>",
+            "Call-ID: bob-reg", f"CSeq: {next(_n)} REGISTER", f"Contact: <sip:202@{BOB[0]}:{BOB[1]}>",
+            "Expires: 3600", *([f"Authorization: {auth}"] if auth else []),
+        ])  # fmt: skip
+
+    net.bob_sends(reg())
+    (challenge_response,) = net.to_bob
+    assert isinstance(challenge_response, Response) and challenge_response.status == 401
+    challenge = select_challenge(challenges_from(challenge_response, proxy=False))
+    assert challenge is not None
+    creds = answer(challenge, "REGISTER", "sip:127.0.0.1", "202", password=BOB_SECRET, cnonce="b")
+    net.bob_sends(reg(str(creds)))
+    assert [m.status for m in net.to_bob if isinstance(m, Response)] == [200]
+
+
+def bob_answers(net: Net, invite: Request, status: int = 200) -> None:
+    for code in (180, status):
+        response = make_response(invite, code, to_tag="bobtag", body=SDP_B if code == 200 else b"")
+        response.headers.add("Contact", f"<sip:202@{BOB[0]}:{BOB[1]}>")
+        if code == 200:
+            response.headers.add("Content-Type", "application/sdp")
+        net.bob_sends(response.to_bytes())
+
+
+LAST_BRANCH = ["z9hG4bK"]
+
+
+def device_invite(net: Net, callee: str = "202", auth: str = "", cseq: int = 1) -> Response | None:
+    """Send the device's INVITE; the last response it got back at once, if any."""
+    LAST_BRANCH[0] = f"z9hG4bKdi{next(_n)}"
+    data = sip(f"INVITE sip:{callee}@{WAN[0]} SIP/2.0", [
+        f"Via: SIP/2.0/TLS 192.168.1.20:5061;branch={LAST_BRANCH[0]};rport", "Max-Forwards: 70",
+        f"From: \"Alice\" <sip:alice@{WAN[0]}>;tag=alicetag", f"To: <sip:{callee}@{WAN[0]}>",
+        "Call-ID: alice-call-1", f"CSeq: {cseq} INVITE", "Contact: <sip:alice@192.168.1.20:5061;transport=tls>",
+        *([f"Proxy-Authorization: {auth}"] if auth else []),
+    ], SDP_A)  # fmt: skip
+    net.device_raw(data)
+    finals = [m for m in net.to_device if isinstance(m, Response)]
+    return finals[-1] if finals else None
+
+
+def device_calls(net: Net, callee: str = "202") -> Response | None:
+    first = device_invite(net, callee)
+    assert first is not None and first.status == 407
+    challenge = select_challenge(challenges_from(first, proxy=True))
+    assert challenge is not None
+    creds = answer(challenge, "INVITE", f"sip:{callee}@{WAN[0]}", "alice", password=LEVEL1, cnonce="a")
+    return device_invite(net, callee, str(creds), cseq=2)
+
+
+def device_in_dialog(net: Net, method: str, to_tag: str, cseq: int, target: str) -> None:
+    net.device_raw(sip(f"{method} {target} SIP/2.0", [
+        f"Via: SIP/2.0/TLS 192.168.1.20:5061;branch=z9hG4bKdd{next(_n)};rport", "Max-Forwards: 70",
+        f"From: \"Alice\" <sip:alice@{WAN[0]}>;tag=alicetag", f"To: <sip:202@{WAN[0]}>;tag={to_tag}",
+        "Call-ID: alice-call-1", f"CSeq: {cseq} {method}",
+    ]))  # fmt: skip
+
+
+def test_a_remote_device_calls_a_desk_phone_and_hangs_up() -> None:
+    net = registered_bench()
+    assert device_calls(net) is None  # the call control is ringing bob: nothing yet
+    (invite,) = [m for m in net.to_bob if isinstance(m, Request) and m.method == "INVITE"]
+    assert invite.from_.uri.user == "201"  # bob sees alice's extension, not her SIP user name
+    assert invite.body == SDP_A  # SDP passes through (the media relay will rewrite it)
+    bob_answers(net, invite)
+    ok = [m for m in net.to_device if isinstance(m, Response)]
+    assert [r.status for r in ok] == [180, 200]  # bob rang, then answered
+    final = ok[-1]
+    assert final.status == 200 and final.body == SDP_B
+    contact = final.contacts[0].uri
+    assert str(contact).startswith("sip:") and f"@{WAN[0]}:{WAN[1]}" in str(contact)
+    to_tag = final.to.tag
+    assert to_tag is not None
+    # the device acknowledges; the ACK travels on to bob
+    device_in_dialog(net, "ACK", to_tag, 2, str(contact))
+    assert any(isinstance(m, Request) and m.method == "ACK" for m in net.to_bob)
+    # topology hiding both ways
+    for message in net.to_device:  # headers only: SDP passes through until the media relay
+        head = message.to_bytes().split(b"\r\n\r\n")[0]
+        assert b"10.0.0.22" not in head and b"127.0.0.1" not in head and b"bobcall" not in head
+    assert b"alice-call-1" not in b"".join(net.pbx_saw)
+    # the device hangs up: bob gets a BYE, the device its 200
+    device_in_dialog(net, "BYE", to_tag, 3, str(contact))
+    assert [r.status for r in net.to_device if isinstance(r, Response)] == [200]
+    (bye,) = [m for m in net.to_bob if isinstance(m, Request) and m.method == "BYE"]
+    net.bob_sends(make_response(bye, 200).to_bytes())
+    assert net.edge.calls.calls == {}
+
+
+def test_a_desk_phone_calls_the_remote_device_on_its_registered_flow() -> None:
+    net = registered_bench()
+
+    def invite(auth: str = "") -> bytes:
+        return sip("INVITE sip:201@127.0.0.1 SIP/2.0", [
+            f"Via: SIP/2.0/UDP {BOB[0]}:{BOB[1]};branch=z9hG4bKbi{next(_n)};rport", "Max-Forwards: 70",
+            "From: \"Bob\" <sip:202@127.0.0.1>;tag=bobcall", "To: <sip:201@127.0.0.1>", "Call-ID: bob-call-1",
+            f"CSeq: {next(_n)} INVITE", f"Contact: <sip:202@{BOB[0]}:{BOB[1]}>",
+            *([f"Proxy-Authorization: {auth}"] if auth else []),
+        ], SDP_B)  # fmt: skip
+
+    net.bob_sends(invite())
+    challenge = select_challenge(challenges_from(next(m for m in net.to_bob if isinstance(m, Response)), proxy=True))
+    assert challenge is not None
+    creds = answer(challenge, "INVITE", "sip:201@127.0.0.1", "202", password=BOB_SECRET, cnonce="b2")
+    net.to_device.clear()
+    net.bob_sends(invite(str(creds)))
+    (to_device,) = [m for m in net.to_device if isinstance(m, Request) and m.method == "INVITE"]
+    assert str(to_device.uri) == "sip:alice@192.168.1.20:5061;transport=tls"  # the device's Contact
+    assert to_device.from_.uri.user == "202" and to_device.from_.display_name == "Bob"
+    head = to_device.to_bytes().split(b"\r\n\r\n")[0]
+    assert b"127.0.0.1" not in head and b"bob-call-1" not in head and b"10.0.0.22" not in head
+    # the device answers on the same flow; bob gets the 200 with alice's SDP
+    ok = make_response(to_device, 200, to_tag="devtag", body=SDP_A)
+    ok.headers.add("Contact", "<sip:alice@192.168.1.20:5061;transport=tls>")
+    ok.headers.add("Content-Type", "application/sdp")
+    net.to_bob.clear()
+    net.device_raw(ok.to_bytes())
+    finals = [m for m in net.to_bob if isinstance(m, Response) and m.status == 200]
+    assert finals and finals[-1].body == SDP_A
+
+
+def test_an_unregistered_device_cannot_call() -> None:
+    net = build([alice()], DeviceTable([(MAC, True)]))  # alice never registered
+    refused = device_calls(net)
+    assert refused is not None and refused.status == 403
+    assert net.pbx_saw == []
+
+
+def test_a_wrong_level1_password_on_invite_is_refused_and_counted() -> None:
+    net = registered_bench()
+    failures: list[str] = []
+    net.edge.relay.auth_failed = lambda source, detail: failures.append(detail)
+    first = device_invite(net)
+    assert first is not None
+    challenge = select_challenge(challenges_from(first, proxy=True))
+    assert challenge is not None
+    creds = answer(challenge, "INVITE", f"sip:202@{WAN[0]}", "alice", password="wrong-one-x", cnonce="x")
+    refused = device_invite(net, auth=str(creds), cseq=2)
+    assert refused is not None and refused.status == 403
+    assert failures == ["INVITE as 'alice'"]
+
+
+def test_cancel_before_the_answer_ends_both_legs() -> None:
+    net = registered_bench()
+    assert device_calls(net) is None
+    (invite,) = [m for m in net.to_bob if isinstance(m, Request) and m.method == "INVITE"]
+    ringing = make_response(invite, 180, to_tag="bobtag")
+    net.bob_sends(ringing.to_bytes())
+    net.device_raw(sip(f"CANCEL sip:202@{WAN[0]} SIP/2.0", [
+        # a CANCEL carries the INVITE's branch: the last INVITE the device sent
+        f"Via: SIP/2.0/TLS 192.168.1.20:5061;branch={LAST_BRANCH[0]};rport", "Max-Forwards: 70",
+        f"From: \"Alice\" <sip:alice@{WAN[0]}>;tag=alicetag", f"To: <sip:202@{WAN[0]}>",
+        "Call-ID: alice-call-1", "CSeq: 2 CANCEL",
+    ]))  # fmt: skip
+    statuses = [m.status for m in net.to_device if isinstance(m, Response)]
+    assert 200 in statuses and 487 in statuses
+    assert any(isinstance(m, Request) and m.method == "CANCEL" for m in net.to_bob)
+
+
+def test_calls_to_unknown_numbers_get_the_call_controls_answer() -> None:
+    net = registered_bench()
+    refused = device_calls(net, "999")
+    assert refused is not None and refused.status == 404
+    assert net.edge.calls.calls == {}
+
+
+def bob_invites_alice(net: Net) -> None:
+    def invite(auth: str = "") -> bytes:
+        return sip("INVITE sip:201@127.0.0.1 SIP/2.0", [
+            f"Via: SIP/2.0/UDP {BOB[0]}:{BOB[1]};branch=z9hG4bKbi{next(_n)};rport", "Max-Forwards: 70",
+            "From: \"Bob\" <sip:202@127.0.0.1>;tag=bobcall", "To: <sip:201@127.0.0.1>", "Call-ID: bob-call-2",
+            f"CSeq: {next(_n)} INVITE", f"Contact: <sip:202@{BOB[0]}:{BOB[1]}>",
+            *([f"Proxy-Authorization: {auth}"] if auth else []),
+        ], SDP_B)  # fmt: skip
+
+    net.bob_sends(invite())
+    challenge = select_challenge(challenges_from(next(m for m in net.to_bob if isinstance(m, Response)), proxy=True))
+    assert challenge is not None
+    creds = answer(challenge, "INVITE", "sip:201@127.0.0.1", "202", password=BOB_SECRET, cnonce="b3")
+    net.to_device.clear()
+    net.bob_sends(invite(str(creds)))
+
+
+def test_an_incoming_call_to_an_expired_device_binding_gets_480_and_reaches_no_device() -> None:
+    net = registered_bench()
+    assert len(net.edge.relay.purge(net.now + 10_000)) == 1  # expired at the edge only
+    bob_invites_alice(net)
+    assert net.to_device == []
+    statuses = [m.status for m in net.to_bob if isinstance(m, Response)]
+    assert statuses[-1] == 480, statuses
+    assert LAN and DEVICE
