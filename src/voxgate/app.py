@@ -173,6 +173,7 @@ class Node:
             udp_max_expires=edge.udp_max_expires, stream_max_expires=edge.stream_max_expires,
             require_device=edge.require_device, server_name=settings.sip.server_name,
             user_agent_pattern=compile_user_agent_pattern(edge.user_agent_pattern),
+            public_host=edge.public_address, public_port=edge.public_port,
         )  # fmt: skip
         upstream = (edge.upstream_host, edge.upstream_port)
         placeholder = Upstream(Flow(Transport.UDP, ("", 0), upstream), "")  # set once bound

@@ -24,8 +24,8 @@ def sip(start: str, headers: list[str], body: bytes = b"") -> bytes:
     return text.encode() + body
 
 
-def registered_bench() -> Net:
-    net = build([alice()], DeviceTable([(MAC, True)]))
+def registered_bench(public_host: str = "") -> Net:
+    net = build([alice()], DeviceTable([(MAC, True)]), public_host=public_host)
     assert authorized(net).status == 200
     bob_register(net)
     return net
@@ -226,3 +226,13 @@ def test_an_incoming_call_to_an_expired_device_binding_gets_480_and_reaches_no_d
     statuses = [m.status for m in net.to_bob if isinstance(m, Response)]
     assert statuses[-1] == 480, statuses
     assert LAN and DEVICE
+
+
+def test_dmz_mode_puts_the_public_address_in_what_devices_see() -> None:
+    net = registered_bench(public_host="203.0.113.50")
+    bob_invites_alice(net)
+    (invite,) = [m for m in net.to_device if isinstance(m, Request) and m.method == "INVITE"]
+    assert str(invite.contacts[0].uri) == f"sip:{invite.contacts[0].uri.user}@203.0.113.50:{WAN[1]};transport=tls"
+    assert invite.top_via.host == "203.0.113.50"
+    head = invite.to_bytes().split(b"\r\n\r\n")[0]
+    assert WAN[0].encode() not in head  # the edge's private address stays hidden

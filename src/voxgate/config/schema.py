@@ -324,6 +324,16 @@ class EdgeSettings:
         "", "Host part of the extensions' addresses at the call control; empty: upstream_host.",
         max=253,
     )
+    public_address: str = setting(
+        "",
+        "DMZ mode: the public (post-NAT) IP address or name devices reach the edge at, used in "
+        "Via and Contact toward devices; empty for server-gateway mode (the WAN listener's).",
+        max=253, pattern=r"([A-Za-z0-9.:-]{1,253})?",
+    )
+    public_port: int = setting(
+        0, "DMZ mode: the public port, when the firewall maps another one; 0 keeps the "
+        "listener's.", min=0, max=65535,
+    )
     require_device: bool = setting(
         True,
         "Admit only devices the device table knows and has enabled (AUTH-2); the identity "

@@ -185,14 +185,14 @@ class EdgeCalls:
         domain = upstream.domain
         b_tag = _tag()
         headers = Headers.of([
-            ("Via", _via(upstream.flow)),
+            ("Via", _via(upstream.flow, self.sent_by(upstream.flow))),
             ("Max-Forwards", str((request.max_forwards or 70) - 1)),
             ("From", _name_addr(request.from_.display_name or "",
                                 f"sip:{user.upstream_username}@{domain}", b_tag)),
             ("To", f"<sip:{dialed}@{domain}>"),
             ("Call-ID", secrets.token_hex(16)),
             ("CSeq", "1 INVITE"),
-            ("Contact", _contact(upstream.flow, binding.token)),
+            ("Contact", _contact(upstream.flow, binding.token, self.sent_by(upstream.flow))),
             ("User-Agent", relay.policy.server_name),
         ])  # fmt: skip
         self._start(key, request, flow, user=user, token=binding.token, headers=headers,
@@ -215,16 +215,16 @@ class EdgeCalls:
         b_flow = binding.flow
         from_ = request.from_
         caller = from_.uri.user if isinstance(from_.uri, SipUri) and from_.uri.user else "anonymous"
-        host = _host_port(b_flow.local)
+        host = self.sent_by(b_flow)
         b_tag = _tag()
         headers = Headers.of([
-            ("Via", _via(b_flow)),
+            ("Via", _via(b_flow, host)),
             ("Max-Forwards", str((request.max_forwards or 70) - 1)),
             ("From", _name_addr(from_.display_name or "", f"sip:{caller}@{host}", b_tag)),
             ("To", f"<sip:{binding.user.username}@{host}>"),
             ("Call-ID", secrets.token_hex(16)),
             ("CSeq", "1 INVITE"),
-            ("Contact", _contact(b_flow, binding.token)),
+            ("Contact", _contact(b_flow, binding.token, host)),
             ("User-Agent", self.relay.policy.server_name),
         ])  # fmt: skip
         self._start(key, request, flow, user=binding.user, token=binding.token, headers=headers,
@@ -317,7 +317,7 @@ class EdgeCalls:
             return
         out = self._response(call.a_invite, response.status, response.reason, to_tag=call.a_tag,
                              body=response.body)  # fmt: skip
-        out.headers.add("Contact", _contact(call.a_flow, call.token))
+        out.headers.add("Contact", _contact(call.a_flow, call.token, self.sent_by(call.a_flow)))
         _copy(response.headers, out.headers, RESPONSE_COPY)
         self.ua.respond(call.a_key, out, now)
 
@@ -333,7 +333,7 @@ class EdgeCalls:
         self._dialogs[(call.b_call_id, call.b_tag)] = (call, False)
         out = self._response(call.a_invite, 200, response.reason, to_tag=call.a_tag,
                              body=response.body)  # fmt: skip
-        out.headers.add("Contact", _contact(call.a_flow, call.token))
+        out.headers.add("Contact", _contact(call.a_flow, call.token, self.sent_by(call.a_flow)))
         _copy(response.headers, out.headers, RESPONSE_COPY)
         _copy_options(response.headers, out.headers)
         call.a_dialog = Dialog.from_uas(call.a_invite, out)
@@ -371,7 +371,7 @@ class EdgeCalls:
             return False
         old = call.b_invite
         headers = old.headers.copy()
-        headers.set("Via", _via(call.b_flow))
+        headers.set("Via", _via(call.b_flow, self.sent_by(call.b_flow)))
         headers.set("CSeq", f"{old.cseq.seq + 1} INVITE")
         headers.remove("Authorization")
         headers.remove("Proxy-Authorization")
@@ -437,12 +437,14 @@ class EdgeCalls:
                 out_seq = call.b_reinvite[0]
             else:
                 return
-            ack = _in_dialog(call.b_dialog, "ACK", call.b_flow, out_seq)
+            ack = _in_dialog(call.b_dialog, "ACK", call.b_flow, self.sent_by(call.b_flow),
+                             out_seq)
             _copy_body(request, ack)
             call.b_acks[out_seq] = ack
             self.ua.send_stateless(ack, call.b_flow)
         elif call.a_reinvite is not None and call.a_reinvite[1] == seq:
-            ack = _in_dialog(call.a_dialog, "ACK", call.a_flow, call.a_reinvite[0])
+            ack = _in_dialog(call.a_dialog, "ACK", call.a_flow, self.sent_by(call.a_flow),
+                             call.a_reinvite[0])
             _copy_body(request, ack)
             self.ua.send_stateless(ack, call.a_flow)
 
@@ -461,12 +463,12 @@ class EdgeCalls:
         if refusal is not None:
             self._reply(key, request, refusal, now)
             return
-        out = _in_dialog(other, request.method, flow)
+        out = _in_dialog(other, request.method, flow, self.sent_by(flow))
         _copy(request.headers, out.headers, REQUEST_COPY)
         _copy_options(request.headers, out.headers)
         out.body = request.body
         if request.method in ("INVITE", "UPDATE"):
-            out.headers.set("Contact", _contact(flow, token))
+            out.headers.set("Contact", _contact(flow, token, self.sent_by(flow)))
         if request.method == "INVITE":
             pair = (out.cseq.seq, request.cseq.seq)
             if from_a:
@@ -490,8 +492,8 @@ class EdgeCalls:
         _copy(response.headers, out.headers, RESPONSE_COPY)
         _copy_options(response.headers, out.headers)
         if request.method in ("INVITE", "UPDATE") and response.status < 300:
-            out.headers.add("Contact", _contact(call.a_flow if from_a else call.b_flow,
-                                                call.token))  # fmt: skip
+            back = call.a_flow if from_a else call.b_flow
+            out.headers.add("Contact", _contact(back, call.token, self.sent_by(back)))
         self.ua.respond(relay.server_key, out, now)
         if request.method == "INVITE" and 200 <= response.status < 300:
             self._retransmit_until_ack(call, out, from_a, request.cseq.seq, now)
@@ -530,7 +532,8 @@ class EdgeCalls:
     def _hang_up_both(self, call: EdgeCall, now: float) -> None:
         for dialog, flow in ((call.a_dialog, call.a_flow), (call.b_dialog, call.b_flow)):
             if dialog is not None:
-                self.ua.send_request(_in_dialog(dialog, "BYE", flow), flow, now)
+                bye = _in_dialog(dialog, "BYE", flow, self.sent_by(flow))
+                self.ua.send_request(bye, flow, now)
         self._end(call, now)
 
     def _end(self, call: EdgeCall, now: float) -> None:
@@ -541,6 +544,18 @@ class EdgeCalls:
         self._b_legs.pop(call.b_key, None)
         self._dialogs.pop((call.a_invite.call_id, call.a_tag), None)
         self._dialogs.pop((call.b_call_id, call.b_tag), None)
+
+    def sent_by(self, flow: Flow) -> str:
+        """The host:port the edge puts in Via and Contact on ``flow``: its LAN address toward
+        the call control, the configured public address (DMZ mode) or the listener's own
+        address toward devices."""
+        relay = self.relay
+        if flow.local == relay.upstream.flow.local:
+            return _host_port(flow.local)
+        policy = relay.policy
+        if policy.public_host:
+            return _host_port((policy.public_host, policy.public_port or flow.local[1]))
+        return _host_port(flow.local)
 
     # -- answers --------------------------------------------------------------------------
     def _challenge(self, key: TransactionKey, request: Request, now: float, *, stale: bool) -> None:
@@ -575,17 +590,19 @@ def _host_port(address: tuple[str, int]) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _via(flow: Flow) -> str:
-    return f"SIP/2.0/{flow.transport.value} {_host_port(flow.local)};branch={_branch()};rport"
+def _via(flow: Flow, host: str) -> str:
+    return f"SIP/2.0/{flow.transport.value} {host};branch={_branch()};rport"
 
 
-def _contact(flow: Flow, token: str) -> str:
+def _contact(flow: Flow, token: str, host: str) -> str:
     transport = "" if flow.transport is Transport.UDP else f";transport={flow.transport.lower()}"
-    return f"<sip:{token}@{_host_port(flow.local)}{transport}>"
+    return f"<sip:{token}@{host}{transport}>"
 
 
-def _in_dialog(dialog: Dialog, method: str, flow: Flow, cseq: int | None = None) -> Request:
-    return dialog.create_request(method, branch=_branch(), via_host=_host_port(flow.local),
+def _in_dialog(
+    dialog: Dialog, method: str, flow: Flow, host: str, cseq: int | None = None
+) -> Request:
+    return dialog.create_request(method, branch=_branch(), via_host=host,
                                  via_transport=flow.transport.value, cseq=cseq)  # fmt: skip
 
 

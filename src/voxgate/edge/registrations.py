@@ -85,6 +85,10 @@ class RelayPolicy:
     require_device: bool = True
     user_agent_pattern: re.Pattern[str] | None = None
     server_name: str = "voxgate"
+    #: DMZ mode (EDGE-2): the public, post-NAT address devices reach the edge at, put in
+    #: Via and Contact toward devices instead of the listener's own; 0 keeps the port.
+    public_host: str = ""
+    public_port: int = 0
 
 
 class Refusal(StrEnum):
