@@ -79,6 +79,7 @@ class Node:
     gate: SourceGate | None = None
     security: SecurityService | None = None
     edge: EdgeService | None = None
+    edge_core: EdgeCore | None = None
     pbx_transports: TransportManager | None = None
     pbx_driver: EndpointDriver | None = None
     _store: Store | None = None
@@ -102,7 +103,7 @@ class Node:
             tls = ReloadableContext(self._tls_factory)
         self.gate = gate = source_gate(settings.security)
         self.endpoint = endpoint = self._new_endpoint()
-        self.transports = self._new_transports(self._driver, gate, tls)
+        self.transports = self._new_transports(self._driver, gate, tls, self._connection_lost)
         pbx_core = None
         if settings.pbx.enabled:
             pbx_endpoint = self._new_endpoint() if settings.edge.enabled else endpoint
@@ -113,7 +114,7 @@ class Node:
         core: SansIoEndpoint = pbx_core or endpoint
         edge_core = None
         if settings.edge.enabled:
-            edge_core = self._edge_core(endpoint, gate)
+            self.edge_core = edge_core = self._edge_core(endpoint, gate)
             core = edge_core
             edge = settings.edge
             specs.append(ListenerSpec(Transport.UDP, edge.lan_address, edge.lan_port))
@@ -151,11 +152,12 @@ class Node:
         driver: Callable[[], EndpointDriver],
         gate: SourceGate,
         tls: ReloadableContext | None = None,
+        lost: Callable[[Flow], None] | None = None,
     ) -> TransportManager:
         sip = self.settings.sip
         limits = sip.limits
         return TransportManager(
-            lambda data, flow: driver().on_message(data, flow),
+            lambda data, flow: driver().on_message(data, flow), lost,
             limits=Limits(limits.max_message_size, limits.max_headers, limits.max_line_length),
             idle_timeout=float(sip.tcp_idle_timeout), keepalive_pong=sip.keepalive_pong,
             max_connections=sip.max_connections, tls=tls, source_policy=gate,
@@ -186,6 +188,12 @@ class Node:
             )  # fmt: skip
 
         return EdgeCore(endpoint, relay)
+
+    def _connection_lost(self, flow: Flow) -> None:
+        """A front-side connection closed: the edge ends what ran over it."""
+        if self.edge_core is not None:
+            self.edge_core.connection_lost(flow, asyncio.get_running_loop().time())
+            self._driver().pump()
 
     def _connect_edge(self, core: EdgeCore) -> None:
         """Point the edge at the call control from its LAN listener, now that it is bound."""

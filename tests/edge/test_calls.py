@@ -11,6 +11,7 @@ from edgebench import BOB, BOB_SECRET, DEVICE, LAN, LEVEL1, MAC, WAN, Net, alice
 
 from voxgate.policy.devices import DeviceTable
 from voxgate.sip.digest import answer, challenges_from, select_challenge
+from voxgate.sip.flow import Flow, Transport
 from voxgate.sip.message import Request, Response, make_response
 
 SDP_A = b"v=0\r\no=alice 1 1 IN IP4 192.168.1.20\r\ns=-\r\nc=IN IP4 192.168.1.20\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
@@ -236,3 +237,18 @@ def test_dmz_mode_puts_the_public_address_in_what_devices_see() -> None:
     assert invite.top_via.host == "203.0.113.50"
     head = invite.to_bytes().split(b"\r\n\r\n")[0]
     assert WAN[0].encode() not in head  # the edge's private address stays hidden
+
+
+def test_a_dropped_device_connection_hangs_up_the_other_side() -> None:
+    net = registered_bench()
+    device_calls(net)
+    (invite,) = [m for m in net.to_bob if isinstance(m, Request) and m.method == "INVITE"]
+    bob_answers(net, invite)
+    final = [m for m in net.to_device if isinstance(m, Response)][-1]
+    assert final.to.tag is not None
+    device_in_dialog(net, "ACK", final.to.tag, 2, str(final.contacts[0].uri))
+    net.to_bob.clear()
+    net.edge.connection_lost(Flow(Transport.TLS, WAN, DEVICE, 7), net.now)
+    net.pump()
+    assert any(isinstance(m, Request) and m.method == "BYE" for m in net.to_bob)
+    assert net.edge.calls.calls == {}

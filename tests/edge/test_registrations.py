@@ -5,10 +5,10 @@ and disabled devices."""
 from __future__ import annotations
 
 import pytest
-from edgebench import DEVICE, LAN, LEVEL1, LEVEL2, MAC, alice, authorized, build
+from edgebench import DEVICE, LAN, LEVEL1, LEVEL2, MAC, WAN, alice, authorized, build
 
 from voxgate.policy.devices import DeviceTable
-from voxgate.sip.flow import Transport
+from voxgate.sip.flow import Flow, Transport
 
 
 def test_a_known_enabled_device_registers_through_both_levels() -> None:
@@ -116,3 +116,15 @@ def test_expired_bindings_are_purged() -> None:
     assert net.edge.purge(net.now + 30) == 0
     assert net.edge.purge(net.now + 61) == 1
     assert net.edge.relay.bindings == {}
+
+
+def test_a_closed_device_connection_unregisters_it_at_the_call_control() -> None:
+    net = build([alice()], DeviceTable([(MAC, True)]))
+    assert authorized(net).status == 200
+    assert len(net.pbx.location.lookup("201", net.now + net.pbx.wall_offset)) == 1
+    net.edge.connection_lost(Flow(Transport.TLS, WAN, DEVICE, 99), net.now)  # another connection
+    assert len(net.edge.relay.bindings) == 1
+    net.edge.connection_lost(Flow(Transport.TLS, WAN, DEVICE, 7), net.now)
+    net.pump()
+    assert net.edge.relay.bindings == {}
+    assert net.pbx.location.lookup("201", net.now + net.pbx.wall_offset) == []

@@ -518,6 +518,24 @@ class EdgeCalls:
                     pending.interval = min(2 * pending.interval, self.timers.t2)
                     pending.next_at = now + pending.interval
 
+    def connection_lost(self, flow: Flow, now: float) -> int:
+        """A connection closed: calls that ran over it are hung up on the other side; how
+        many."""
+        hit = [
+            c for c in self._live()
+            if flow.connection is not None and flow.connection in (
+                c.a_flow.connection if c.a_flow.transport is flow.transport else None,
+                c.b_flow.connection if c.b_flow.transport is flow.transport else None,
+            )
+        ]  # fmt: skip
+        for call in hit:
+            if call.phase is Phase.TRYING:
+                self._cancel_b(call, now)
+                self._end(call, now)
+            else:
+                self._hang_up_both(call, now)
+        return len(hit)
+
     def _live(self) -> list[EdgeCall]:
         return list(self.calls.values())
 

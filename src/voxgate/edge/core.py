@@ -90,6 +90,13 @@ class EdgeCore:
         self._dispatch(self._now)
         return self._out.popleft() if self._out else None
 
+    def connection_lost(self, flow: Flow, now: float) -> None:
+        """A TCP/TLS connection closed (the transport's report)."""
+        self._now = now
+        self.calls.connection_lost(flow, now)
+        self.relay.connection_lost(flow, now)
+        self._dispatch(now)
+
     def purge(self, now: float) -> int:
         """Forget expired device bindings; how many."""
         return len(self.relay.purge(now))

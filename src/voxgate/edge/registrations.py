@@ -446,6 +446,22 @@ class RegistrationRelay:
             return None
         return binding
 
+    def connection_lost(self, flow: Flow, now: float) -> list[DeviceBinding]:
+        """A device's TCP/TLS connection closed: its registrations on it end now (RFC 5626
+        §4.4: a flow that failed is not used again), and the call control is told."""
+        gone = [
+            b for b in self.bindings.values()
+            if b.flow.connection == flow.connection and b.flow.transport is flow.transport
+        ]  # fmt: skip
+        for binding in gone:
+            self._forget(binding)
+            request = self._upstream_register(binding, 0)
+            sent = self.ua.send_request(request, self.upstream.flow, now)
+            self._pending[sent] = _Pending(_ANSWERED, request, binding, 0, False)
+            log.info("%s's connection closed: unregistered", binding.user.username,
+                     extra={"flow": str(flow)})  # fmt: skip
+        return gone
+
     def purge(self, now: float) -> list[DeviceBinding]:
         """Forget bindings that expired (the call control's expire with them)."""
         gone = [b for b in self.bindings.values() if b.expires_at <= now]
