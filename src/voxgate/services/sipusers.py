@@ -516,7 +516,8 @@ class SipUserService:
         records = await self.repo.list()
         return csvrows.to_text(EXPORT_COLUMNS, (
             (r.username, r.extension, r.upstream_username,
-             self.unseal(r) if include_secrets else "", r.device_mac or "",
+             self.unseal(r) if include_secrets else "",
+             format_mac(r.device_mac) if r.device_mac else "",
              "true" if r.enabled else "false", r.realm, r.ha1_md5, r.ha1_sha256)
             for r in records
         ))  # fmt: skip
