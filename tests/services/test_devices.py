@@ -90,6 +90,8 @@ def test_a_device_added_by_hand_keeps_its_settings_when_first_seen(store_url: st
         assert installer
         assert (await service.get("0004f2a1b2c4")).enabled
         assert "installer password" in (await audit.recent())[0].detail
+        with pytest.raises(DeviceError, match="not an IP address"):
+            await service.learn("0004f2a1b2c5", "192.0.2", IdentitySource.INSTANCE, None)
 
     run(store_url, body)
 

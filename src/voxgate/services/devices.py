@@ -173,7 +173,10 @@ class DeviceService:
         only gets its last address, User-Agent and time updated: one UPDATE, no counter, no
         audit event; returns ``False``."""
         normalized = check_mac(mac)
-        source = str(ipaddress.ip_address(source_ip))
+        try:
+            source = str(ipaddress.ip_address(source_ip))
+        except ValueError:
+            raise DeviceError(f"not an IP address: {source_ip[:60]!r}") from None
         agent = None if user_agent is None else user_agent[:MAX_USER_AGENT]
         when = now or datetime.now(UTC)
         record = DeviceRecord(normalized, enabled, source, identity.value, source, agent, when,

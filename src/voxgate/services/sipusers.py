@@ -306,8 +306,9 @@ class SipUserService:
             values["upstream_username"] = check_upstream_username(upstream_username)
             what.append(f"upstream username {upstream_username}")
         if device_mac != KEEP:
-            values["device_mac"] = check_device(device_mac)
-            what.append(f"device {_mac(values['device_mac'])}")  # type: ignore[arg-type]
+            device = check_device(device_mac)
+            values["device_mac"] = device
+            what.append(f"device {_mac(device)}")
         if enabled is not None:
             values["enabled"] = enabled
             what.append("enabled" if enabled else "disabled")
