@@ -1,5 +1,6 @@
 """The ``voxgate`` command: ``init``, ``check-config``, ``serve``, ``db``, ``ext``, ``cdr``,
-``netlist`` and ``audit`` (those two in :mod:`voxgate.cli_security`).
+``netlist`` and ``audit`` (those two in :mod:`voxgate.cli_security`), ``device`` and
+``sipuser`` (in :mod:`voxgate.cli_devices`).
 
 Exit status: 0 success, 1 the command failed, 2 usage or configuration error.
 """
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TextIO
 
-from voxgate import __version__, cli_security
+from voxgate import __version__, cli_devices, cli_security
 from voxgate.config import certificates
 from voxgate.config.init import CONFIG_NAME, InitError, init_data_dir
 from voxgate.config.load import ConfigError, load_settings
@@ -105,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _ext_parser(commands)
     cli_security.add_commands(commands, _data, _config_option)
+    cli_devices.add_commands(commands, _data, _config_option)
 
     cdr = commands.add_parser("cdr", help="call records")
     cdr_commands = cdr.add_subparsers(title="cdr commands", metavar="COMMAND")
@@ -148,6 +150,13 @@ def _ext_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         metavar="N",
         help="registered contacts allowed (default: pbx.max_contacts)",
     )
+    add.add_argument(
+        "--remote",
+        action="store_true",
+        help="for a remote device: also create a SIP user of the edge (secrets generated, "
+        "the device password printed once)",
+    )
+    add.add_argument("--username", help="with --remote: the SIP user's name (default: NUMBER)")
     add.set_defaults(command_name="ext add", handler=_data(_ext_add))
 
     listing = sub.add_parser("list", help="list the extensions")
@@ -292,9 +301,12 @@ async def _with_store(command: DataCommand, args: argparse.Namespace, settings: 
     from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415 - data commands only
 
     from voxgate.policy.netblocks import NetlistError  # noqa: PLC0415
+    from voxgate.services.devices import DeviceError  # noqa: PLC0415
     from voxgate.services.extensions import ExtensionError  # noqa: PLC0415
     from voxgate.services.netlists import NetlistChangeError  # noqa: PLC0415
+    from voxgate.services.sipusers import SipUserError  # noqa: PLC0415
     from voxgate.storage.engine import Store  # noqa: PLC0415
+    from voxgate.storage.secretbox import SecretBoxError  # noqa: PLC0415
 
     name = getattr(args, "command_name", "voxgate")
     try:
@@ -305,7 +317,8 @@ async def _with_store(command: DataCommand, args: argparse.Namespace, settings: 
     try:
         await store.upgrade()
         return await command(args, settings, store)
-    except (ExtensionError, NetlistChangeError, NetlistError) as exc:
+    except (ExtensionError, NetlistChangeError, NetlistError, DeviceError, SipUserError,
+            SecretBoxError) as exc:  # fmt: skip
         print(f"voxgate: {name}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except (SQLAlchemyError, OSError) as exc:
@@ -341,6 +354,11 @@ def _extensions(settings: Settings, store: Store) -> ExtensionService:
 
 
 async def _ext_add(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    if args.remote:
+        return await cli_devices.ext_add_remote(args, settings, store)
+    if args.username is not None:
+        print("voxgate: ext add: --username goes with --remote", file=sys.stderr)
+        return EXIT_CONFIG
     if args.secret is None and not args.generate_secret:
         print(
             "voxgate: ext add: give --secret S, --secret - (stdin) or --generate-secret",

@@ -175,3 +175,45 @@ class AuditEventRow(Base):
     action: Mapped[str] = mapped_column(String(64), index=True)  # "netlist.add", "security.lockout"
     target: Mapped[str] = mapped_column(Text)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class DeviceRow(Base):
+    """A device (AUTH-1, AUTH-2): its MAC, whether it may reach the call control, and where
+    and when it was last seen.  Devices learned on first contact start disabled."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mac: Mapped[str] = mapped_column(String(12), unique=True)  # 12 lower-case hex digits
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str] = mapped_column(String(128), default="")
+    #: Where the MAC was learned: "certificate" | "instance" | "user-agent" | "admin".
+    identity: Mapped[str] = mapped_column(String(16))
+    last_source: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(Text, nullable=True)
+    first_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class SipUserRow(Base):
+    """A SIP user of the edge (AUTH-4): the level-1 credential a device presents to the edge
+    (HA1 only) and the level-2 credential the edge presents to the call control for it
+    (encrypted with the node's key file: the edge must answer digest challenges with it)."""
+
+    __tablename__ = "sip_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    realm: Mapped[str] = mapped_column(String(128))
+    ha1_md5: Mapped[str] = mapped_column(String(32))
+    ha1_sha256: Mapped[str] = mapped_column(String(64))
+    extension: Mapped[str] = mapped_column(String(15), index=True)
+    upstream_username: Mapped[str] = mapped_column(String(64))
+    upstream_secret: Mapped[str] = mapped_column(Text)  # secretbox token, never clear
+    #: When set, the user may only be used from this device (normalized MAC).
+    device_mac: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
