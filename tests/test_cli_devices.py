@@ -19,6 +19,7 @@ from voxgate.sip.digest import ha1
 from voxgate.storage.engine import Store
 from voxgate.storage.secretbox import read_key_file
 
+EDGE_REALM = "voxgate-edge"
 GOOD = "Tq7-vLp2-Wz9k"
 
 
@@ -47,7 +48,7 @@ def snapshot(config: Path) -> dict[str, tuple[str, str, str | None]]:
     async def main() -> dict[str, tuple[str, str, str | None]]:
         store = await Store.open(settings.store_url)
         try:
-            service = SipUserService(store, settings.pbx.realm, read_key_file(settings.store.secret_key))
+            service = SipUserService(store, settings.edge.realm, read_key_file(settings.store.secret_key))
             entries, _ = await service.snapshot()
             return {e.username: (e.extension, e.ha1_md5, e.upstream_secret) for e in entries}
         finally:
@@ -129,7 +130,7 @@ def test_sipuser_embedded_one_step(config: Path) -> None:
     assert "upstream secret" not in done.stdout  # the level-2 secret is never shown
     extension, user_ha1, level2 = snapshot(config)["alice"]
     assert extension == "201"
-    assert user_ha1 == ha1("MD5", "alice", "voxgate", password)
+    assert user_ha1 == ha1("MD5", "alice", EDGE_REALM, password)
     assert level2 is not None and level2 not in (password, GOOD)
     exported = vg(config, "ext", "export").stdout
     [row] = [r for r in csv.DictReader(io.StringIO(exported)) if r["number"] == "201"]
@@ -146,7 +147,7 @@ def test_ext_add_remote_creates_both(config: Path) -> None:
     assert "added extension 301 and SIP user carol for it" in done.stdout
     password = done.stdout.split("password: ", 1)[1].split()[0]
     _, user_ha1, level2 = snapshot(config)["carol"]
-    assert user_ha1 == ha1("MD5", "carol", "voxgate", password)
+    assert user_ha1 == ha1("MD5", "carol", EDGE_REALM, password)
     [row] = [r for r in csv.DictReader(io.StringIO(vg(config, "ext", "export").stdout)) if r["number"] == "301"]
     assert (row["display_name"], row["ha1_md5"]) == ("Carol", ha1("MD5", "301", "voxgate", level2 or ""))
 
@@ -156,7 +157,7 @@ def test_sipuser_foreign_pbx_set_del_and_export(config: Path, tmp_path: Path) ->
               stdin=f"{GOOD}\nPbx-Side-Secret-42\n")
     assert done.returncode == 0, done.stderr
     assert "password:" not in done.stdout and "upstream secret:" not in done.stdout  # given, not generated
-    assert snapshot(config)["bob"] == ("401", ha1("MD5", "bob", "voxgate", GOOD), "Pbx-Side-Secret-42")
+    assert snapshot(config)["bob"] == ("401", ha1("MD5", "bob", EDGE_REALM, GOOD), "Pbx-Side-Secret-42")
     same = vg(config, "sipuser", "set", "bob", "--upstream-secret", "-", stdin=GOOD + "\n")
     assert same.returncode == 1 and "must differ from the device (level-1) password" in same.stderr
     weak = vg(config, "sipuser", "set", "bob", "--password", "-", stdin="letmein123\n")
@@ -164,7 +165,7 @@ def test_sipuser_foreign_pbx_set_del_and_export(config: Path, tmp_path: Path) ->
     changed = vg(config, "sipuser", "set", "bob", "--generate-password", "--extension", "402", "--disable")
     assert changed.returncode == 0, changed.stderr
     new_password = changed.stdout.split("password: ", 1)[1].split()[0]
-    assert snapshot(config)["bob"][:2] == ("402", ha1("MD5", "bob", "voxgate", new_password))
+    assert snapshot(config)["bob"][:2] == ("402", ha1("MD5", "bob", EDGE_REALM, new_password))
     plain = vg(config, "sipuser", "export").stdout
     assert "Pbx-Side-Secret-42" not in plain and new_password not in plain
     full = tmp_path / "users.csv"
@@ -176,7 +177,7 @@ def test_sipuser_foreign_pbx_set_del_and_export(config: Path, tmp_path: Path) ->
     assert (row["username"], row["upstream_secret"], row["enabled"]) == ("bob", "Pbx-Side-Secret-42", "false")
     assert vg(config, "sipuser", "del", "bob").returncode == 0
     assert vg(config, "sipuser", "import", str(full)).returncode == 0  # a backup restores as is
-    assert snapshot(config)["bob"] == ("402", ha1("MD5", "bob", "voxgate", new_password), "Pbx-Side-Secret-42")
+    assert snapshot(config)["bob"] == ("402", ha1("MD5", "bob", EDGE_REALM, new_password), "Pbx-Side-Secret-42")
     audit = vg(config, "audit", "--action", "sipuser.").stdout
     assert GOOD not in audit and new_password not in audit and "Pbx-Side-Secret-42" not in audit
 

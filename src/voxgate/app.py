@@ -232,7 +232,7 @@ class Node:
                 self.pbx = PbxService(core, SqlPbxStore(store), pump)
                 await self.pbx.start()
             if edge is not None:
-                self.edge = await _start_edge(edge, store)
+                self.edge = await _start_edge(edge, store, self.settings)
         except (SQLAlchemyError, OSError) as err:
             raise StartError(f"cannot open the database {shown}: {err}") from err
 
@@ -343,13 +343,20 @@ def _pbx_core(settings: Settings, endpoint: Endpoint) -> PbxCore:
     )  # fmt: skip
 
 
-async def _start_edge(core: EdgeCore, store: Store) -> EdgeService:
+async def _start_edge(core: EdgeCore, store: Store, settings: Settings) -> EdgeService:
     """The edge's service on the store (SIP users, device table)."""
-    del core, store
-    raise StartError(
-        "edge.enabled: the edge needs the device and SIP user tables, which this build does "
-        "not have yet; set edge.enabled = false"
-    )
+    from voxgate.edge.service import EdgeService  # noqa: PLC0415 - with the database
+    from voxgate.edge.store import SqlEdgeStore  # noqa: PLC0415
+    from voxgate.storage.secretbox import SecretBoxError, read_key_file  # noqa: PLC0415
+
+    try:
+        key = read_key_file(settings.store.secret_key)
+    except SecretBoxError as err:
+        raise StartError(f"the edge needs the key file: {err}") from err
+    service = EdgeService(core, SqlEdgeStore(store, settings.edge.realm, key),
+                          asyncio.get_running_loop())  # fmt: skip
+    await service.start()
+    return service
 
 
 def source_gate(security: SecuritySettings) -> SourceGate:

@@ -203,12 +203,13 @@ def _devices(store: Store) -> DeviceService:
 
 
 def _sipusers(settings: Settings, store: Store) -> SipUserService:
-    """The edge's realm is ``pbx.realm`` for now (there is no edge section yet)."""
+    """SIP users' (level-1) credentials live in ``edge.realm``; the embedded call control's
+    extensions in ``pbx.realm``."""
     from voxgate.services.sipusers import SipUserService  # noqa: PLC0415
     from voxgate.storage.secretbox import read_key_file  # noqa: PLC0415
 
     key = read_key_file(settings.store.secret_key)
-    return SipUserService(store, settings.pbx.realm, key, pbx_realm=settings.pbx.realm)
+    return SipUserService(store, settings.edge.realm, key, pbx_realm=settings.pbx.realm)
 
 
 def _secret_arg(value: str | None) -> str | None:
@@ -394,8 +395,8 @@ async def _sipuser_show(args: argparse.Namespace, settings: Settings, store: Sto
           f"enabled:           {'yes' if r.enabled else 'no'}\n"
           f"created:           {_when(r.created_at)}\nupdated:           "
           f"{_when(r.updated_at)}")  # fmt: skip
-    if r.realm != settings.pbx.realm:
-        print(f"warning: stored for realm {r.realm!r}, not {settings.pbx.realm!r}: set its "
+    if r.realm != settings.edge.realm:
+        print(f"warning: stored for realm {r.realm!r}, not {settings.edge.realm!r}: set its "
               "password again")  # fmt: skip
     if r.device_mac and await _devices(store).repo.get(r.device_mac) is None:
         print("warning: its device is not in the device table (voxgate device add)")
