@@ -33,6 +33,9 @@ class Baresip:
     ca_file: Path
     workdir: Path
     ctrl_port: int = field(default_factory=free_port)
+    #: The phone's instance UUID (baresip's ``uuid`` file, sent as +sip.instance): a
+    #: version-1 UUID carries a MAC in its node field, as desk phones build it.
+    uuid: str | None = None
     process: subprocess.Popen[bytes] | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     _sock: socket.socket | None = None
@@ -55,10 +58,14 @@ class Baresip:
             f"rtp_ports {rtp}-{rtp + 99}\n"
             "module_path /usr/lib/baresip/modules\n"
             "module g711.so\nmodule aubridge.so\nmodule srtp.so\n"
+            + ("module uuid.so\n" if self.uuid is not None else "")
+            +
             "module_app account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\n"
             f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}\n"
         )
         (home / "accounts").write_text(self.account + "\n")
+        if self.uuid is not None:
+            (home / "uuid").write_text(self.uuid)
         log = (self.workdir / f"{self.name}.log").open("wb")
         self.process = subprocess.Popen(
             ["baresip", "-s", "-f", str(home), "-n", self.address],

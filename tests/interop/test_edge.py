@@ -9,6 +9,8 @@ registration of its extension — the edge's LAN address and a token, nothing of
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import sqlite3
 import time
@@ -16,7 +18,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from peers import Node, auth_csv, auth_field, free_port, run_sipp, running_node, voxgate
+from peers import (
+    Node,
+    auth_csv,
+    auth_field,
+    free_port,
+    import_extensions,
+    run_sipp,
+    running_node,
+    voxgate,
+)
+from phones import Baresip
 
 pytestmark = pytest.mark.interop
 
@@ -24,9 +36,14 @@ MAC = "0004f2a1b2c3"
 
 
 @pytest.fixture
-def node(tmp_path: Path) -> Iterator[Node]:
+def pbx_port() -> int:
+    """The embedded call control's own port (the LAN side of the edge)."""
+    return free_port()
+
+
+@pytest.fixture
+def node(tmp_path: Path, pbx_port: int) -> Iterator[Node]:
     """The edge on the node's listeners, the embedded call control on its own loopback port."""
-    pbx_port = free_port()
     extra = (
         f"[pbx]\nlisten_port = {pbx_port}\n\n"
         f"[edge]\nenabled = true\nupstream_port = {pbx_port}\n"
@@ -98,3 +115,51 @@ def test_wrong_device_password_is_refused_without_touching_the_call_control(
     with sqlite3.connect(node.data_dir / "voxgate.db") as db:
         assert db.execute("SELECT count(*) FROM bindings").fetchone() == (0,)
         assert db.execute("SELECT count(*) FROM registration_events").fetchone() == (0,)
+
+
+def test_a_remote_baresip_phone_calls_and_is_called_through_the_edge(
+    node: Node, pbx_port: int, tmp_path: Path
+) -> None:
+    """Alice is remote: baresip over TLS to the edge, her MAC in +sip.instance, a SIP user of
+    extension 201.  Bob is on the LAN: baresip registered with the call control directly."""
+    counts = node.log_text().count("SIP users loaded"), node.log_text().count("device table loaded")
+    done = voxgate(node, "ext", "add", "201", "--remote", "--username", "alice")
+    match = re.search(r"password: (\S+)", done.stdout)
+    assert done.returncode == 0 and match is not None, done.stdout + done.stderr
+    assert voxgate(node, "device", "add", MAC, "--enable", "--description", "alice at home").returncode == 0
+    wait_for_log(node, "SIP users loaded", counts[0])
+    wait_for_log(node, "device table loaded", counts[1])
+    bob_secret = "Hx4-rMn8-Pq2v"
+    import_extensions(node, tmp_path, [("202", bob_secret)])
+    remote = Baresip(
+        "alice", "127.0.0.31",
+        f"<sip:alice@127.0.0.1:{node.tls};transport=tls>;auth_pass={match.group(1)};answermode=auto;regint=300;sipnat=outbound;"
+        f"outbound=\"sip:127.0.0.1:{node.tls};transport=tls\"",
+        node.data_dir / "tls" / "cert.pem", tmp_path, uuid="00000000-0000-1000-8000-0004f2a1b2c3",
+    )  # fmt: skip
+    lan = Baresip(
+        "bob", "127.0.0.32", f"<sip:202@127.0.0.1:{pbx_port}>;auth_pass={bob_secret};answermode=auto;regint=300",
+        node.data_dir / "tls" / "cert.pem", tmp_path,
+    )  # fmt: skip
+    with remote as alice, lan as bob:
+        alice.wait_registered()
+        bob.wait_registered()
+        alice.command("dial", f"sip:202@127.0.0.1:{node.tls};transport=tls")
+        alice.wait_event("CALL_ESTABLISHED")
+        bob.wait_event("CALL_ESTABLISHED")
+        time.sleep(2)
+        alice.command("hangup")
+        alice.wait_event("CALL_CLOSED")
+        bob.wait_event("CALL_CLOSED")
+        bob.command("dial", f"sip:201@127.0.0.1:{pbx_port}")
+        alice.wait_event("CALL_ESTABLISHED")
+        bob.wait_event("CALL_ESTABLISHED")
+        time.sleep(1)
+        bob.command("hangup")
+        bob.wait_event("CALL_CLOSED")
+        alice.wait_event("CALL_CLOSED")
+    records = list(csv.DictReader(io.StringIO(voxgate(node, "cdr", "export").stdout)))
+    assert [(r["caller"], r["callee"], r["disposition"]) for r in records] == [
+        ("201", "202", "answered"), ("202", "201", "answered"),
+    ]
+    assert 1.5 < float(records[0]["duration"]) < 10
