@@ -261,10 +261,20 @@ def _check_config(args: argparse.Namespace) -> int:
     print(f"  data_dir: {settings.node.data_dir}")
     print(f"  log:      {settings.log.level}, {settings.log.format}")
     print(f"  database: {_shown_url(settings.store_url)}")
+    edge = settings.edge
+    if edge.enabled:
+        public = f", public address {edge.public_address}" if edge.public_address else ""
+        devices = "only enabled devices" if edge.require_device else "any device"
+        print(f"  edge:     on the listeners above (realm {edge.realm}, {devices}{public}); "
+              f"call control at {edge.upstream_host}:{edge.upstream_port}")
+    else:
+        print("  edge:     off (the listeners above serve the call control)")
     if settings.pbx.enabled:
         pbx = settings.pbx
-        print(f"  pbx:      realm {pbx.realm}, digest {pbx.digest_algorithms}, registrations "
-              f"{pbx.min_expires}-{pbx.max_expires} s, no answer after {pbx.no_answer_timeout} s")
+        where = f" on {pbx.listen_address}:{pbx.listen_port} (udp, tcp)," if edge.enabled else ""
+        print(f"  pbx:     {where} realm {pbx.realm}, digest {pbx.digest_algorithms}, "
+              f"registrations {pbx.min_expires}-{pbx.max_expires} s, no answer after "
+              f"{pbx.no_answer_timeout} s")
     else:
         print("  pbx:      off")
     if any(listener.transport == "tls" for listener in settings.enabled_listeners):

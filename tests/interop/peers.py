@@ -129,6 +129,8 @@ def init_node(data: Path, host: str, udp: int, tcp: int, tls: int, extra: str = 
     )  # fmt: skip
     config = data / "voxgate.toml"
     text = config.read_text()
+    if "[edge]" not in extra:  # init turns the edge on; these tests talk to the call control
+        extra += "\n[edge]\nenabled = false\n"
     listeners = (
         f'[[sip.listeners]]\ntransport = "udp"\naddress = "{host}"\nport = {udp}\n\n'
         f'[[sip.listeners]]\ntransport = "tcp"\naddress = "{host}"\nport = {tcp}\n\n'

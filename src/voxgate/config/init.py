@@ -193,6 +193,9 @@ def render_default_config(host_name: str, config_path: Path | None = None) -> st
     explicit: dict[str, object] = {
         "tls.certificate": CERTIFICATE_PATH,
         "tls.private_key": PRIVATE_KEY_PATH,
+        # the edge in front of the embedded call control: the TLS listener is the only
+        # Internet-facing SIP port, the call control listens on loopback (pbx.listen_*)
+        "edge.enabled": True,
     }
     if host_name and re.fullmatch(NODE_NAME_PATTERN, host_name) and len(host_name) <= 63:
         explicit["node.name"] = host_name
@@ -214,7 +217,9 @@ def render_default_config(host_name: str, config_path: Path | None = None) -> st
         out.append(f"[{path}]")
         for field in leaves:
             key = f"{path}.{field.name}"
-            if isinstance(field.default, tuple):
+            if isinstance(field.default, tuple) and any(
+                not isinstance(item, str) for item in field.default
+            ):
                 continue  # an array of tables: written as its own [[table]]
             out += _doc_comment(field)
             if key in explicit:

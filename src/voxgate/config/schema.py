@@ -298,8 +298,8 @@ class EdgeSettings:
 
     enabled: bool = setting(
         False,
-        "Run the edge: devices register with it as SIP users and it registers their "
-        "extensions with the call control. Calls through the edge are not relayed yet.",
+        "Run the edge: remote devices register and call through it as SIP users, and it "
+        "registers and calls on their behalf at the call control (voxgate init turns it on).",
     )
     realm: str = setting(
         "voxgate-edge", "Digest realm of the SIP users' (device-side) credentials.",
