@@ -54,7 +54,11 @@ from voxgate.sip.transaction import (
 from voxgate.sip.uas import Capabilities, answer_unhandled
 from voxgate.transport.driver import EndpointDriver, SansIoEndpoint
 from voxgate.transport.manager import ListenerSpec, TransportManager
-from voxgate.transport.tlsctx import ReloadableContext, build_server_context
+from voxgate.transport.tlsctx import (
+    ReloadableContext,
+    build_client_context,
+    build_server_context,
+)
 
 if TYPE_CHECKING:
     from voxgate.edge.service import EdgeService
@@ -81,6 +85,7 @@ class Node:
     edge: EdgeService | None = None
     edge_core: EdgeCore | None = None
     pbx_transports: TransportManager | None = None
+    _lan_from: int = 0
     pbx_driver: EndpointDriver | None = None
     _store: Store | None = None
 
@@ -103,7 +108,8 @@ class Node:
             tls = ReloadableContext(self._tls_factory)
         self.gate = gate = source_gate(settings.security)
         self.endpoint = endpoint = self._new_endpoint()
-        self.transports = self._new_transports(self._driver, gate, tls, self._connection_lost)
+        self.transports = self._new_transports(self._driver, gate, tls, self._connection_lost,
+                                               client_tls=self._upstream_tls())  # fmt: skip
         pbx_core = None
         if settings.pbx.enabled:
             pbx_endpoint = self._new_endpoint() if settings.edge.enabled else endpoint
@@ -117,7 +123,11 @@ class Node:
             self.edge_core = edge_core = self._edge_core(endpoint, gate)
             core = edge_core
             edge = settings.edge
+            self._lan_from = len(specs)  # the LAN listeners come after the WAN ones
             specs.append(ListenerSpec(Transport.UDP, edge.lan_address, edge.lan_port))
+            upstream_kind = _TRANSPORTS[edge.upstream_transport]
+            if upstream_kind is not Transport.UDP:
+                specs.append(ListenerSpec(upstream_kind, edge.lan_address, edge.lan_port))
             if pbx_core is not None:
                 pbx_gate = source_gate(settings.security)  # devices never reach it directly
                 self.pbx_transports = self._new_transports(self._pbx_driver, pbx_gate)
@@ -137,7 +147,7 @@ class Node:
         except OSError as err:
             raise StartError(f"cannot open the SIP listeners: {err}") from err
         if edge_core is not None:
-            self._connect_edge(edge_core)
+            await self._connect_edge(edge_core)
 
     def _new_endpoint(self) -> Endpoint:
         sip = self.settings.sip
@@ -153,6 +163,8 @@ class Node:
         gate: SourceGate,
         tls: ReloadableContext | None = None,
         lost: Callable[[Flow], None] | None = None,
+        *,
+        client_tls: ssl.SSLContext | None = None,
     ) -> TransportManager:
         sip = self.settings.sip
         limits = sip.limits
@@ -161,7 +173,14 @@ class Node:
             limits=Limits(limits.max_message_size, limits.max_headers, limits.max_line_length),
             idle_timeout=float(sip.tcp_idle_timeout), keepalive_pong=sip.keepalive_pong,
             max_connections=sip.max_connections, tls=tls, source_policy=gate,
+            client_tls=client_tls,
         )  # fmt: skip
+
+    def _upstream_tls(self) -> ssl.SSLContext | None:
+        edge = self.settings.edge
+        if not edge.enabled or edge.upstream_transport != "tls":
+            return None
+        return build_client_context(verify=edge.upstream_tls_verify, cafile=edge.upstream_ca)
 
     def _edge_core(self, endpoint: Endpoint, gate: SourceGate) -> EdgeCore:
         settings = self.settings
@@ -195,19 +214,28 @@ class Node:
             self.edge_core.connection_lost(flow, asyncio.get_running_loop().time())
             self._driver().pump()
 
-    def _connect_edge(self, core: EdgeCore) -> None:
-        """Point the edge at the call control from its LAN listener, now that it is bound."""
+    async def _connect_edge(self, core: EdgeCore) -> None:
+        """Point the edge at the call control from its LAN side, now that it is bound; over
+        TCP/TLS open the connection (kept open by the edge service)."""
         edge = self.settings.edge
-        lan = next(
-            address for transport, address in self._transports().bound
-            if transport is Transport.UDP and address[0] == edge.lan_address
-            and (edge.lan_port == 0 or address[1] == edge.lan_port)
-        )  # fmt: skip
+        kind = _TRANSPORTS[edge.upstream_transport]
+        bound = self._transports().bound[self._lan_from :]  # in the order they were asked for
+        lan = next(address for transport, address in bound if transport is kind)
         upstream = (edge.upstream_host, edge.upstream_port)
-        core.lan = frozenset({lan})
+        core.lan = frozenset(address for _, address in bound)
+        core.upstream_remote = upstream
         domain = edge.upstream_domain or upstream[0]
-        core.relay.upstream = Upstream(Flow(Transport.UDP, lan, upstream), domain)
-        log.info("edge: LAN side %s:%d, call control at %s:%d", lan[0], lan[1], *upstream)
+        core.relay.upstream = Upstream(Flow(kind, lan, upstream), domain)
+        log.info("edge: LAN side %s %s:%d, call control at %s:%d", kind.value, lan[0], lan[1],
+                 *upstream)  # fmt: skip
+        if kind is not Transport.UDP and self.edge is not None:
+            transports = self._transports()
+            await self.edge.keep_upstream(
+                lambda: transports.connect(
+                    kind, upstream, server_hostname=edge.upstream_server_name or upstream[0]
+                ),
+                lambda flow: (c := transports.connection(flow)) is not None and c.alive,
+            )
 
     async def _start_services(self, core: PbxCore | None, edge: EdgeCore | None) -> None:
         """Open the database, then the netlists and security events, the call control and

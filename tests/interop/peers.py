@@ -216,6 +216,13 @@ def tls_bridge(node: Node) -> Iterator[int]:
     Debian's SIPp has no TLS (FIELD-NOTES.md): SIPp speaks TCP to socat, socat
     speaks TLS to the node (which refuses anything below 1.2), one TLS connection per SIPp connection.
     """
+    with bridge_to_tls(node.tls) as port:
+        yield port
+
+
+@contextlib.contextmanager
+def bridge_to_tls(tls_port: int) -> Iterator[int]:
+    """A TCP port on 127.0.0.1 whose connections socat carries over TLS to ``tls_port``."""
     socat = shutil.which("socat")
     if socat is None:
         pytest.fail("socat is not installed: ./test installs it")
@@ -223,7 +230,7 @@ def tls_bridge(node: Node) -> Iterator[int]:
     process = subprocess.Popen(
         [
             socat, f"TCP-LISTEN:{port},bind={HOST},reuseaddr,fork",
-            f"OPENSSL:{HOST}:{node.tls},verify=0",
+            f"OPENSSL:{HOST}:{tls_port},verify=0",
         ],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

@@ -12,16 +12,21 @@ from __future__ import annotations
 import csv
 import io
 import re
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from peers import (
+    SCENARIOS,
     Node,
     auth_csv,
     auth_field,
+    bridge_to_tls,
     free_port,
     import_extensions,
     run_sipp,
@@ -89,13 +94,13 @@ def test_unknown_device_is_refused_and_listed_then_registers_once_enabled(
                   extra=["-inf", str(inf)])  # fmt: skip
     assert ok.counter("SuccessfulCall") == 1, ok.stdout[-2000:]
 
+    # what the call control recorded (SIPp has hung up since, and with its connection the edge
+    # unregistered it: the registration event is what stays)
     with sqlite3.connect(node.data_dir / "voxgate.db") as db:
-        rows = db.execute("SELECT aor, contact, source_ip, user_agent FROM bindings").fetchall()
-    assert len(rows) == 1, rows
-    aor, contact, source_ip, user_agent = rows[0]
-    assert aor == "201" and source_ip == "127.0.0.1"
-    assert "alice" not in contact and "5999" not in contact  # the edge's token and LAN address
-    assert user_agent != "sipp-register"  # the device's User-Agent stays at the edge
+        rows = db.execute("SELECT extension, outcome, credential, user_agent FROM registration_events "
+                          "ORDER BY id").fetchall()  # fmt: skip
+    assert rows[0][:3] == ("201", "registered", "201"), rows  # the level-2 credential
+    assert all(r[3] != "sipp-register" for r in rows)  # the device's User-Agent stays at the edge
     audit = voxgate(node, "audit", "--action", "device.").stdout
     assert "device.learned" in audit and "device.enable" in audit, audit
 
@@ -163,3 +168,55 @@ def test_a_remote_baresip_phone_calls_and_is_called_through_the_edge(
         ("201", "202", "answered"), ("202", "201", "answered"),
     ]
     assert 1.5 < float(records[0]["duration"]) < 10
+
+
+@pytest.mark.parametrize("verified", [True, False], ids=["right-ca", "wrong-ca"])
+def test_the_edge_fronts_a_separate_call_control_over_verified_tls(tmp_path: Path, verified: bool) -> None:
+    """Two nodes: a call control alone (TLS listener), and an edge alone whose upstream is that
+    TLS port, verified against the call control's certificate (or, failing, against another)."""
+    with running_node(tmp_path / "pbx", "[edge]\nenabled = false\n") as pbx:
+        assert voxgate(pbx, "ext", "add", "201", "--secret", "Pbx-Side-Secret-42").returncode == 0
+        pbx.process.send_signal(signal.SIGHUP)
+        ca = pbx.data_dir / "tls" / "cert.pem" if verified else tmp_path / "other-ca.pem"
+        if not verified:
+            ca.write_bytes(_other_certificate(tmp_path))
+        extra = (
+            "[pbx]\nenabled = false\n\n"
+            f'[edge]\nenabled = true\nupstream_port = {pbx.tls}\nupstream_transport = "tls"\n'
+            f'upstream_ca = "{ca}"\n'
+        )
+        with running_node(tmp_path / "edge", extra) as edge, bridge_to_tls(edge.tls) as bridge:
+            counts = edge.log_text().count("SIP users loaded"), edge.log_text().count("device table loaded")
+            done = voxgate(edge, "sipuser", "add", "alice", "--extension", "201", "--password",
+                           "Dev1ce-Secret-9qkz", "--upstream-secret", "Pbx-Side-Secret-42")  # fmt: skip
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert voxgate(edge, "device", "add", MAC, "--enable").returncode == 0
+            wait_for_log(edge, "SIP users loaded", counts[0])
+            wait_for_log(edge, "device table loaded", counts[1])
+            inf = auth_csv(tmp_path / "alice.csv", [("alice", auth_field("alice", "Dev1ce-Secret-9qkz"), "127.0.0.1:5999", MAC)])
+            scenario: str | Path = "register_device"
+            if not verified:  # the device is told at once that the call control is out of reach
+                scenario = tmp_path / "register_device_503.xml"
+                scenario.write_text((SCENARIOS / "register_device_refused.xml").read_text()
+                                    .replace('response="403"', 'response="503"'))  # fmt: skip
+            result = run_sipp(tmp_path, scenario, bridge, transport="t1", calls=1, rate=1,
+                              extra=["-inf", str(inf)], timeout=20)  # fmt: skip
+            if verified:
+                assert result.counter("SuccessfulCall") == 1, result.stdout[-2000:]
+                assert "connected to the call control" in edge.log_text()
+                with sqlite3.connect(pbx.data_dir / "voxgate.db") as db:
+                    rows = db.execute("SELECT extension, outcome, transport FROM registration_events "
+                                      "ORDER BY id").fetchall()  # fmt: skip
+                assert rows[0] == ("201", "registered", "tls"), rows  # the edge's, over TLS
+            else:
+                assert result.counter("SuccessfulCall") == 1, result.stdout[-2000:]
+                assert "cannot connect to the call control" in edge.log_text()
+                assert "certificate verify failed" in edge.log_text()
+
+
+def _other_certificate(tmp_path: Path) -> bytes:
+    """A self-signed certificate that did not sign the call control's."""
+    other = tmp_path / "other"
+    subprocess.run([sys.executable, "-m", "voxgate", "init", "--data", str(other)], check=True,
+                   capture_output=True)  # fmt: skip
+    return (other / "tls" / "cert.pem").read_bytes()

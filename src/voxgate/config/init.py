@@ -181,6 +181,7 @@ _LISTENER_KEYS_SHOWN: Final = ("transport", "address", "port")
 _EXAMPLES: Final[dict[str, str]] = {
     "tls.chain": "tls/chain.pem",
     "tls.client_ca": "tls/client-ca.pem",
+    "edge.upstream_ca": "tls/pbx-ca.pem",
 }
 
 

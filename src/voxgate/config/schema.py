@@ -309,7 +309,8 @@ class EdgeSettings:
         "127.0.0.1", "The edge's LAN-side address toward the call control.", kind="ip_address",
     )
     lan_port: int = setting(
-        0, "The edge's LAN-side UDP port (0 picks a free one).", min=0, max=65535,
+        0, "The edge's LAN-side port (0 picks a free one); UDP, plus TCP or TLS when "
+        "upstream_transport is one of those.", min=0, max=65535,
     )
     upstream_host: str = setting(
         "127.0.0.1",
@@ -319,6 +320,22 @@ class EdgeSettings:
     upstream_port: int = setting(
         5070, "The call control's UDP port (the embedded one: pbx.listen_port).", min=1,
         max=65535,
+    )
+    upstream_transport: TransportName = setting(
+        "udp",
+        "Transport toward the call control: udp, tcp, or tls (a foreign PBX across a network: "
+        "use tls). Over tcp/tls the edge keeps one connection open and reopens it when lost.",
+        choices=get_args(TransportName),
+    )
+    upstream_tls_verify: bool = setting(
+        True, "Verify the call control's TLS certificate (upstream_transport = tls).",
+    )
+    upstream_server_name: str = setting(
+        "", "Name the call control's certificate must carry; empty: upstream_host.", max=253,
+    )
+    upstream_ca: Path | None = setting(
+        None, "CA certificates (PEM) that sign the call control's certificate; unset: the "
+        "system's.",
     )
     upstream_domain: str = setting(
         "", "Host part of the extensions' addresses at the call control; empty: upstream_host.",

@@ -176,6 +176,9 @@ class EdgeCalls:
                      user.username, extra={"flow": str(flow)})  # fmt: skip
             self._reply(key, request, 403, now)
             return
+        if not relay.upstream_ready():
+            relay.unavailable(key, request, now)
+            return
         uri = request.uri
         dialed = uri.user if isinstance(uri, SipUri) and uri.user else ""
         if not dialed:

@@ -54,6 +54,9 @@ class EdgeCore:
         self.calls = EdgeCalls(self.relay, endpoint.config.timers)
         #: Local addresses of the LAN-side listeners (requests there come from the call control).
         self.lan = lan
+        #: The call control's address: requests on a TCP/TLS connection the edge opened to it
+        #: come from the LAN side too.
+        self.upstream_remote: Address | None = None
         self.capabilities = Capabilities(allow=ALLOW, server=endpoint.config.server_name)
         self._out: deque[Event] = deque()
         self._now = 0.0
@@ -125,7 +128,9 @@ class EdgeCore:
 
     def _request(self, key: TransactionKey, request: Request, flow: Flow, now: float) -> None:
         method = request.method
-        from_lan = flow.local in self.lan
+        from_lan = flow.local in self.lan or (
+            flow.transport.reliable and flow.remote == self.upstream_remote
+        )
         calls = self.calls
         try:
             if request.to.tag is not None:

@@ -160,6 +160,10 @@ def _no_failure(source: str, detail: str) -> None:
     del source, detail
 
 
+def _always() -> bool:
+    return True
+
+
 def _no_certificate(flow: Flow) -> Mapping[str, object] | None:
     del flow
     return None
@@ -191,6 +195,9 @@ class RegistrationRelay:
         self.learn = learn
         self.auth_failed = auth_failed
         self.stats = RelayStats()
+        #: Whether the call control can be reached now (a TCP/TLS upstream whose connection is
+        #: down answers devices 503 at once instead of letting them wait for a timeout).
+        self.upstream_ready: Callable[[], bool] = _always
         #: Device bindings by token, and the token of each (username, device contact key).
         self.bindings: dict[str, DeviceBinding] = {}
         self._by_device: dict[tuple[str, str], str] = {}
@@ -234,6 +241,9 @@ class RegistrationRelay:
             self._refuse(key, request, flow, refusal, now)
             return
         expires = self._expires(request, contact, flow)
+        if not self.upstream_ready():
+            self.unavailable(key, request, now)
+            return
         if 0 < expires < self.policy.min_expires:
             response = self._response(request, 423)
             response.headers.add("Min-Expires", str(self.policy.min_expires))
@@ -476,6 +486,12 @@ class RegistrationRelay:
             del self._by_device[device_key]
 
     # -- answers --------------------------------------------------------------------------
+    def unavailable(self, key: TransactionKey, request: Request, now: float) -> None:
+        """503 with Retry-After: the call control cannot be reached right now."""
+        response = self._response(request, 503, "Call control unreachable")
+        response.headers.add("Retry-After", "30")
+        self.ua.respond(key, response, now)
+
     def _refuse(
         self, key: TransactionKey, request: Request, flow: Flow, refusal: Refusal, now: float
     ) -> None:

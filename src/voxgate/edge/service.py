@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from voxgate.edge.core import EdgeCore
 from voxgate.edge.registrations import DeviceSeen
 from voxgate.edge.users import SipUser, UserDirectory
 from voxgate.policy.devices import DeviceTable
+from voxgate.sip.flow import Flow
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +28,16 @@ log = logging.getLogger(__name__)
 RELOAD_INTERVAL = 2.0
 #: Seconds between purges of expired device bindings.
 PURGE_INTERVAL = 30.0
+#: Seconds between checks that the TCP/TLS connection to the call control is open.
+RECONNECT_INTERVAL = 2.0
 #: Devices seen but not yet written; beyond this the oldest sightings are dropped (a flood
 #: of made-up identities must not grow memory: each still got its 403).
 MAX_SEEN = 10_000
+
+
+def _always_open(flow: Flow) -> bool:
+    del flow
+    return True
 
 
 class EdgeStore(Protocol):
@@ -66,6 +74,10 @@ class EdgeService:
         self._seen: dict[tuple[str, str], DeviceSeen] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._connect: Callable[[], Awaitable[Flow]] | None = None
+        self._upstream_flow: Flow | None = None
+        self._upstream_up: bool | None = None
+        self._is_open: Callable[[Flow], bool] = _always_open
         core.relay.learn = self.seen
 
     async def start(self) -> None:
@@ -113,6 +125,46 @@ class EdgeService:
             log.info("device table loaded: %d devices", len(devices))
             changed = True
         return changed
+
+    async def keep_upstream(
+        self, connect: Callable[[], Awaitable[Flow]], is_open: Callable[[Flow], bool]
+    ) -> None:
+        """Open the TCP/TLS connection to the call control now, and reopen it whenever it is
+        lost (``is_open`` checked every :data:`RECONNECT_INTERVAL` seconds); failures are
+        logged once per outage, the node keeps running."""
+        self._connect = connect
+        self._is_open = is_open
+        self.core.relay.upstream_ready = self._upstream_ready
+        await self._reconnect()
+        self._tasks.append(self._loop.create_task(self._upstream_loop(), name="edge-upstream"))
+
+    def _upstream_ready(self) -> bool:
+        flow = self._upstream_flow
+        return bool(self._upstream_up) and flow is not None and self._is_open(flow)
+
+    async def _reconnect(self) -> None:
+        assert self._connect is not None
+        try:
+            flow = await self._connect()
+        except (OSError, ValueError) as err:  # refused, TLS verification, timeout
+            if self._upstream_up is not False:
+                log.error("cannot connect to the call control: %s (retrying every %g s)", err,
+                          RECONNECT_INTERVAL)  # fmt: skip
+            self._upstream_up = False
+            return
+        if self._upstream_up is not True:
+            log.info("connected to the call control", extra={"flow": str(flow)})
+        self._upstream_up = True
+        self._upstream_flow = flow
+
+    async def _upstream_loop(self) -> None:
+        while True:
+            await asyncio.sleep(RECONNECT_INTERVAL)
+            flow = self._upstream_flow
+            if flow is None or not self._is_open(flow):
+                if self._upstream_up:
+                    log.warning("the connection to the call control closed; reconnecting")
+                await self._reconnect()
 
     def reload_soon(self) -> None:
         """Reload now (SIGHUP), in the background; errors are logged."""
