@@ -232,4 +232,5 @@ def test_check_config_names_the_database_without_its_password(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     assert "database: postgresql+asyncpg://vox:***@db.example/voxgate" in done.stdout
     assert "s3cr3t" not in done.stdout
-    assert "pbx:      realm voxgate, digest MD5" in done.stdout
+    assert "pbx:      on 127.0.0.1:5070 (udp, tcp), realm voxgate, digest MD5" in done.stdout
+    assert "edge:     on the listeners above" in done.stdout
