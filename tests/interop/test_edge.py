@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -220,3 +223,54 @@ def _other_certificate(tmp_path: Path) -> bytes:
     subprocess.run([sys.executable, "-m", "voxgate", "init", "--data", str(other)], check=True,
                    capture_output=True)  # fmt: skip
     return (other / "tls" / "cert.pem").read_bytes()
+
+
+def test_a_garbage_flood_never_stops_legitimate_registrations(tmp_path: Path, pbx_port: int) -> None:
+    """One source floods the edge's UDP listener with garbage and broken SIP while a device keeps
+    registering over TLS: every registration succeeds, the flood's source is rate-limited (and
+    audited), and the node is still up."""
+    extra = (
+        f"[pbx]\nlisten_port = {pbx_port}\n\n[edge]\nenabled = true\nupstream_port = {pbx_port}\n\n"
+        '[security]\ntrusted_networks = ["127.0.0.1/32"]\n'
+    )
+    with running_node(tmp_path, extra) as edge, bridge_to_tls(edge.tls) as bridge:
+        counts = edge.log_text().count("SIP users loaded"), edge.log_text().count("device table loaded")
+        done = voxgate(edge, "ext", "add", "201", "--remote", "--username", "alice")
+        match = re.search(r"password: (\S+)", done.stdout)
+        assert match is not None, done.stdout + done.stderr
+        assert voxgate(edge, "device", "add", MAC, "--enable").returncode == 0
+        wait_for_log(edge, "SIP users loaded", counts[0])
+        wait_for_log(edge, "device table loaded", counts[1])
+        inf = auth_csv(tmp_path / "alice.csv", [("alice", auth_field("alice", match.group(1)), "127.0.0.1:5999", MAC)])
+
+        stop = threading.Event()
+        sent = [0]
+
+        def flood() -> None:
+            rng = random.Random(7)
+            junk = [rng.randbytes(rng.randrange(1, 1400)) for _ in range(64)]
+            junk.append(b"REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.9;branch=z9hG4bKf\r\n\r\n")
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.bind(("127.0.0.9", 0))
+                while not stop.is_set():
+                    sock.sendto(junk[sent[0] % len(junk)], ("127.0.0.1", edge.udp))
+                    sent[0] += 1
+                    if sent[0] % 500 == 0:
+                        time.sleep(0.01)  # bounded: a few thousand datagrams a second
+
+        flooder = threading.Thread(target=flood, daemon=True)
+        flooder.start()
+        try:
+            result = run_sipp(tmp_path, "register_device", bridge, transport="t1", calls=10, rate=2,
+                              extra=["-inf", str(inf)])  # fmt: skip
+        finally:
+            stop.set()
+            flooder.join(5)
+        assert sent[0] > 5000
+        assert result.counter("SuccessfulCall") == 10, result.stdout[-2000:]
+        assert edge.alive()
+        deadline = time.monotonic() + 10
+        while "127.0.0.9" not in (audit := voxgate(edge, "audit", "--action", "security.").stdout):
+            assert time.monotonic() < deadline, audit
+            time.sleep(0.2)
+        assert "security.rate_limited" in audit
