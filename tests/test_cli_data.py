@@ -46,7 +46,7 @@ def listed(config: Path) -> set[str]:
 def test_db_upgrade(config: Path) -> None:
     done = vg(config, "db", "upgrade")
     assert done.returncode == 0
-    assert "revision 0003" in done.stdout
+    assert "revision 0004" in done.stdout
 
 
 def test_ext_lifecycle(config: Path) -> None:

@@ -310,6 +310,7 @@ def _data(command: DataCommand) -> Callable[[argparse.Namespace], int]:
 async def _with_store(command: DataCommand, args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415 - data commands only
 
+    from voxgate.policy.devices import MacError  # noqa: PLC0415
     from voxgate.policy.netblocks import NetlistError  # noqa: PLC0415
     from voxgate.services.devices import DeviceError  # noqa: PLC0415
     from voxgate.services.extensions import ExtensionError  # noqa: PLC0415
@@ -327,7 +328,7 @@ async def _with_store(command: DataCommand, args: argparse.Namespace, settings: 
     try:
         await store.upgrade()
         return await command(args, settings, store)
-    except (ExtensionError, NetlistChangeError, NetlistError, DeviceError, SipUserError,
+    except (ExtensionError, NetlistChangeError, NetlistError, MacError, DeviceError, SipUserError,
             SecretBoxError) as exc:  # fmt: skip
         print(f"voxgate: {name}: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -1,4 +1,5 @@
-"""The ``voxgate netlist`` and ``voxgate audit`` commands (NET-1, the audit log).
+"""The ``voxgate netlist``, ``voxgate registrations`` and ``voxgate audit`` commands (NET-1,
+AUTH-6, the audit log).
 
 ``cli.py`` builds the parser and runs the commands with an open store; this
 module adds the sub-commands and holds their handlers.
@@ -76,6 +77,16 @@ def add_commands(
     exp.add_argument("file", type=Path, nargs="?", help="output file (default: stdout)")
     config_option(exp)
     exp.set_defaults(command_name="netlist export", handler=data(_export))
+
+    regs = commands.add_parser(
+        "registrations", help="the registration log (who registered as which extension, from "
+        "where, with which device and credential), newest first",
+    )  # fmt: skip
+    regs.add_argument("--extension", help="only this extension")
+    regs.add_argument("--device", help="only this device (MAC)")
+    regs.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    config_option(regs)
+    regs.set_defaults(command_name="registrations", handler=data(_registrations))
 
     audit = commands.add_parser("audit", help="the audit log, newest first")
     audit.add_argument("--limit", type=int, default=50, help="how many events (default 50)")
@@ -169,4 +180,22 @@ async def _audit(args: argparse.Namespace, settings: Settings, store: Store) -> 
         detail = f"  {event.detail}" if event.detail else ""
         print(f"{event.at.isoformat(timespec='seconds')}  {event.actor} ({event.source})  "
               f"{event.action}  {event.target}{detail}")  # fmt: skip
+    return EXIT_OK
+
+
+async def _registrations(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    del settings
+    from voxgate.policy.devices import format_mac, normalize_mac  # noqa: PLC0415
+    from voxgate.storage.repos.registration_events import RegistrationEventRepo  # noqa: PLC0415
+
+    device = normalize_mac(args.device) if args.device else None
+    rows = await RegistrationEventRepo(store).recent(args.extension, args.limit, device=device)
+    for r in rows:
+        mac = format_mac(r.device) if r.device else "-"
+        why = f"  ({r.reason})" if r.reason else ""
+        print(f"{r.at.isoformat(timespec='seconds')}  {r.recorded_by:4}  {r.outcome:12}  "
+              f"ext {r.extension or '-':6} as {r.credential:16} device {mac}  from "
+              f"{r.transport} {r.source_ip}:{r.source_port}{why}")  # fmt: skip
+    if not rows:
+        print("no registrations recorded")
     return EXIT_OK

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from edgebench import DEVICE, LAN, LEVEL1, LEVEL2, MAC, WAN, alice, authorized, build
 
+from voxgate.edge.registrations import RegistrationNote
 from voxgate.policy.devices import DeviceTable
 from voxgate.sip.flow import Flow, Transport
 
@@ -128,3 +129,21 @@ def test_a_closed_device_connection_unregisters_it_at_the_call_control() -> None
     net.pump()
     assert net.edge.relay.bindings == {}
     assert net.pbx.location.lookup("201", net.now + net.pbx.wall_offset) == []
+
+
+def test_the_registration_log_names_device_source_user_and_extension() -> None:
+    net = build([alice()], DeviceTable([(MAC, False)]))
+    notes: list[RegistrationNote] = []
+    net.edge.relay.noted = notes.append
+    assert authorized(net).status == 403  # disabled device
+    net.edge.relay.devices = DeviceTable([(MAC, True)])
+    assert authorized(net, cseq=3).status == 200
+    net.now += 10
+    assert authorized(net, cseq=5).status == 200  # a refresh from the same flow: no new row
+    net.edge.connection_lost(Flow(Transport.TLS, WAN, DEVICE, 7), net.now)
+    assert [(n.outcome, n.reason, n.username, n.extension, n.mac, n.flow.remote) for n in notes] == [
+        ("refused", "device disabled", "alice", "201", MAC, DEVICE),
+        ("registered", None, "alice", "201", MAC, DEVICE),
+        ("unregistered", "connection closed", "alice", "201", MAC, DEVICE),
+    ]
+    assert notes[1].instance is not None and notes[1].user_agent == "TestPhone 1.0"

@@ -101,11 +101,24 @@ def test_unknown_device_is_refused_and_listed_then_registers_once_enabled(
     # unregistered it: the registration event is what stays)
     with sqlite3.connect(node.data_dir / "voxgate.db") as db:
         rows = db.execute("SELECT extension, outcome, credential, user_agent FROM registration_events "
-                          "ORDER BY id").fetchall()  # fmt: skip
+                          "WHERE recorded_by = 'pbx' ORDER BY id").fetchall()  # fmt: skip
     assert rows[0][:3] == ("201", "registered", "201"), rows  # the level-2 credential
     assert all(r[3] != "sipp-register" for r in rows)  # the device's User-Agent stays at the edge
     audit = voxgate(node, "audit", "--action", "device.").stdout
     assert "device.learned" in audit and "device.enable" in audit, audit
+    # the registration log ties device, address, SIP user and extension together (AUTH-6)
+    deadline = time.monotonic() + 10
+    while True:  # the edge writes its rows within a second or so
+        log_lines = voxgate(node, "registrations", "--extension", "201").stdout.splitlines()
+        edge_rows = [line for line in log_lines if " edge " in line]
+        if len(edge_rows) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert any("refused" in r and "device 00:04:f2:a1:b2:c3" in r and "(unknown device)" in r
+               and "as alice" in r for r in edge_rows), log_lines  # fmt: skip
+    assert any(" registered " in r and "device 00:04:f2:a1:b2:c3" in r and "from tls 127.0.0.1:" in r
+               for r in edge_rows), log_lines  # fmt: skip
+    assert any(" pbx " in line and " registered " in line and "as 201" in line for line in log_lines)
 
 
 def test_wrong_device_password_is_refused_without_touching_the_call_control(
@@ -209,7 +222,7 @@ def test_the_edge_fronts_a_separate_call_control_over_verified_tls(tmp_path: Pat
                 assert "connected to the call control" in edge.log_text()
                 with sqlite3.connect(pbx.data_dir / "voxgate.db") as db:
                     rows = db.execute("SELECT extension, outcome, transport FROM registration_events "
-                                      "ORDER BY id").fetchall()  # fmt: skip
+                                      "WHERE recorded_by = 'pbx' ORDER BY id").fetchall()  # fmt: skip
                 assert rows[0] == ("201", "registered", "tls"), rows  # the edge's, over TLS
             else:
                 assert result.counter("SuccessfulCall") == 1, result.stdout[-2000:]

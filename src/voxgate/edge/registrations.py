@@ -113,6 +113,24 @@ class DeviceSeen:
     admitted: bool
 
 
+@dataclass(frozen=True, slots=True)
+class RegistrationNote:
+    """A device's registration at the edge, for the registration log (AUTH-6): which device
+    (MAC), from where, as which SIP user and extension — registered, unregistered or refused
+    and why.  ``at`` is the relay's clock."""
+
+    at: float
+    username: str
+    extension: str
+    flow: Flow
+    mac: str | None
+    instance: str | None
+    user_agent: str | None
+    algorithm: str
+    outcome: str  # "registered" | "unregistered" | "refused"
+    reason: str | None = None
+
+
 @dataclass(slots=True)
 class DeviceBinding:
     """A device registered through the edge, and its registration at the call control."""
@@ -129,6 +147,9 @@ class DeviceBinding:
     upstream_call_id: str
     upstream_cseq: int
     user_agent: str | None = None
+    algorithm: str = ""
+    #: The source address last written to the registration log (a move is noted again).
+    noted_source: str = ""
 
 
 @dataclass(slots=True)
@@ -154,6 +175,10 @@ class RelayStats:
 
 def _ignore(seen: DeviceSeen) -> None:
     del seen
+
+
+def _ignore_note(note: RegistrationNote) -> None:
+    del note
 
 
 def _no_failure(source: str, detail: str) -> None:
@@ -194,6 +219,8 @@ class RegistrationRelay:
         self.certificate = certificate
         self.learn = learn
         self.auth_failed = auth_failed
+        #: Told of every registration, unregistration and refusal (the registration log).
+        self.noted: Callable[[RegistrationNote], None] = _ignore_note
         self.stats = RelayStats()
         #: Whether the call control can be reached now (a TCP/TLS upstream whose connection is
         #: down answers devices 503 at once instead of letting them wait for a timeout).
@@ -218,8 +245,11 @@ class RegistrationRelay:
         to_uri = request.to.uri
         aor = to_uri.user if isinstance(to_uri, SipUri) else None
         user = self.users.get(credentials.username)
+        user_agent = request.headers.get("User-Agent")
         if verdict is AuthResult.FAILED or user is None or aor != credentials.username:
-            self._refuse(key, request, flow, Refusal.BAD_CREDENTIALS, now)
+            self._refuse(key, request, flow, Refusal.BAD_CREDENTIALS, now,
+                         username=credentials.username, extension=user.extension if user else "",
+                         algorithm=credentials.algorithm, user_agent=user_agent)  # fmt: skip
             self.auth_failed(flow.remote[0], f"REGISTER as {credentials.username!r}")
             return
         if request.contact_star:
@@ -233,12 +263,14 @@ class RegistrationRelay:
         if not isinstance(contact.uri, SipUri):
             self._reply(key, request, 416, now)
             return
-        user_agent = request.headers.get("User-Agent")
         instance = contact.params.get(_INSTANCE)
         identity = self._identify(flow, instance, user_agent)
         refusal = self._admit(user, identity, flow, user_agent)
         if refusal is not None:
-            self._refuse(key, request, flow, refusal, now)
+            self._refuse(key, request, flow, refusal, now, username=user.username,
+                         extension=user.extension, algorithm=credentials.algorithm,
+                         user_agent=user_agent, mac=identity.mac if identity else None,
+                         instance=instance)  # fmt: skip
             return
         expires = self._expires(request, contact, flow)
         if not self.upstream_ready():
@@ -250,7 +282,8 @@ class RegistrationRelay:
             self.ua.respond(key, response, now)
             return
         self._relay(key, request, flow, user=user, contact=contact, identity=identity,
-                    instance=instance, user_agent=user_agent, expires=expires, now=now)  # fmt: skip
+                    instance=instance, user_agent=user_agent, expires=expires, now=now,
+                    algorithm=credentials.algorithm)  # fmt: skip
 
     def _identify(
         self, flow: Flow, instance: str | None, user_agent: str | None
@@ -292,7 +325,7 @@ class RegistrationRelay:
     def _relay(
         self, key: TransactionKey, request: Request, flow: Flow, *, user: SipUser,
         contact: NameAddr, identity: DeviceIdentity | None, instance: str | None,
-        user_agent: str | None, expires: int, now: float,
+        user_agent: str | None, expires: int, now: float, algorithm: str,
     ) -> None:  # fmt: skip
         uri = contact.sip_uri
         device_key = (user.username, instance or str(uri))
@@ -314,7 +347,7 @@ class RegistrationRelay:
         self._pending[sent] = _Pending(key, request, binding, expires, new)
         # the flow and contact the device uses now (a new NAT mapping or connection)
         binding.flow, binding.contact, binding.uri = flow, str(uri), uri
-        binding.user, binding.user_agent = user, user_agent
+        binding.user, binding.user_agent, binding.algorithm = user, user_agent, algorithm
 
     def _unregister_all(
         self, key: TransactionKey, request: Request, user: SipUser, now: float
@@ -419,9 +452,20 @@ class RegistrationRelay:
                 self.stats.registered += 1
                 log.info("registered %s (extension %s) from %s", binding.user.username,
                          binding.user.extension, binding.flow)  # fmt: skip
+            source = f"{binding.flow.transport} {binding.flow.remote}"
+            if source != binding.noted_source:  # new, or moved (another NAT mapping)
+                binding.noted_source = source
+                self._note(binding, "registered", None, now)
         else:
             self._forget(binding)
+            self._note(binding, "unregistered", None, now)
         self._to_device(pending, ok, now)
+
+    def _note(self, binding: DeviceBinding, outcome: str, reason: str | None, now: float) -> None:
+        self.noted(RegistrationNote(
+            now, binding.user.username, binding.user.extension, binding.flow, binding.mac,
+            binding.instance, binding.user_agent, binding.algorithm, outcome, reason,
+        ))  # fmt: skip
 
     def _upstream_failed(self, pending: _Pending, response: Response, now: float) -> None:
         status = response.status
@@ -465,6 +509,7 @@ class RegistrationRelay:
         ]  # fmt: skip
         for binding in gone:
             self._forget(binding)
+            self._note(binding, "unregistered", "connection closed", now)
             request = self._upstream_register(binding, 0)
             sent = self.ua.send_request(request, self.upstream.flow, now)
             self._pending[sent] = _Pending(_ANSWERED, request, binding, 0, False)
@@ -493,9 +538,13 @@ class RegistrationRelay:
         self.ua.respond(key, response, now)
 
     def _refuse(
-        self, key: TransactionKey, request: Request, flow: Flow, refusal: Refusal, now: float
-    ) -> None:
+        self, key: TransactionKey, request: Request, flow: Flow, refusal: Refusal, now: float, *,
+        username: str, extension: str, algorithm: str, user_agent: str | None,
+        mac: str | None = None, instance: str | None = None,
+    ) -> None:  # fmt: skip
         """403 for every refusal: the device learns nothing about which check failed."""
+        self.noted(RegistrationNote(now, username, extension, flow, mac, instance, user_agent,
+                                    algorithm, "refused", refusal.value))  # fmt: skip
         self.stats.refused[refusal.value] = self.stats.refused.get(refusal.value, 0) + 1
         log.info("registration refused: %s", refusal.value, extra={"flow": str(flow)})
         self.ua.respond(key, self._response(request, 403), now)

@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from voxgate.edge.core import EdgeCore
-from voxgate.edge.registrations import DeviceSeen
+from voxgate.edge.registrations import DeviceSeen, RegistrationNote
 from voxgate.edge.users import SipUser, UserDirectory
 from voxgate.policy.devices import DeviceTable
 from voxgate.sip.flow import Flow
@@ -63,6 +65,10 @@ class EdgeStore(Protocol):
         """Record sightings: unknown devices become disabled rows; how many were new."""
         ...
 
+    async def registration_notes(self, notes: Sequence[RegistrationNote], offset: float) -> None:
+        """Append to the registration log (``offset``: wall clock minus the notes' clock)."""
+        ...
+
 
 class EdgeService:
     """Keeps an :class:`EdgeCore` fed from the store."""
@@ -72,6 +78,7 @@ class EdgeService:
         self.store = store
         self._loop = loop
         self._seen: dict[tuple[str, str], DeviceSeen] = {}
+        self._notes: deque[RegistrationNote] = deque(maxlen=MAX_SEEN)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._connect: Callable[[], Awaitable[Flow]] | None = None
@@ -79,6 +86,7 @@ class EdgeService:
         self._upstream_up: bool | None = None
         self._is_open: Callable[[Flow], bool] = _always_open
         core.relay.learn = self.seen
+        core.relay.noted = self.note
 
     async def start(self) -> None:
         """Load the snapshots, then start the background tasks."""
@@ -109,6 +117,12 @@ class EdgeService:
             del self._seen[next(iter(self._seen))]
         if not sighting.admitted:
             self._wake.set()  # a new device should show in the table at once
+
+    def note(self, note: RegistrationNote) -> None:
+        """The relay's ``noted``: queue a registration-log row for the writer (bounded: a
+        flood of refusals keeps the newest)."""
+        self._notes.append(note)
+        self._wake.set()
 
     async def reload(self, *, force: bool = False) -> bool:
         """Swap in new snapshots where the counters moved (or ``force``); whether any did."""
@@ -204,6 +218,10 @@ class EdgeService:
             await asyncio.sleep(1.0)  # at most one write a second; sightings coalesce
 
     async def _write_seen(self) -> None:
+        if self._notes:
+            notes = list(self._notes)
+            self._notes.clear()
+            await self.store.registration_notes(notes, time.time() - self._loop.time())
         if not self._seen:
             return
         batch = list(self._seen.values())

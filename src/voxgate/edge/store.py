@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
-from voxgate.edge.registrations import DeviceSeen
+from voxgate.edge.registrations import DeviceSeen, RegistrationNote
 from voxgate.edge.users import SipUser
 from voxgate.services.devices import DeviceService
 from voxgate.services.sipusers import SipUserService
 from voxgate.storage.engine import Store
+from voxgate.storage.repos.registration_events import (
+    RegistrationEventRecord,
+    RegistrationEventRepo,
+)
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +26,7 @@ class SqlEdgeStore:
     def __init__(self, store: Store, realm: str, key: bytes) -> None:
         self.users = SipUserService(store, realm, key)
         self.devices = DeviceService(store)
+        self.events = RegistrationEventRepo(store)
         self.realm = realm
 
     async def load_users(self) -> tuple[list[SipUser], int]:
@@ -63,3 +69,17 @@ class SqlEdgeStore:
                                         sighting.user_agent):  # fmt: skip
                 created += 1
         return created
+
+    async def registration_notes(self, notes: Sequence[RegistrationNote], offset: float) -> None:
+        """Registration-log rows written by the edge: the device, its own address, its SIP user
+        (as the credential) and the extension it registered as (AUTH-6)."""
+        await self.events.add_many([
+            RegistrationEventRecord(
+                at=datetime.fromtimestamp(n.at + offset, UTC), extension=n.extension,
+                source_ip=n.flow.remote[0], source_port=n.flow.remote[1],
+                transport=n.flow.transport.lower(), instance=n.instance, user_agent=n.user_agent,
+                credential=n.username, algorithm=n.algorithm, outcome=n.outcome, reason=n.reason,
+                device=n.mac, recorded_by="edge",
+            )
+            for n in notes
+        ])  # fmt: skip

@@ -117,6 +117,11 @@ class RegistrationEventRow(Base):
     algorithm: Mapped[str] = mapped_column(String(16))
     outcome: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: The device's MAC (rows the edge writes; the call control never sees a device).
+    device: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    #: Who wrote the row: "pbx" (the call control) or "edge" (a device at the edge, with its
+    #: SIP user as ``credential`` and its own address as source).
+    recorded_by: Mapped[str] = mapped_column(String(8), default="pbx", server_default="pbx")
 
 
 class CallRecordRow(Base):

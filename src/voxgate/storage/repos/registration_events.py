@@ -29,6 +29,8 @@ class RegistrationEventRecord:
     algorithm: str
     outcome: str
     reason: str | None
+    device: str | None = None
+    recorded_by: str = "pbx"
 
 
 _FIELDS = tuple(RegistrationEventRecord.__dataclass_fields__)
@@ -58,12 +60,14 @@ class RegistrationEventRepo:
             )
 
     async def recent(
-        self, extension: str | None = None, limit: int = 100
+        self, extension: str | None = None, limit: int = 100, *, device: str | None = None
     ) -> list[RegistrationEventRecord]:
-        """The latest events, newest first."""
+        """The latest events, newest first (of one extension and/or one device)."""
         query = select(RegistrationEventRow).order_by(RegistrationEventRow.id.desc()).limit(limit)
         if extension is not None:
             query = query.where(RegistrationEventRow.extension == extension)
+        if device is not None:
+            query = query.where(RegistrationEventRow.device == device)
         async with self.store.sessions() as session:
             rows = (await session.execute(query)).scalars().all()
         return [RegistrationEventRecord(**{f: getattr(r, f) for f in _FIELDS}) for r in rows]
