@@ -258,8 +258,8 @@ class EdgeCalls:
         """The user's live registration from this flow (its connection, or its NAT'ed
         address over UDP), whose device the table still lets in."""
         relay = self.relay
-        for binding in relay.bindings.values():
-            if binding.user.username != user.username or binding.expires_at <= now:
+        for binding in relay.of_user(user.username):
+            if binding.expires_at <= now:
                 continue
             same = (
                 binding.flow.connection == flow.connection

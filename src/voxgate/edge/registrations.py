@@ -228,6 +228,7 @@ class RegistrationRelay:
         #: Device bindings by token, and the token of each (username, device contact key).
         self.bindings: dict[str, DeviceBinding] = {}
         self._by_device: dict[tuple[str, str], str] = {}
+        self._by_user: dict[str, set[str]] = {}
         self._pending: dict[TransactionKey, _Pending] = {}
 
     # -- device side ----------------------------------------------------------------------
@@ -355,7 +356,7 @@ class RegistrationRelay:
         if request.headers.get("Expires") != "0" or len(request.headers.get_all("Contact")) != 1:
             self._reply(key, request, 400, now, "Invalid Contact *")
             return
-        mine = [b for b in self.bindings.values() if b.user.username == user.username]
+        mine = self.of_user(user.username)
         for binding in mine:
             sent = self.ua.send_request(self._upstream_register(binding, 0), self.upstream.flow,
                                         now)  # fmt: skip
@@ -443,6 +444,7 @@ class RegistrationRelay:
             self._by_device[(binding.user.username, binding.instance or binding.contact)] = (
                 binding.token
             )
+            self._by_user.setdefault(binding.user.username, set()).add(binding.token)
             contact = request.contacts[0] if request.contacts else None
             params = f";{_INSTANCE}={contact.params[_INSTANCE]}" if (
                 contact is not None and contact.params.get(_INSTANCE)
@@ -524,8 +526,17 @@ class RegistrationRelay:
             self._forget(binding)
         return gone
 
+    def of_user(self, username: str) -> list[DeviceBinding]:
+        """The bindings of one SIP user (live or not yet purged)."""
+        return [self.bindings[t] for t in self._by_user.get(username, ()) if t in self.bindings]
+
     def _forget(self, binding: DeviceBinding) -> None:
         self.bindings.pop(binding.token, None)
+        tokens = self._by_user.get(binding.user.username)
+        if tokens is not None:
+            tokens.discard(binding.token)
+            if not tokens:
+                del self._by_user[binding.user.username]
         device_key = (binding.user.username, binding.instance or binding.contact)
         if self._by_device.get(device_key) == binding.token:
             del self._by_device[device_key]
