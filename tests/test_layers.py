@@ -16,7 +16,7 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(("storage", "config", "observability"), 1),
     **dict.fromkeys(("transport", "media", "services"), 2),
     **dict.fromkeys(("edge", "pbx", "webrtc", "proxy", "provisioning", "web"), 3),
-    **dict.fromkeys(("app", "cli", "cli_security", "cli_devices", "__main__"), 4),
+    **dict.fromkeys(("app", "cli", "cli_security", "cli_devices", "cli_installer", "__main__"), 4),
 }
 PURE_FORBIDDEN = {"asyncio", "socket", "ssl", "time", "sqlalchemy", "aiohttp", "uvloop", "selectors"}
 

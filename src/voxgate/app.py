@@ -62,6 +62,7 @@ from voxgate.transport.tlsctx import (
 
 if TYPE_CHECKING:
     from voxgate.edge.service import EdgeService
+    from voxgate.provisioning.server import ProvisioningServer
     from voxgate.services.security import SecurityService
     from voxgate.storage.engine import Store
 
@@ -88,6 +89,7 @@ class Node:
     _lan_from: int = 0
     pbx_driver: EndpointDriver | None = None
     _store: Store | None = None
+    provisioning: ProvisioningServer | None = None
 
     async def start(self) -> None:
         """Open every configured listener.
@@ -148,6 +150,7 @@ class Node:
             raise StartError(f"cannot open the SIP listeners: {err}") from err
         if edge_core is not None:
             await self._connect_edge(edge_core)
+        await self._start_provisioning()
 
     def _new_endpoint(self) -> Endpoint:
         sip = self.settings.sip
@@ -292,6 +295,8 @@ class Node:
         for transports in (self.transports, self.pbx_transports):
             if transports is not None:
                 await transports.close()
+        if self.provisioning is not None:
+            await self.provisioning.close()
         if self.edge is not None:
             await self.edge.close()
         if self.pbx is not None:
@@ -300,6 +305,30 @@ class Node:
             await self.security.close()
         if self._store is not None:
             await self._store.close()
+
+    # -- provisioning (AUTH-3): the HTTPS server phones fetch their configuration from -------
+    async def _start_provisioning(self) -> None:
+        """Serve ``[provisioning]`` behind the SIP listeners' gate, with their TLS context."""
+        config = self.settings.provisioning
+        if not config.enabled:
+            return
+        from voxgate.provisioning.server import ProvisioningServer, sip_target  # noqa: PLC0415
+        from voxgate.services.installer import InstallerService  # noqa: PLC0415
+        from voxgate.storage.repos.sip_users import SipUserRepo  # noqa: PLC0415
+
+        assert self.gate is not None
+        assert self._store is not None
+        if self._tls is None:
+            self._tls = ReloadableContext(self._tls_factory)
+        self.provisioning = ProvisioningServer(
+            self.gate, InstallerService(self._store), SipUserRepo(self._store),
+            sip_target(self.settings, self._transports().bound), tls=self._tls,
+            max_connections=config.max_connections,
+        )  # fmt: skip
+        try:
+            await self.provisioning.start(config.address, config.port)
+        except OSError as err:
+            raise StartError(f"cannot open the provisioning listener: {err}") from err
 
     def on_event(self, event: Event) -> None:
         """The UAS core's own answers (without the call control), and logging."""

@@ -1,6 +1,6 @@
 """The ``voxgate`` command: ``init``, ``check-config``, ``serve``, ``db``, ``ext``, ``cdr``,
 ``netlist`` and ``audit`` (those two in :mod:`voxgate.cli_security`), ``device`` and
-``sipuser`` (in :mod:`voxgate.cli_devices`).
+``sipuser`` (in :mod:`voxgate.cli_devices`), ``installer`` (in :mod:`voxgate.cli_installer`).
 
 Exit status: 0 success, 1 the command failed, 2 usage or configuration error.
 """
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TextIO
 
-from voxgate import __version__, cli_devices, cli_security
+from voxgate import __version__, cli_devices, cli_installer, cli_security
 from voxgate.config import certificates
 from voxgate.config.init import CONFIG_NAME, InitError, init_data_dir
 from voxgate.config.load import ConfigError, load_settings
@@ -107,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     _ext_parser(commands)
     cli_security.add_commands(commands, _data, _config_option)
     cli_devices.add_commands(commands, _data, _config_option)
+    cli_installer.add_commands(commands, _data, _config_option)
 
     cdr = commands.add_parser("cdr", help="call records")
     cdr_commands = cdr.add_subparsers(title="cdr commands", metavar="COMMAND")
@@ -314,6 +315,7 @@ async def _with_store(command: DataCommand, args: argparse.Namespace, settings: 
     from voxgate.policy.netblocks import NetlistError  # noqa: PLC0415
     from voxgate.services.devices import DeviceError  # noqa: PLC0415
     from voxgate.services.extensions import ExtensionError  # noqa: PLC0415
+    from voxgate.services.installer import InstallerError  # noqa: PLC0415
     from voxgate.services.netlists import NetlistChangeError  # noqa: PLC0415
     from voxgate.services.sipusers import SipUserError  # noqa: PLC0415
     from voxgate.storage.engine import Store  # noqa: PLC0415
@@ -329,7 +331,7 @@ async def _with_store(command: DataCommand, args: argparse.Namespace, settings: 
         await store.upgrade()
         return await command(args, settings, store)
     except (ExtensionError, NetlistChangeError, NetlistError, MacError, DeviceError, SipUserError,
-            SecretBoxError) as exc:  # fmt: skip
+            SecretBoxError, InstallerError) as exc:  # fmt: skip
         print(f"voxgate: {name}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except (SQLAlchemyError, OSError) as exc:

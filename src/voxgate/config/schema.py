@@ -409,6 +409,32 @@ class SecuritySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ProvisioningSettings:
+    """The HTTPS server phones fetch their configuration from; with an installer password set
+    (voxgate installer set) it enables the phones that present it (AUTH-3)."""
+
+    enabled: bool = setting(
+        False, "Serve phone configuration over HTTPS (the tls certificate, as SIP over TLS).",
+    )
+    address: str = setting(
+        "0.0.0.0",  # noqa: S104 - phones reach it from the Internet, like the SIP listeners
+        "Local IPv4 or IPv6 address literal; 0.0.0.0 or :: for all addresses.",
+        kind="ip_address",
+    )
+    port: int = setting(8443, "HTTPS port (0 picks a free one).", min=0, max=65535)
+    sip_server: str = setting(
+        "",
+        "Host name or address the served configuration tells phones to register with; empty: "
+        "edge.public_address, else the host name the phone fetched its configuration from.",
+        max=253, pattern=r"([A-Za-z0-9.:-]{1,253})?",
+    )
+    max_connections: int = setting(
+        1000, "Most simultaneous HTTPS connections (TLS handshakes included).", min=1,
+        max=100000,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """The whole configuration of one node (one TOML file)."""
 
@@ -420,6 +446,9 @@ class Settings:
     pbx: PbxSettings = section(PbxSettings, "Embedded call control.")
     security: SecuritySettings = section(SecuritySettings, "Brute-force and flood protection.")
     edge: EdgeSettings = section(EdgeSettings, "The border gateway for remote devices.")
+    provisioning: ProvisioningSettings = section(
+        ProvisioningSettings, "Phone provisioning over HTTPS and the installer password.",
+    )
 
     @property
     def store_url(self) -> str:

@@ -71,6 +71,9 @@ class IdentitySource(enum.Enum):
     CERTIFICATE = "certificate"
     INSTANCE = "instance"
     USER_AGENT = "user-agent"
+    #: Not from SIP: the MAC a phone asked its configuration for over HTTPS, trusted because
+    #: the request carried the installer password (AUTH-3).
+    PROVISIONING = "provisioning"
 
 
 @dataclass(frozen=True, slots=True)

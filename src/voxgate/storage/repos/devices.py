@@ -26,7 +26,7 @@ class DeviceRecord:
     mac: str  # 12 lower-case hex digits
     enabled: bool
     description: str
-    identity: str  # "certificate" | "instance" | "user-agent" | "admin"
+    identity: str  # "certificate" | "instance" | "user-agent" | "provisioning" | "admin"
     last_source: str | None
     user_agent: str | None
     first_seen_at: datetime | None
@@ -188,4 +188,22 @@ class DeviceRepo:
             await self.seen(record.mac, record.last_source, record.user_agent,
                             record.last_seen_at)  # fmt: skip
             return False
+        return True
+
+    async def enable_untouched(self, mac: str, now: datetime, *, admin: str) -> bool:
+        """Enable a disabled device that no administrator has ever changed: learned (its
+        ``identity`` is not ``admin``) and never updated since (``updated_at`` still equals
+        ``created_at``).  One conditional UPDATE, so an administrator's change made a moment
+        earlier wins; whether the device was enabled."""
+        async with self.store.sessions.begin() as session:
+            result = await session.execute(
+                update(DeviceRow).where(
+                    DeviceRow.mac == mac, DeviceRow.enabled.is_(False),
+                    DeviceRow.identity != admin,
+                    DeviceRow.updated_at == DeviceRow.created_at,
+                ).values(enabled=True, updated_at=now)
+            )  # fmt: skip
+            if not getattr(result, "rowcount", 0):
+                return False
+            await bump(session, GENERATION_KEY)
         return True

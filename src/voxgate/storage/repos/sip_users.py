@@ -103,6 +103,15 @@ class SipUserRepo:
             )  # fmt: skip
             return [_record(r) for r in rows.all()]
 
+    async def for_device(self, mac: str) -> builtins.list[SipUserRecord]:
+        """The users tied to device ``mac`` (normalized), by name."""
+        async with self.store.sessions() as session:
+            rows = await session.scalars(
+                select(SipUserRow).where(SipUserRow.device_mac == mac)
+                .order_by(SipUserRow.username)
+            )  # fmt: skip
+            return [_record(r) for r in rows.all()]
+
     async def existing(self, usernames: Sequence[str]) -> dict[str, SipUserRecord]:
         """The users among ``usernames`` that exist, by name."""
         found: dict[str, SipUserRecord] = {}
