@@ -232,6 +232,5 @@ def _stamp_via(request: Request, flow: Flow) -> None:
         params["rport"] = str(port)
     stamped = via.with_params(**params)
     rest = request.via[1:]
-    request.headers.remove_first_value("Via")
-    request.headers.prepend("Via", stamped)
+    request.headers.replace_first_value("Via", stamped)
     request.headers.remember("via", [stamped, *rest])
