@@ -9,7 +9,10 @@ from collections.abc import Callable
 import pytest
 
 from voxgate.pbx.calls import CallRecord, Disposition
+from voxgate.pbx.location import Binding
 from voxgate.pbx.service import Batch, GroupCommitWriter
+from voxgate.sip.flow import Flow, Transport
+from voxgate.sip.uri import parse_uri
 
 
 class FakeStore:
@@ -95,3 +98,33 @@ async def _close_writes_what_is_queued() -> None:
     await closing
     assert [r.call_id for b in store.batches for r in b.records] == ["c1"]
     assert answered == ["c1"]
+
+
+def binding(contact: str, cseq: int) -> Binding:
+    flow = Flow(Transport.UDP, ("127.0.0.1", 5060), ("192.0.2.1", 5060))
+    return Binding("201", contact, parse_uri(contact), 1000.0, "cid", cseq, flow, 0.0)
+
+
+def test_the_last_change_of_a_binding_in_a_batch_wins() -> None:
+    asyncio.run(_last_change_wins())
+
+
+async def _last_change_wins() -> None:
+    store = FakeStore()
+    writer, answered = writer_for(store)
+    writer.start()
+    store.gate.clear()
+    writer.record(record(1), lambda _t: answered.append("c1"))
+    await asyncio.sleep(0.01)  # the next changes wait for the following commit
+    a, b = "sip:201@192.0.2.1", "sip:201@192.0.2.2"
+    writer.bindings([binding(a, 1)], [], None, lambda _t: answered.append("a registered"))
+    writer.bindings([binding(b, 1)], [], None, lambda _t: answered.append("b registered"))
+    writer.bindings([], [binding(a, 2)], None, lambda _t: answered.append("a unregistered"))
+    writer.bindings([binding(b, 2)], [], None, lambda _t: answered.append("b refreshed"))
+    store.gate.set()
+    await asyncio.sleep(0.05)
+    second = store.batches[1]
+    assert [(x.contact, x.cseq) for x in second.saved] == [(b, 2)]  # written once, the latest
+    assert [(x.contact, x.cseq) for x in second.removed] == [(a, 2)]  # not written back
+    assert answered == ["c1", "a registered", "b registered", "a unregistered", "b refreshed"]
+    await writer.close()

@@ -15,6 +15,7 @@ from voxgate.sip.transaction import (
     AckReceived,
     Action,
     RequestReceived,
+    Resend,
     ResponseReceived,
     SendMessage,
     State,
@@ -48,8 +49,13 @@ def wire(message: Request | Response) -> Request | Response:
     return parse_message(message.to_bytes())
 
 
+def on_wire(action: SendMessage | Resend) -> Request | Response:
+    """The message an action puts on the wire (a retransmission comes as the bytes sent)."""
+    return action.message if isinstance(action, SendMessage) else parse_message(action.data)
+
+
 def sends(actions: list[Action]) -> list[Request | Response]:
-    return [a.message for a in actions if isinstance(a, SendMessage)]
+    return [on_wire(a) for a in actions if isinstance(a, SendMessage | Resend)]
 
 
 def run_timers(layer: TransactionLayer, until: float) -> list[tuple[float, Action]]:
@@ -94,7 +100,7 @@ def test_non_2xx_final_gets_an_ack_built_by_the_client_transaction() -> None:
     assert ack.headers.get("Route") == "<sip:proxy.example.com;lr>"
     # A retransmitted 486 is ACKed again but not passed up twice.
     again = client.receive_response(answer, UDP, 0.2)
-    assert [type(a) for a in again] == [SendMessage]
+    assert [type(a) for a in again] == [SendMessage]  # the ACK again
     # The server absorbs the ACK and stops Timer G.
     assert server.receive_request(wire(ack), UDP, 0.2) == []  # type: ignore[arg-type]
     assert server.state_of(skey) is State.CONFIRMED
@@ -109,7 +115,7 @@ def test_server_retransmits_non_2xx_on_timer_g_until_timer_h() -> None:
     key = server.receive_request(invite, UDP, 0.0)[0].key  # type: ignore[union-attr]
     server.send_response(key, make_response(invite, 404, to_tag="x"), 0.0)
     fired = run_timers(server, 100.0)
-    times = [t for t, a in fired if isinstance(a, SendMessage)]
+    times = [t for t, a in fired if isinstance(a, Resend)]
     assert times[:5] == [T1, 3 * T1, 7 * T1, 15 * T1, 23 * T1]  # G doubles up to T2 = 8*T1
     assert [t for t, a in fired if isinstance(a, TimedOut)] == [64 * T1]
     assert len(server) == 0
@@ -120,8 +126,8 @@ def test_invite_server_sends_100_trying_after_200_ms() -> None:
     invite = request()
     key = server.receive_request(invite, UDP, 0.0)[0].key  # type: ignore[union-attr]
     fired = run_timers(server, 0.3)
-    assert [(t, m.status) for t, a in fired if isinstance(a, SendMessage)
-            for m in [a.message] if isinstance(m, Response)] == [(0.2, 100)]  # fmt: skip
+    assert [(t, m.status) for t, a in fired if isinstance(a, SendMessage | Resend)
+            for m in [on_wire(a)] if isinstance(m, Response)] == [(0.2, 100)]  # fmt: skip
     # A retransmitted INVITE gets the 100 again.
     assert [m.status for m in sends(server.receive_request(invite, UDP, 0.5))  # type: ignore[union-attr]
             ] == [100]  # fmt: skip
@@ -157,7 +163,8 @@ def test_non_invite_server_absorbs_and_resends_final_until_j() -> None:
     assert server.receive_request(options, UDP, 0.1) == []  # Trying: absorbed
     ok = make_response(options, 200, to_tag="o")
     server.send_response(key, ok, 0.2)
-    assert sends(server.receive_request(options, UDP, 0.3)) == [ok]
+    again = server.receive_request(options, UDP, 0.3)
+    assert again == [Resend(ok.to_bytes(), UDP)]  # the final response again, byte for byte
     fired = run_timers(server, 100.0)
     assert [t for t, a in fired if isinstance(a, Terminated)] == [0.2 + 64 * T1]
 

@@ -119,6 +119,7 @@ def test_pbx_store_round_trips_bindings_events_and_records(store_url: str) -> No
         assert (cdr.caller, cdr.callee, cdr.disposition, cdr.duration) == ("201", "202", "answered", 60.0)
         assert cdr.answered_at == T0 + timedelta(seconds=2)
         assert await CdrRepo(store).in_range(since=T0 + timedelta(seconds=1)) == []
+        await pbx.close()  # the writer's own connection too
 
     run(store_url, body)
 
@@ -129,6 +130,7 @@ def test_purge_expired_bindings(store_url: str) -> None:
         await pbx.write(Batch(saved=[_binding("201", "192.0.2.1", T0), _binding("202", "192.0.2.2", T0 + timedelta(days=1))]))
         assert await BindingRepo(store).purge_expired(T0 + timedelta(seconds=1)) == 1
         assert [b.aor for b in await pbx.load_bindings()] == ["202"]
+        await pbx.close()
 
     run(store_url, body)
 
@@ -145,6 +147,7 @@ def test_a_failed_batch_writes_nothing(store_url: str) -> None:
             assert await pbx.load_bindings() == []
         else:  # SQLite does not enforce VARCHAR lengths: both rows are in
             assert len(await pbx.load_bindings()) == 1
+        await pbx.close()
 
     run(store_url, body)
 

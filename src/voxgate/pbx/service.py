@@ -75,14 +75,20 @@ class PbxStore(Protocol):
 
 
 class GroupCommitWriter:
-    """One writer task; callers never wait, their answers go out after the commit."""
+    """One writer task; callers never wait, their answers go out after the commit.
+
+    Binding changes are kept by row key (AOR, contact) until the commit: the last change of
+    a key wins, so a registration and its removal in one batch write the removal, and a
+    binding refreshed twice is written once.
+    """
 
     def __init__(
         self, store: PbxStore, done: Callable[[list[Callable[[float], None]]], None]
     ) -> None:
         self._store = store
         self._done = done
-        self._batch = Batch()
+        self._batch = Batch()  # events and records; bindings are in _changes until the flush
+        self._changes: dict[tuple[str, str], tuple[Binding, bool]] = {}  # key → (b, saved?)
         self._then: list[Callable[[float], None]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -96,8 +102,11 @@ class GroupCommitWriter:
         then: Callable[[float], None],
     ) -> None:
         """The PBX core's ``BindingSink``."""
-        self._batch.saved.extend(saved)
-        self._batch.removed.extend(removed)
+        changes = self._changes
+        for binding in removed:
+            changes[binding.aor, binding.contact] = (binding, False)
+        for binding in saved:  # after the removals: a key in both was written last
+            changes[binding.aor, binding.contact] = (binding, True)
         if event is not None:
             self._batch.events.append(event)
         self._then.append(then)
@@ -112,7 +121,8 @@ class GroupCommitWriter:
     def removed(self, bindings: Sequence[Binding]) -> None:
         """Deletes with nobody waiting (purged expired bindings)."""
         if bindings:
-            self._batch.removed.extend(bindings)
+            for binding in bindings:
+                self._changes[binding.aor, binding.contact] = (binding, False)
             self._wake.set()
 
     def start(self) -> None:
@@ -127,7 +137,7 @@ class GroupCommitWriter:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
-        if self._batch:
+        if self._batch or self._changes:
             await self._flush()
 
     async def _run(self) -> None:
@@ -138,6 +148,9 @@ class GroupCommitWriter:
 
     async def _flush(self) -> None:
         batch, self._batch = self._batch, Batch()
+        changes, self._changes = self._changes, {}
+        batch.saved = [binding for binding, saved in changes.values() if saved]
+        batch.removed = [binding for binding, saved in changes.values() if not saved]
         then, self._then = self._then, []
         while True:
             try:
@@ -156,16 +169,17 @@ class GroupCommitWriter:
                 self._requeue(batch, then)
                 raise
             except Exception:
-                changes = len(batch.saved) + len(batch.removed)
                 log.exception("writing %d binding changes, %d records failed; retrying",
-                              changes, len(batch.records))  # fmt: skip
+                              len(batch.saved) + len(batch.removed),
+                              len(batch.records))  # fmt: skip
                 await asyncio.sleep(RETRY_DELAY)
         if then:
             self._done(then)
 
     def _requeue(self, batch: Batch, then: list[Callable[[float], None]]) -> None:
-        self._batch.saved[:0] = batch.saved
-        self._batch.removed[:0] = batch.removed
+        older = {(b.aor, b.contact): (b, False) for b in batch.removed}
+        older.update({(b.aor, b.contact): (b, True) for b in batch.saved})
+        self._changes = {**older, **self._changes}  # what came since is newer
         self._batch.events[:0] = batch.events
         self._batch.records[:0] = batch.records
         self._then[:0] = then

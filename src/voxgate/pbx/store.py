@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from voxgate.pbx.calls import CallRecord
 from voxgate.pbx.directory import Extension
 from voxgate.pbx.location import Binding
@@ -45,10 +47,17 @@ class SqlPbxStore:
         self.bindings = BindingRepo(store)
         self.events = RegistrationEventRepo(store)
         self.cdr = CdrRepo(store)
+        self._writer: AsyncConnection | None = None
 
     async def close(self) -> None:
         """Close the database connections."""
+        await self._close_writer()
         await self.store.close()
+
+    async def _close_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await writer.close()
 
     async def load_extensions(self) -> tuple[list[Extension], int]:
         """Every extension, as the call control's snapshot entries."""
@@ -93,18 +102,34 @@ class SqlPbxStore:
         return await self.bindings.purge_expired(_utc(now))
 
     async def write(self, batch: Batch) -> None:
-        """One transaction per batch: bindings, events, call records."""
-        async with self.store.sessions.begin() as session:
-            if batch.saved or batch.removed:
-                await self.bindings.apply(
-                    [_binding_row(b) for b in batch.saved],
-                    [(b.aor, b.contact) for b in batch.removed],
-                    session=session,
-                )
-            if batch.events:
-                await self.events.add_many([_event_row(e) for e in batch.events], session=session)
-            if batch.records:
-                await self.cdr.add_many([_cdr_row(r) for r in batch.records], session=session)
+        """One transaction per batch: bindings, events, call records.
+
+        The writer keeps one connection of its own: no pool checkout and no reset on return
+        per batch.  Each round trip to the database costs a turn of the event loop (and with
+        SQLite, a hand-over of the GIL to its thread), which under load is most of a commit's
+        latency, so a batch of refreshes takes two: the upsert and the commit.  A failed
+        batch drops the connection; the next one opens a new one.
+        """
+        if self._writer is None:
+            self._writer = await self.store.engine.connect()
+        try:
+            async with self._writer.begin():
+                await self._write(batch, self._writer)
+        except BaseException:
+            await self._close_writer()
+            raise
+
+    async def _write(self, batch: Batch, connection: AsyncConnection) -> None:
+        if batch.saved or batch.removed:
+            await self.bindings.apply(
+                [_binding_row(b) for b in batch.saved],
+                [(b.aor, b.contact) for b in batch.removed],
+                session=connection,
+            )
+        if batch.events:
+            await self.events.add_many([_event_row(e) for e in batch.events], session=connection)
+        if batch.records:
+            await self.cdr.add_many([_cdr_row(r) for r in batch.records], session=connection)
 
 
 def _binding_row(b: Binding) -> BindingRecord:

@@ -35,7 +35,9 @@ from voxgate.sip.uri import SipUri, parse_uri
 Algorithm = Literal["MD5", "SHA-256"]
 #: Strongest first: challenges are offered in this order (RFC 8760 §2.4).
 ALGORITHMS: Final[tuple[Algorithm, ...]] = ("SHA-256", "MD5")
-_HASHES: Final[dict[str, str]] = {"MD5": "md5", "SHA-256": "sha256"}
+_HASHES: Final[dict[str, Callable[[bytes], hashlib._Hash]]] = {
+    "MD5": hashlib.md5, "SHA-256": hashlib.sha256,
+}  # fmt: skip
 
 #: auth-scheme followed by LWS (RFC 2617 §1.2, RFC 7235 §2.1).
 _SCHEME_RE = re.compile(r"[ \t]*([A-Za-z0-9\-.!%*_+`'~]+)(?:[ \t]+|$)")
@@ -55,7 +57,7 @@ class UnsupportedAlgorithmError(ParseError):
 
 def _hash(algorithm: str, text: str) -> str:
     """H(data) of RFC 7616 §3.4: lower-case hex of the algorithm's digest of UTF-8 text."""
-    return hashlib.new(_HASHES[algorithm], text.encode()).hexdigest()
+    return _HASHES[algorithm](text.encode()).hexdigest()
 
 
 def _algorithm(text: str, what: str) -> Algorithm:
@@ -314,6 +316,7 @@ class DigestServer:
         #: Accept answers without qop (RFC 2069 compatibility, RFC 2617 §3.2.2.1): off.
         self.allow_rfc2069 = allow_rfc2069
         self._key = key
+        self._realm_bytes = realm.encode()
         # nonce -> (expiry, highest nc seen), in order of first use.
         self._counts: OrderedDict[str, tuple[float, int]] = OrderedDict()
         # Nonces issued at or before this time may have lost their count: refused.
@@ -335,7 +338,7 @@ class DigestServer:
         return base64.urlsafe_b64encode(head + self._sign(head)).decode().rstrip("=")
 
     def _sign(self, head: bytes) -> bytes:
-        return hmac.new(self._key, head + self.realm.encode(), hashlib.sha256).digest()
+        return hmac.digest(self._key, head + self._realm_bytes, "sha256")
 
     def _issue_time(self, nonce: str) -> float | None:
         """Issue time of an authentic nonce of ours, or ``None`` if forged or malformed."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import assert_never
 
 from voxgate.sip.errors import ParseError
-from voxgate.sip.flow import Flow, Transport
+from voxgate.sip.flow import Flow
 from voxgate.sip.message import Request, Response, make_response
 from voxgate.sip.parser import DEFAULT_LIMITS, Limits, parse_message
 from voxgate.sip.timers import TimerConfig
@@ -28,6 +28,7 @@ from voxgate.sip.transaction import (
     AckReceived,
     Action,
     RequestReceived,
+    Resend,
     ResponseReceived,
     SendMessage,
     StrayResponse,
@@ -36,6 +37,7 @@ from voxgate.sip.transaction import (
     TransactionKey,
     TransactionLayer,
     TransportFailed,
+    response_flow,
 )
 from voxgate.sip.uas import error_response_bytes
 
@@ -176,9 +178,10 @@ class Endpoint:
     def _apply(self, actions: list[Action], now: float) -> None:
         for action in actions:
             match action:
-                case SendMessage(message=message, flow=flow):
-                    dest = response_flow(message, flow) if isinstance(message, Response) else flow
-                    self._outgoing.append((message.to_bytes(), dest))
+                case SendMessage(message=message, flow=flow, data=data):
+                    self._outgoing.append((data or message.to_bytes(), flow))
+                case Resend(data=data, flow=flow):
+                    self._outgoing.append((data, flow))
                 case RequestReceived(key=key, request=request, flow=flow):
                     self._pending[key] = (request, flow, now)
                     self._events.append(action)
@@ -229,24 +232,5 @@ def _stamp_via(request: Request, flow: Flow) -> None:
         params["rport"] = str(port)
     stamped = via.with_params(**params)
     rest = request.via[1:]
-    request.headers.remove_first_value("Via")
-    request.headers.prepend("Via", stamped)
+    request.headers.replace_first_value("Via", stamped)
     request.headers.remember("via", [stamped, *rest])
-
-
-def response_flow(response: Response, flow: Flow) -> Flow:
-    """Where a response goes (RFC 3261 §18.2.2, RFC 3581 §4).
-
-    Over a connection: back on the request's connection.  Over UDP: to the
-    ``received`` address (else sent-by host) and the ``rport`` port (else the
-    sent-by port, else 5060).
-    """
-    if flow.transport is not Transport.UDP:
-        return flow
-    via = response.top_via
-    host = via.params.get("received") or via.host.strip("[]")
-    rport = via.params.get("rport")
-    port = int(rport) if rport and rport.isdigit() else (via.port or 5060)
-    if (host, port) == flow.remote:
-        return flow
-    return Flow(flow.transport, flow.local, (host, port), flow.connection)

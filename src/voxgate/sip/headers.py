@@ -2,14 +2,16 @@
 
 Header values are kept as text in :class:`voxgate.sip.message.Headers`; the
 classes here are parsed from that text on demand and serialize back with
-``str()``.  They are values: never change one in place (messages cache them),
-make a changed copy with ``with_params`` or :func:`dataclasses.replace`.  They
-are not frozen only because frozen dataclasses cost 4x more to build, and the
+``str()``.  They are values: never change one in place (messages cache them,
+and :func:`parse_name_addr` hands the same value to every message that carries the
+same text), make a changed copy with ``with_params`` or :func:`dataclasses.replace`.
+They are not frozen only because frozen dataclasses cost 4x more to build, and the
 parser builds several per message.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -173,8 +175,18 @@ _SIMPLE_NAME_ADDR_RE = re.compile(
 )
 
 
+#: How many parsed From/To/Contact/Route values are remembered by their text.
+NAME_ADDR_MEMO = 4096
+
+
+@functools.lru_cache(maxsize=NAME_ADDR_MEMO)
 def parse_name_addr(value: str, what: str) -> NameAddr:
-    """Parse ``[display-name] <uri> *(;param)`` or ``addr-spec *(;param)`` (RFC 3261 §20.10)."""
+    """Parse ``[display-name] <uri> *(;param)`` or ``addr-spec *(;param)`` (RFC 3261 §20.10).
+
+    Remembered by text (bounded, least recently used out): a phone sends each REGISTER and
+    INVITE twice, challenged then with credentials, with the same From, To and Contact, and
+    refreshes with the same To and Contact.  Callers share the value: never change it.
+    """
     simple = _SIMPLE_NAME_ADDR_RE.fullmatch(value)
     if simple is not None:  # <uri> after an optional name free of escapes
         name = simple[1] if simple[2] is None else " ".join(simple[2].split())

@@ -52,12 +52,19 @@ REASON_PHRASES: Final[dict[int, str]] = {
 }  # fmt: skip
 
 
-#: Lookup key of every spelling of a known header name (a fast path of header_key).
-_KEYS: Final[dict[str, str]] = {
-    spelling: canonical.lower()
+#: Lookup key and canonical name of every spelling of a known header name (a fast path of
+#: header_key and canonical_name).
+_ENTRIES: Final[dict[str, tuple[str, str]]] = {
+    spelling: (canonical.lower(), canonical)
     for lname, canonical in CANONICAL.items()
     for spelling in (lname, canonical)
 }
+_KEYS: Final[dict[str, str]] = {spelling: key for spelling, (key, _) in _ENTRIES.items()}
+
+
+def _entry(name: str) -> tuple[str, str]:
+    """Lookup key and canonical spelling of a header name."""
+    return _ENTRIES.get(name) or (header_key(name), canonical_name(name))
 
 
 class Headers:
@@ -103,7 +110,7 @@ class Headers:
 
     def fields(self, name: str) -> list[str]:
         """Every field value of ``name``, one per header line, unsplit."""
-        key = header_key(name)
+        key = _KEYS.get(name) or header_key(name)
         return [value for fkey, _name, value in self._fields if fkey == key]
 
     def get_all(self, name: str) -> list[str]:
@@ -124,29 +131,49 @@ class Headers:
 
     def set(self, name: str, value: object) -> None:
         """Replace every field of ``name`` with one field at the first one's position."""
-        key = header_key(name)
+        key, canonical = _entry(name)
         text = str(value)
-        for i, f in enumerate(self._fields):
+        fields = self._fields
+        for i, f in enumerate(fields):
             if f[0] == key:
-                self._fields[i] = (key, f[1], text)
-                self._fields[i + 1 :] = [g for g in self._fields[i + 1 :] if g[0] != key]
+                fields[i] = (key, f[1], text)
+                if any(fields[j][0] == key for j in range(i + 1, len(fields))):
+                    fields[i + 1 :] = [g for g in fields[i + 1 :] if g[0] != key]
                 break
         else:
-            self._fields.append((key, canonical_name(name), text))
-        self._parsed.pop(key, None)
+            fields.append((key, canonical, text))
+        if self._parsed:
+            self._parsed.pop(key, None)
 
     def add(self, name: str, value: object) -> None:
         """Append a field."""
-        key = header_key(name)
-        self._fields.append((key, canonical_name(name), str(value)))
-        self._parsed.pop(key, None)
+        key, canonical = _entry(name)
+        self._fields.append((key, canonical, str(value)))
+        if self._parsed:
+            self._parsed.pop(key, None)
 
     def prepend(self, name: str, value: object) -> None:
         """Insert a field before the first field of the same name (or first of all)."""
-        key = header_key(name)
+        key, canonical = _entry(name)
         at = next((i for i, f in enumerate(self._fields) if f[0] == key), 0)
-        self._fields.insert(at, (key, canonical_name(name), str(value)))
+        self._fields.insert(at, (key, canonical, str(value)))
         self._parsed.pop(key, None)
+
+    def replace_first_value(self, name: str, value: object) -> None:
+        """Replace the first value of a list header (e.g. the top Via) where it stands; the
+        other values of its line stay, on a line of their own after it."""
+        key, _ = _entry(name)
+        fields = self._fields
+        for i, (fkey, fname, text) in enumerate(fields):
+            if fkey == key:
+                fields[i] = (fkey, fname, str(value))
+                if key in LIST_HEADERS and "," in text:
+                    rest = split_commas(text)[1:]
+                    if rest:
+                        fields.insert(i + 1, (fkey, fname, ", ".join(rest)))
+                self._parsed.pop(key, None)
+                return
+        raise KeyError(name)
 
     def remove(self, name: str) -> None:
         """Remove every field of ``name``."""
@@ -428,7 +455,7 @@ def make_response(
         if timestamp is not None:
             headers.add("Timestamp", timestamp)
     elif to_tag is not None and request.to.tag is None:
-        to = request.to.with_params(tag=to_tag)
-        headers.set("To", to)
-        headers.remember("to", to)
+        # the request's To as it was written, with the tag (RFC 3261 §8.2.6.2)
+        headers.set("To", f"{request.headers.get('to')};tag={to_tag}")
+        headers.remember("to", request.to.with_params(tag=to_tag))
     return Response(status, reason or REASON_PHRASES.get(status, "Unknown"), headers, body)

@@ -19,7 +19,7 @@ from enum import Enum, auto
 from typing import assert_never
 
 from voxgate.sip.errors import ParseError, TransactionError
-from voxgate.sip.flow import Flow
+from voxgate.sip.flow import Flow, Transport
 from voxgate.sip.headers import BRANCH_COOKIE, Via
 from voxgate.sip.message import Headers, Request, Response, make_response
 from voxgate.sip.timers import TimerConfig
@@ -158,6 +158,17 @@ _NETWORK_INPUTS = {
     True: frozenset({Input.REQUEST, Input.ACK}),  # server transactions
     False: frozenset({Input.PROVISIONAL, Input.SUCCESS, Input.FAILURE}),  # client transactions
 }
+#: States in which a transaction needs its request no more: all that is left is to absorb
+#: retransmissions, resend the response it keeps as bytes (a server) or the ACK it built (an
+#: INVITE client), and wait out its timer.  The request and its parsed headers are let go
+#: on entering them: a busy registrar holds tens of thousands of transactions waiting out
+#: Timer J (32 s over UDP), and the cyclic garbage collector walks everything they hold.
+_REQUEST_DONE: dict[Kind, frozenset[State]] = {
+    Kind.INVITE_CLIENT: frozenset({State.ACCEPTED, State.COMPLETED}),
+    Kind.NON_INVITE_CLIENT: frozenset({State.COMPLETED}),
+    Kind.INVITE_SERVER: frozenset({State.ACCEPTED, State.CONFIRMED}),
+    Kind.NON_INVITE_SERVER: frozenset({State.COMPLETED}),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,9 +189,24 @@ class TransactionKey:
 # -- actions ------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class SendMessage:
-    """Put ``message`` on the wire on ``flow``."""
+    """Put ``message`` on the wire on ``flow``.
+
+    ``data`` is the message serialized when the transaction layer did it already: a server
+    transaction serializes its responses once and keeps the bytes for retransmission; their
+    ``flow`` is then where the response goes (RFC 3261 §18.2.2, see :func:`response_flow`).
+    """
 
     message: Request | Response
+    flow: Flow
+    data: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Resend:
+    """Put ``data``, sent before on ``flow``, on the wire again: a server transaction
+    retransmitting its last response (RFC 3261 §17.2.1, §17.2.2)."""
+
+    data: bytes
     flow: Flow
 
 
@@ -240,8 +266,8 @@ class Terminated:
 
 
 Action = (
-    SendMessage | RequestReceived | AckReceived | ResponseReceived | StrayResponse | TimedOut
-    | TransportFailed | Terminated
+    SendMessage | Resend | RequestReceived | AckReceived | ResponseReceived | StrayResponse
+    | TimedOut | TransportFailed | Terminated
 )  # fmt: skip
 
 
@@ -249,10 +275,10 @@ Action = (
 class _Transaction:
     kind: Kind
     key: TransactionKey
-    request: Request
+    request: Request | None  # None once the state needs it no more (_REQUEST_DONE)
     flow: Flow
     state: State
-    last_response: Response | None = None
+    sent: tuple[bytes, Flow] | None = None  # a server's last response as sent, to resend
     ack: Request | None = None
     interval: float = 0.0  # current retransmission interval of Timer A, E or G
     deadlines: dict[Input, float] = field(default_factory=dict)
@@ -275,6 +301,31 @@ def server_key(request: Request) -> TransactionKey:
 def client_key(branch: str, method: str) -> TransactionKey:
     """The key responses match client transactions by (RFC 3261 §17.1.3)."""
     return TransactionKey(branch, "", method, server=False)
+
+
+def response_flow(response: Response, flow: Flow) -> Flow:
+    """Where a response goes (RFC 3261 §18.2.2, RFC 3581 §4).
+
+    Over a connection: back on the request's connection.  Over UDP: to the
+    ``received`` address (else sent-by host) and the ``rport`` port (else the
+    sent-by port, else 5060).
+    """
+    if flow.transport is not Transport.UDP:
+        return flow
+    via = response.top_via
+    host = via.params.get("received") or via.host.strip("[]")
+    rport = via.params.get("rport")
+    port = int(rport) if rport and rport.isdigit() else (via.port or 5060)
+    if (host, port) == flow.remote:
+        return flow
+    return Flow(flow.transport, flow.local, (host, port), flow.connection)
+
+
+def _request_of(txn: _Transaction) -> Request:
+    """The request of a transaction in a state that still keeps it."""
+    if txn.request is None:
+        raise TransactionError(txn.kind.name, txn.state.name, "request already let go")
+    return txn.request
 
 
 def _response_input(status: int) -> Input:
@@ -427,6 +478,8 @@ class TransactionLayer:
         if after is State.TERMINATED:
             del self._transactions[txn.key]
             actions.append(Terminated(txn.key))
+        elif after in _REQUEST_DONE[txn.kind]:
+            txn.request = None
         return actions
 
     def _effects(
@@ -437,9 +490,9 @@ class TransactionLayer:
         timers = self.timers
         match event:
             case Input.REQUEST:
-                last = txn.last_response
-                if last is not None and txn.state is not State.ACCEPTED:
-                    return [SendMessage(last, txn.flow)]
+                sent = txn.sent
+                if sent is not None and txn.state is not State.ACCEPTED:
+                    return [Resend(*sent)]
                 return []
             case Input.ACK:
                 if before is State.COMPLETED:
@@ -459,16 +512,13 @@ class TransactionLayer:
                 else:
                     txn.interval = min(2 * txn.interval, timers.t2)
                 self._arm(txn, event, now + txn.interval)
-                message: Request | Response | None = (
-                    txn.last_response if event is Input.TIMER_G else txn.request
-                )
-                return [] if message is None else [SendMessage(message, txn.flow)]
+                if event is not Input.TIMER_G:
+                    return [SendMessage(_request_of(txn), txn.flow)]
+                return [] if txn.sent is None else [Resend(*txn.sent)]
             case Input.TIMER_B | Input.TIMER_F | Input.TIMER_H:
-                return [TimedOut(txn.key, txn.request)]
+                return [TimedOut(txn.key, _request_of(txn))]
             case Input.TIMER_TRYING:
-                trying = _trying(txn.request)
-                txn.last_response = trying
-                return [SendMessage(trying, txn.flow)]
+                return [_sent(txn, _trying(_request_of(txn)))]
             case Input.TRANSPORT_ERROR:
                 return [TransportFailed(txn.key)]
             case (
@@ -485,7 +535,6 @@ class TransactionLayer:
         reliable = txn.flow.transport.reliable
         timers = self.timers
         self._cancel(txn, Input.TIMER_TRYING)
-        txn.last_response = response
         if event is Input.SUCCESS and txn.kind is Kind.INVITE_SERVER:
             if Input.TIMER_L not in txn.deadlines:
                 self._arm(txn, Input.TIMER_L, now + timers.timeout)
@@ -496,7 +545,7 @@ class TransactionLayer:
             self._arm(txn, Input.TIMER_H, now + timers.timeout)
         elif event is not Input.PROVISIONAL:  # non-INVITE final
             self._arm(txn, Input.TIMER_J, now + timers.j(reliable))
-        return [SendMessage(response, txn.flow)]
+        return [_sent(txn, response)]
 
     def _client_response(
         self, txn: _Transaction, before: State, event: Input, now: float, response: Response
@@ -516,7 +565,7 @@ class TransactionLayer:
             return up
         if event is Input.FAILURE:
             if txn.ack is None:
-                txn.ack = build_ack(txn.request, response)
+                txn.ack = build_ack(_request_of(txn), response)
             send: list[Action] = [SendMessage(txn.ack, txn.flow)]
             if before is State.COMPLETED:
                 return send  # a retransmitted final: ACK again, the TU saw it already
@@ -533,6 +582,14 @@ class TransactionLayer:
     def _cancel(txn: _Transaction, *timers: Input) -> None:
         for timer in timers:
             txn.deadlines.pop(timer, None)
+
+
+def _sent(txn: _Transaction, response: Response) -> SendMessage:
+    """Send a server transaction's response, and keep it as bytes to resend."""
+    dest = response_flow(response, txn.flow)
+    data = response.to_bytes()
+    txn.sent = (data, dest)
+    return SendMessage(response, dest, data)
 
 
 def _trying(request: Request) -> Response:

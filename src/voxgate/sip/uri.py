@@ -3,11 +3,13 @@
 ``parse_uri`` accepts any absolute URI so that header values such as
 ``<mailto:a@b>`` survive; ``SipUri`` and ``TelUri`` are the forms voxgate acts on.
 URIs are values: make changed copies (``with_params``, :func:`dataclasses.replace`),
-never change one in place (see :mod:`voxgate.sip.headers` on why not frozen).
+never change one in place (see :mod:`voxgate.sip.headers` on why not frozen):
+:func:`parse_uri` hands the same value to every caller that parses the same text.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
@@ -112,8 +114,13 @@ class AbsoluteUri:
 Uri = SipUri | TelUri | AbsoluteUri
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_uri(text: str) -> Uri:
-    """Parse an absolute URI; SIP, SIPS and tel URIs are checked against their grammar."""
+    """Parse an absolute URI; SIP, SIPS and tel URIs are checked against their grammar.
+
+    Remembered by text (bounded, least recently used out: Request-URIs repeat); callers
+    share the value.
+    """
     colon = text.find(":")
     scheme = text[:colon].lower() if colon > 0 else ""
     if scheme in ("sip", "sips"):

@@ -8,10 +8,9 @@ from datetime import datetime
 from typing import Final
 
 from sqlalchemy import and_, insert, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxgate.storage.engine import Store
-from voxgate.storage.repos._session import transaction
+from voxgate.storage.repos._session import Within, core_connection
 from voxgate.storage.tables import CallRecordRow
 
 
@@ -51,13 +50,12 @@ class CdrRepo:
         self.store = store
 
     async def add_many(
-        self, records: Sequence[CdrRecord], *, session: AsyncSession | None = None
+        self, records: Sequence[CdrRecord], *, session: Within | None = None
     ) -> None:
-        """Append records."""
+        """Append records (in ``session``'s transaction if given)."""
         if not records:
             return
-        async with transaction(self.store, session) as s:
-            connection = await s.connection()  # Core executemany: no ORM bookkeeping
+        async with core_connection(self.store, session) as connection:  # Core executemany
             await connection.execute(insert(CallRecordRow), [_row(r) for r in records])
 
     async def in_range(

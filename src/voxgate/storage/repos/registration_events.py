@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxgate.storage.engine import Store
-from voxgate.storage.repos._session import transaction
+from voxgate.storage.repos._session import Within, core_connection
 from voxgate.storage.tables import RegistrationEventRow
 
 
@@ -48,16 +47,13 @@ class RegistrationEventRepo:
         self.store = store
 
     async def add_many(
-        self, events: Sequence[RegistrationEventRecord], *, session: AsyncSession | None = None
+        self, events: Sequence[RegistrationEventRecord], *, session: Within | None = None
     ) -> None:
-        """Append events."""
+        """Append events (in ``session``'s transaction if given)."""
         if not events:
             return
-        async with transaction(self.store, session) as s:
-            connection = await s.connection()  # Core executemany: no ORM bookkeeping
-            await connection.execute(
-                insert(RegistrationEventRow), [_row(e) for e in events]
-            )
+        async with core_connection(self.store, session) as connection:  # Core executemany
+            await connection.execute(insert(RegistrationEventRow), [_row(e) for e in events])
 
     async def recent(
         self, extension: str | None = None, limit: int = 100, *, device: str | None = None
