@@ -129,12 +129,13 @@ def build_lab(net: Topology, tmp_path: Path, *, layers: int = 1, dmz: bool = Fal
     net.link(server, f"{LAN_SERVER}/24", lan, f"{LAN_PHONE}/24")
     config = edge_config((edge_host, edge_port) if dmz else None, extra)
     node = serve_in(server, tmp_path, listener, config)
-    counts = node.log_text().count("SIP users loaded"), node.log_text().count("device table loaded")
     password = remote_user(node, "201", "alice")
     for number, username in users:
         remote_user(node, number, username)
     assert voxgate(node, "device", "add", MAC, "--enable", "--description", "alice at home").returncode == 0
     bob_secret = "Vx" + secrets.token_urlsafe(15)
+    # counted after the last change: the next loads (at the latest the SIGHUP's) see it all
+    counts = node.log_text().count("SIP users loaded"), node.log_text().count("device table loaded")
     import_extensions(node, tmp_path, [("202", bob_secret)])  # SIGHUP: the edge reloads too
     wait_for_log(node, "SIP users loaded", counts[0])
     wait_for_log(node, "device table loaded", counts[1])
