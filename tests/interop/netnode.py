@@ -10,14 +10,17 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from netns import Namespace
+from netns import Namespace, Topology
 from peers import Node, init_node
 
 SIP_PORT = 5060
 TLS_PORT = 5061
+#: The server's address on the link toward the (outermost) router.
+SERVER = "10.231.0.1"
 
 
 def serve_in(ns: Namespace, tmp_path: Path, address: str, extra: str = "") -> Node:
@@ -80,3 +83,35 @@ def sip_probe(ns: Namespace, src: str, dst: str, port: int = SIP_PORT, wait: flo
     status line of the answer, or ``""`` if none came."""
     return ns.run(sys.executable, "-c", _PROBE, src, dst, str(port), str(wait),
                   timeout=wait + 30).strip()  # fmt: skip
+
+
+@dataclass
+class NatPath:
+    """A home namespace behind ``layers`` masquerading routers, and the server namespace."""
+
+    server: Namespace
+    home: Namespace
+    home_ip: str
+    public_ip: str  # the outermost router's WAN address: what the server sees
+
+
+def build_nat_path(net: Topology, layers: int, server: Namespace | None = None) -> NatPath:
+    """server ─ router(s) ─ home; router n (counted from the server) has WAN 10.231.<n>.2
+    and LAN 10.231.<n+1>.1, and masquerades what leaves through its WAN.  ``server``: the
+    namespace that gets :data:`SERVER` on the first link (default: a new one, "server")."""
+    server = server or net.namespace("server")
+    upstream, upstream_ip = server, SERVER
+    for n in range(layers):
+        router = net.namespace("router" if layers == 1 else ("isp" if n == 0 else f"cpe{n}"))
+        _, wan = net.link(upstream, f"{upstream_ip}/24", router, f"10.231.{n}.2/24",
+                          a_name="down", b_name="wan")  # fmt: skip
+        if n > 0:
+            router.default_route(upstream_ip)
+        router.enable_forwarding()
+        router.masquerade(wan)
+        upstream, upstream_ip = router, f"10.231.{n + 1}.1"
+    home = net.namespace("home")
+    home_ip = f"10.231.{layers}.2"
+    net.link(upstream, f"{upstream_ip}/24", home, f"{home_ip}/24", a_name="lan", b_name="wan")
+    home.default_route(upstream_ip)
+    return NatPath(server, home, home_ip, "10.231.0.2")

@@ -19,13 +19,16 @@ Independent of voxgate: it needs ``ip`` (iproute2), ``nft`` for masquerade, and 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import ipaddress
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +44,8 @@ _ROLE_RE: Final = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 _IFNAME_RE: Final = re.compile(r"^[a-z][a-z0-9]{0,14}$")
 
 _Output = int | IO[bytes] | None
+#: ``setns(2)`` namespace type of a network namespace (linux/sched.h).
+_CLONE_NEWNET: Final = 0x40000000
 
 
 class NetnsError(RuntimeError):
@@ -227,6 +232,40 @@ class Namespace:
     def nft(self, ruleset: str) -> None:
         """Load an nftables ruleset (``nft -f -``) inside."""
         self.run("nft", "-f", "-", stdin=ruleset)
+
+    def connect(self, host: str, port: int, timeout: float = 0.5) -> socket.socket:
+        """A TCP connection opened from inside (e.g. to a phone's control port on the
+        namespace's own ``lo``), usable from the test process.
+
+        A socket belongs to the namespace it was created in: a helper thread enters this
+        one (``setns(2)`` changes the network namespace of the calling thread only),
+        creates and connects the socket, and goes back.  ``OSError`` if it fails."""
+        made: list[socket.socket] = []
+        failed: list[BaseException] = []
+
+        def inside() -> None:
+            libc = ctypes.CDLL(None, use_errno=True)
+            with open("/proc/thread-self/ns/net", "rb") as own, \
+                    open(f"/run/netns/{self.name}", "rb") as target:  # fmt: skip
+                if libc.setns(target.fileno(), _CLONE_NEWNET) != 0:
+                    failed.append(OSError(ctypes.get_errno(), f"setns into {self.name}"))
+                    return
+                try:
+                    made.append(socket.create_connection((host, port), timeout=timeout))
+                except OSError as err:
+                    failed.append(err)
+                finally:
+                    if libc.setns(own.fileno(), _CLONE_NEWNET) != 0:
+                        failed.append(OSError(ctypes.get_errno(), "setns back"))
+
+        thread = threading.Thread(target=inside, name=f"connect-in-{self.role}")
+        thread.start()
+        thread.join()
+        if failed:
+            for sock in made:
+                sock.close()
+            raise failed[0]
+        return made[0]
 
 
 class Topology:

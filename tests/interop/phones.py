@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from netns import Namespace
 from peers import free_port
 
 
@@ -36,6 +37,9 @@ class Baresip:
     #: The phone's instance UUID (baresip's ``uuid`` file, sent as +sip.instance): a
     #: version-1 UUID carries a MAC in its node field, as desk phones build it.
     uuid: str | None = None
+    #: Run inside this network namespace (its processes are stopped with the topology);
+    #: ``address`` is then one of the namespace's, and the control port is on its ``lo``.
+    netns: Namespace | None = None
     process: subprocess.Popen[bytes] | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     _sock: socket.socket | None = None
@@ -66,15 +70,20 @@ class Baresip:
         (home / "accounts").write_text(self.account + "\n")
         if self.uuid is not None:
             (home / "uuid").write_text(self.uuid)
-        log = (self.workdir / f"{self.name}.log").open("wb")
-        self.process = subprocess.Popen(
-            ["baresip", "-s", "-f", str(home), "-n", self.address],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+        command = ["baresip", "-s", "-f", str(home), "-n", self.address]
+        with (self.workdir / f"{self.name}.log").open("wb") as log:
+            if self.netns is None:
+                self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                                stdin=subprocess.DEVNULL)  # fmt: skip
+            else:
+                self.process = self.netns.popen(command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
         while True:
             try:
-                self._sock = socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=0.5)
+                if self.netns is None:
+                    self._sock = socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=0.5)
+                else:
+                    self._sock = self.netns.connect("127.0.0.1", self.ctrl_port)
                 break
             except OSError:
                 if time.monotonic() > deadline or self.process.poll() is not None:

@@ -20,50 +20,26 @@ import secrets
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from netnode import SIP_PORT, TLS_PORT, bindings, registration_events, serve_in
-from netns import Namespace, Topology
+from netnode import (
+    SERVER,
+    SIP_PORT,
+    TLS_PORT,
+    NatPath,
+    bindings,
+    build_nat_path,
+    registration_events,
+    serve_in,
+)
+from netns import Topology
 from peers import auth_csv, auth_field, import_extensions, run_sipp, voxgate
 
 pytestmark = pytest.mark.interop
 
 #: SIPp 3.6 knows only MD5 (docs/interop.md).
 SIPP_PBX = '\n[pbx]\ndigest_algorithms = "MD5"\n'
-SERVER = "10.231.0.1"
-
-
-@dataclass
-class NatPath:
-    """A home namespace behind ``layers`` masquerading routers, and the server namespace."""
-
-    server: Namespace
-    home: Namespace
-    home_ip: str
-    public_ip: str  # the outermost router's WAN address: what the server sees
-
-
-def build_nat_path(net: Topology, layers: int) -> NatPath:
-    """server ─ router(s) ─ home; router n (counted from the server) has WAN 10.231.<n>.2
-    and LAN 10.231.<n+1>.1, and masquerades what leaves through its WAN."""
-    server = net.namespace("server")
-    upstream, upstream_ip = server, SERVER
-    for n in range(layers):
-        router = net.namespace("router" if layers == 1 else ("isp" if n == 0 else f"cpe{n}"))
-        _, wan = net.link(upstream, f"{upstream_ip}/24", router, f"10.231.{n}.2/24",
-                          a_name="down", b_name="wan")  # fmt: skip
-        if n > 0:
-            router.default_route(upstream_ip)
-        router.enable_forwarding()
-        router.masquerade(wan)
-        upstream, upstream_ip = router, f"10.231.{n + 1}.1"
-    home = net.namespace("home")
-    home_ip = f"10.231.{layers}.2"
-    net.link(upstream, f"{upstream_ip}/24", home, f"{home_ip}/24", a_name="lan", b_name="wan")
-    home.default_route(upstream_ip)
-    return NatPath(server, home, home_ip, "10.231.0.2")
 
 
 def _register_through_nat(net: Topology, tmp_path: Path, layers: int) -> None:

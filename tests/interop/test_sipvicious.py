@@ -17,14 +17,8 @@ FIELD-NOTES.md), while legitimate SIPp clients register from the office.
 
 from __future__ import annotations
 
-import ast
-import binascii
-import re
 import secrets
-import shutil
-import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +26,7 @@ import pytest
 from netnode import SIP_PORT, bindings, registration_events, serve_in, sip_probe
 from netns import Namespace, Topology
 from peers import Node, SippResult, auth_csv, auth_field, import_extensions, run_sipp
+from sipvicious import Scan, finish_svcrack, svwar_answers, tool
 
 pytestmark = pytest.mark.interop
 
@@ -77,45 +72,7 @@ def _register(tmp_path: Path, ns: Namespace, address: str, number: str, secret: 
                     host=SERVER, source=address, prefix=ns.exec_prefix, extra=["-inf", str(inf)])  # fmt: skip
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed: ./test installs Debian's sipvicious")
-    return path
-
-
 # -- svwar ---------------------------------------------------------------------------------
-@dataclass
-class Scan:
-    method: str
-    output: str
-    #: extension → (status line, header names) of each answer svwar printed (--debug)
-    answers: dict[str, set[tuple[str, tuple[str, ...]]]]
-
-    def found(self) -> list[str]:
-        """The extensions svwar says exist."""
-        return re.findall(r"extension '([^']*)' (?:probably )?exists", self.output)
-
-
-def _answers(output: str) -> dict[str, set[tuple[str, tuple[str, ...]]]]:
-    """svwar --debug prints each datagram as a bytes literal; svwar puts the extension in its
-    From tag (hex of ``extension \\x01 random``), which the answers echo."""
-    answers: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
-    for line in output.splitlines():
-        if not line.startswith(("b'SIP/2.0", 'b"SIP/2.0')):
-            continue
-        text = ast.literal_eval(line).decode(errors="replace")
-        head = text.split("\r\n\r\n", 1)[0].split("\r\n")
-        tag = re.search(r"^(?:From|f)\s*:.*?;\s*tag=([0-9a-fA-F]+)", text, re.MULTILINE | re.IGNORECASE)
-        if tag is None:
-            continue
-        extension = binascii.a2b_hex(tag[1]).split(b"\x01")[0].decode()
-        names = tuple(sorted(h.split(":", 1)[0].strip().lower() for h in head[1:]))
-        status = re.sub(r"^(SIP/2.0 \d{3}).*", r"\1", head[0])
-        answers.setdefault(extension, set()).add((status, names))
-    return answers
-
-
 #: svwar 0.3.3 stops at the first answer equal to the one for its made-up extension when
 #: that is a 401/407 ("We got an unknown response"): against a node that challenges every
 #: REGISTER and INVITE alike, a range scan tries one extension.  So those methods get one
@@ -128,7 +85,7 @@ def _svwar(net: Topology, lab: Lab, tmp_path: Path) -> list[Scan]:
     limits the request rate of one source, and svwar's INVITE scan sends an ACK with a new
     branch for every 407, which never matches, so the node retransmits the 407 until its
     Timer H and svwar acknowledges each copy."""
-    svwar = _tool("svwar")
+    svwar = tool("svwar")
     runs: list[tuple[str, Path, subprocess.Popen[bytes]]] = []
     for n, method in enumerate(("OPTIONS", "REGISTER", "INVITE")):
         scanner = net.namespace(f"scan{method.lower()}")
@@ -150,7 +107,7 @@ def _svwar(net: Topology, lab: Lab, tmp_path: Path) -> list[Scan]:
         text = out.read_text(errors="replace")
         scan = scans.setdefault(method, Scan(method, "", {}))
         scan.output += f"== {out.name}\n{text}"
-        for number, shapes in _answers(text).items():
+        for number, shapes in svwar_answers(text).items():
             scan.answers.setdefault(number, set()).update(shapes)
     return list(scans.values())
 
@@ -190,20 +147,6 @@ SECURITY = (
 )
 
 
-def _finish_svcrack(process: subprocess.Popen[bytes], log: Path) -> None:
-    """Wait for svcrack to crack the password or give up.  Once it has given up ("It has
-    been 3 s since we last received a response") it still waits 10 s on its socket: a
-    SIGINT ends that wait, and it prints its results as at the end."""
-    deadline = time.monotonic() + 120
-    while process.poll() is None:
-        if "since we last received a response" in log.read_text(errors="replace"):
-            process.send_signal(signal.SIGINT)
-            process.wait(timeout=30)
-            return
-        assert time.monotonic() < deadline, log.read_text(errors="replace")[-2000:]
-        time.sleep(0.1)
-
-
 @pytest.mark.timeout(180)
 def test_svcrack_is_locked_out_and_stays_out(netns: Topology, tmp_path: Path) -> None:
     lab = _lab(netns, tmp_path, SECURITY)
@@ -212,7 +155,7 @@ def test_svcrack_is_locked_out_and_stays_out(netns: Topology, tmp_path: Path) ->
     wrong = [f"Wrong-{i}-{secrets.token_hex(4)}" for i in range(MAX_FAILURES * 2)]
     wordlist = tmp_path / "passwords.txt"
     wordlist.write_text("\n".join([*wrong, right, "after-1", "after-2"]) + "\n")
-    svcrack = _tool("svcrack")
+    svcrack = tool("svcrack")
     log = tmp_path / "svcrack.txt"
     with log.open("wb") as sink:
         process = lab.attacker.popen(
@@ -223,7 +166,7 @@ def test_svcrack_is_locked_out_and_stays_out(netns: Topology, tmp_path: Path) ->
     # the office keeps registering during the attack
     during = _register(tmp_path, lab.office, OFFICE, REGISTERED[1], lab.secrets[REGISTERED[1]],
                        calls=10)  # fmt: skip
-    _finish_svcrack(process, log)
+    finish_svcrack(process, log)
     assert during.returncode == 0 and during.counter("SuccessfulCall") == 10, during.stdout[-3000:]
     out = log.read_text(errors="replace")
     assert "no server response" not in out, out[-2000:]
