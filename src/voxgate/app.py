@@ -131,7 +131,12 @@ class Node:
             if upstream_kind is not Transport.UDP:
                 specs.append(ListenerSpec(upstream_kind, edge.lan_address, edge.lan_port))
             if pbx_core is not None:
-                pbx_gate = source_gate(settings.security)  # devices never reach it directly
+                # the call control's own gate: the edge's LAN address is trusted (all remote
+                # devices arrive from it), and failed logins there lock out LAN sources there
+                pbx_gate = source_gate(settings.security, also_trusted=(edge.lan_address,))
+                pbx_core.auth_failed = lambda source, detail: pbx_gate.auth_failed(
+                    source, loop.time(), detail
+                )
                 self.pbx_transports = self._new_transports(self._pbx_driver, pbx_gate)
                 self.pbx_driver = EndpointDriver(pbx_core, self.pbx_transports.send,
                                                  self.on_event, loop)  # fmt: skip
@@ -416,8 +421,9 @@ async def _start_edge(core: EdgeCore, store: Store, settings: Settings) -> EdgeS
     return service
 
 
-def source_gate(security: SecuritySettings) -> SourceGate:
-    """The admission gate of ``[security]``: lockouts, rates, trusted networks."""
+def source_gate(security: SecuritySettings, also_trusted: tuple[str, ...] = ()) -> SourceGate:
+    """The admission gate of ``[security]``: lockouts, rates, trusted networks (and the
+    ``also_trusted`` addresses, e.g. the edge's LAN address at the call control)."""
     tracked = security.max_tracked_sources
     policy = GatePolicy(
         lockout=LockoutPolicy(
@@ -429,7 +435,8 @@ def source_gate(security: SecuritySettings) -> SourceGate:
         allowlist_only=security.allowlist_only,
     )  # fmt: skip
     trusted = NetblockSet(
-        (ipaddress.ip_network(text), "trusted networks") for text in security.trusted_networks
+        [(ipaddress.ip_network(text), "trusted networks") for text in security.trusted_networks]
+        + [(ipaddress.ip_network(address), "the edge") for address in also_trusted]
     )
     return SourceGate(policy, trusted)
 

@@ -5,11 +5,13 @@ and disabled devices."""
 from __future__ import annotations
 
 import pytest
-from edgebench import DEVICE, LAN, LEVEL1, LEVEL2, MAC, WAN, alice, authorized, build
+from edgebench import DEVICE, LAN, LEVEL1, LEVEL2, MAC, WAN, alice, authorized, build, register
 
 from voxgate.edge.registrations import RegistrationNote
 from voxgate.policy.devices import DeviceTable
+from voxgate.sip.digest import answer, challenges_from, select_challenge
 from voxgate.sip.flow import Flow, Transport
+from voxgate.sip.message import Response
 
 
 def test_a_known_enabled_device_registers_through_both_levels() -> None:
@@ -147,3 +149,24 @@ def test_the_registration_log_names_device_source_user_and_extension() -> None:
         ("unregistered", "connection closed", "alice", "201", MAC, DEVICE),
     ]
     assert notes[1].instance is not None and notes[1].user_agent == "TestPhone 1.0"
+
+
+def test_registers_arriving_while_one_is_in_flight_share_it() -> None:
+    """Two REGISTERs of a new device before the call control answered: one binding, one upstream
+    registration in flight at a time (RFC 3261 §10.2), both devices' transactions answered."""
+    net = build([alice()], DeviceTable([(MAC, True)]))
+    first = net.device_sends(register())
+    challenge = select_challenge(challenges_from(first, proxy=False))
+    assert challenge is not None
+    flow = Flow(Transport.TLS, WAN, DEVICE, 7)
+    for nc, cseq in ((1, 2), (2, 3)):
+        creds = answer(challenge, "REGISTER", f"sip:{WAN[0]}", "alice", password=LEVEL1, cnonce="c", nc=nc)
+        net.edge.receive(register(auth=str(creds), cseq=cseq), flow, net.now)  # no pump between
+    net.to_device.clear()
+    net.pump()
+    answers = [m for m in net.to_device if isinstance(m, Response)]
+    assert [a.status for a in answers] == [200, 200]
+    assert len(net.edge.relay.bindings) == 1
+    upstream = [m for m in net.pbx_saw if m.startswith(b"REGISTER")]
+    assert len(upstream) == 2  # the 401 round trip of one registration, not two registrations
+    assert len(net.pbx.location.lookup("201", net.now + net.pbx.wall_offset)) == 1

@@ -150,6 +150,8 @@ class DeviceBinding:
     algorithm: str = ""
     #: The source address last written to the registration log (a move is noted again).
     noted_source: str = ""
+    #: The upstream REGISTER in flight for this binding, if any.
+    in_flight: _Pending | None = None
 
 
 @dataclass(slots=True)
@@ -162,6 +164,9 @@ class _Pending:
     expires: int
     new: bool
     challenged: bool = False
+    #: Device REGISTERs that arrived while this one was in flight: they get its answer (a UA
+    #: must not send a REGISTER for a binding before the previous one ended, RFC 3261 §10.2).
+    waiters: list[tuple[TransactionKey, Request]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -229,6 +234,8 @@ class RegistrationRelay:
         self.bindings: dict[str, DeviceBinding] = {}
         self._by_device: dict[tuple[str, str], str] = {}
         self._by_user: dict[str, set[str]] = {}
+        #: Bindings whose first REGISTER is still on its way to the call control.
+        self._starting: dict[str, DeviceBinding] = {}
         self._pending: dict[TransactionKey, _Pending] = {}
 
     # -- device side ----------------------------------------------------------------------
@@ -331,8 +338,13 @@ class RegistrationRelay:
         uri = contact.sip_uri
         device_key = (user.username, instance or str(uri))
         token = self._by_device.get(device_key)
-        binding = self.bindings.get(token) if token is not None else None
-        new = binding is None
+        binding = None
+        if token is not None:
+            binding = self.bindings.get(token) or self._starting.get(token)
+        new = binding is None or token in self._starting
+        if binding is not None and binding.in_flight is not None:
+            binding.in_flight.waiters.append((key, request))  # answered with the one in flight
+            return
         if binding is None:
             if expires == 0:  # unregistering what is not registered: nothing to relay
                 self.ua.respond(key, self._response(request, 200), now)
@@ -343,9 +355,13 @@ class RegistrationRelay:
                 mac=identity.mac if identity else None, instance=instance, expires_at=now,
                 upstream_call_id=secrets.token_hex(16), upstream_cseq=0, user_agent=user_agent,
             )  # fmt: skip
+            self._starting[token] = binding  # a second REGISTER meanwhile finds this one
+            self._by_device[device_key] = token
         upstream = self._upstream_register(binding, expires)
         sent = self.ua.send_request(upstream, self.upstream.flow, now)
-        self._pending[sent] = _Pending(key, request, binding, expires, new)
+        pending = _Pending(key, request, binding, expires, new)
+        self._pending[sent] = pending
+        binding.in_flight = pending
         # the flow and contact the device uses now (a new NAT mapping or connection)
         binding.flow, binding.contact, binding.uri = flow, str(uri), uri
         binding.user, binding.user_agent, binding.algorithm = user, user_agent, algorithm
@@ -411,6 +427,8 @@ class RegistrationRelay:
         if pending is None:
             return False
         self.stats.upstream_failures += 1
+        if pending.new:
+            self._forget(pending.binding)
         log.warning("the call control did not answer a REGISTER for %s",
                     pending.binding.user.username)  # fmt: skip
         self._to_device(pending, self._response(pending.device_request, 504), now)
@@ -491,8 +509,21 @@ class RegistrationRelay:
         self._to_device(pending, out, now)
 
     def _to_device(self, pending: _Pending, response: Response, now: float) -> None:
+        binding = pending.binding
+        if binding.in_flight is pending:
+            binding.in_flight = None
+        if self._starting.get(binding.token) is binding:
+            del self._starting[binding.token]
+            if binding.token not in self.bindings:  # refused: forget its device key too
+                self._forget(binding)
         if pending.device_key is not _ANSWERED:
             self.ua.respond(pending.device_key, response, now)
+        for key, request in pending.waiters:
+            again = self._response(request, response.status, response.reason)
+            for name in ("Contact", "Min-Expires", "Retry-After"):
+                for value in response.headers.fields(name):
+                    again.headers.add(name, value)
+            self.ua.respond(key, again, now)
 
     # -- bindings -------------------------------------------------------------------------
     def lookup(self, token: str, now: float) -> DeviceBinding | None:
