@@ -186,3 +186,26 @@ def test_bad_headers(store_url: str, text: str, why: str) -> None:
             await service.import_csv(text, ME)
 
     run(store_url, body)
+
+
+def test_seen_many_notes_known_devices_in_one_go_and_names_them(store_url: str) -> None:
+    async def body(service: DeviceService, audit: AuditLog) -> None:
+        del audit
+        await service.add("0004f2a1b2c3", Actor("cli:t"))
+        await service.add("0004f2a1b2c4", Actor("cli:t"))
+        generation = await service.generation()
+        when = datetime(2026, 12, 2, 1, 2, 3, tzinfo=UTC)
+        known = await service.repo.seen_many([
+            ("0004f2a1b2c3", "203.0.113.7", "Phone A", when),
+            ("0004f2a1b2c4", "203.0.113.8", None, when),
+            ("0004f2a1b2c5", "203.0.113.9", "unknown", when),
+        ])  # fmt: skip
+        assert known == {"0004f2a1b2c3", "0004f2a1b2c4"}
+        first = await service.get("0004f2a1b2c3")
+        assert (first.last_source, first.user_agent, first.last_seen_at) == ("203.0.113.7", "Phone A", when)
+        assert first.first_seen_at == when
+        assert await service.generation() == generation  # nodes need not reload for sightings
+        with pytest.raises(DeviceError):
+            await service.get("0004f2a1b2c5")  # unknown ones are left to learn()
+
+    run(store_url, body)

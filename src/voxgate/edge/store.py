@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from voxgate.edge.registrations import DeviceSeen, RegistrationNote
 from voxgate.edge.users import SipUser
-from voxgate.services.devices import DeviceService
+from voxgate.services.devices import MAX_USER_AGENT, DeviceService
 from voxgate.services.sipusers import SipUserService
 from voxgate.storage.engine import Store
 from voxgate.storage.repos.registration_events import (
@@ -62,9 +62,16 @@ class SqlEdgeStore:
 
     async def devices_seen(self, seen: Sequence[DeviceSeen]) -> int:
         """Record sightings (unknown devices become disabled rows); how many were new."""
+        now = datetime.now(UTC)
+        known = await self.devices.repo.seen_many([
+            (s.identity.mac, s.source, s.user_agent[:MAX_USER_AGENT] if s.user_agent else None, now)
+            for s in seen
+        ])  # fmt: skip: one transaction for the devices already in the table
         created = 0
         for sighting in seen:
             identity = sighting.identity
+            if identity.mac in known:
+                continue
             if await self.devices.learn(identity.mac, sighting.source, identity.source,
                                         sighting.user_agent):  # fmt: skip
                 created += 1

@@ -171,6 +171,38 @@ class DeviceRepo:
             )  # fmt: skip
             return bool(getattr(result, "rowcount", 0))
 
+    async def seen_many(
+        self, sightings: Sequence[tuple[str, str, str | None, datetime]]
+    ) -> set[str]:
+        """:meth:`seen` for many ``(mac, source, user_agent, now)`` at once: one transaction,
+        one executemany UPDATE; the MACs that exist (the others are left to :meth:`learn`)."""
+        if not sightings:
+            return set()
+        macs = list({mac for mac, _, _, _ in sightings})
+        async with self.store.sessions.begin() as session:
+            connection = await session.connection()
+            known: set[str] = set()
+            for start in range(0, len(macs), 500):
+                rows = await connection.execute(
+                    select(DeviceRow.mac).where(DeviceRow.mac.in_(macs[start : start + 500]))
+                )
+                known.update(rows.scalars().all())
+            updates = [
+                {"k_mac": mac, "last_source": source, "user_agent": agent, "last_seen_at": now}
+                for mac, source, agent, now in sightings if mac in known
+            ]  # fmt: skip
+            if updates:
+                await connection.execute(
+                    update(DeviceRow).where(DeviceRow.mac == bindparam("k_mac")).values(
+                        last_source=bindparam("last_source"), user_agent=bindparam("user_agent"),
+                        last_seen_at=bindparam("last_seen_at"),
+                        first_seen_at=func.coalesce(DeviceRow.first_seen_at,
+                                                    bindparam("last_seen_at")),
+                    ),
+                    updates,
+                )  # fmt: skip
+        return known
+
     async def learn(self, record: DeviceRecord) -> bool:
         """Insert a device seen for the first time, or — when it exists (also when another
         node inserted it a moment ago) — note that it was seen.  Whether it was inserted."""
