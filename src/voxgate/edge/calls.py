@@ -28,6 +28,15 @@ from typing import Final
 from voxgate.edge.registrations import DeviceBinding, RegistrationRelay
 from voxgate.edge.users import SipUser
 from voxgate.policy.devices import Admission
+from voxgate.sip.b2bua import (
+    copy_body,
+    copy_headers,
+    copy_options,
+    host_port,
+    in_dialog,
+    name_addr,
+    new_branch,
+)
 from voxgate.sip.dialog import Dialog
 from voxgate.sip.digest import (
     AuthResult,
@@ -37,7 +46,6 @@ from voxgate.sip.digest import (
     select_challenge,
 )
 from voxgate.sip.flow import Flow, Transport
-from voxgate.sip.headers import BRANCH_COOKIE
 from voxgate.sip.message import Headers, Request, Response, make_response
 from voxgate.sip.timers import TimerConfig
 from voxgate.sip.transaction import TransactionKey
@@ -190,7 +198,7 @@ class EdgeCalls:
         headers = Headers.of([
             ("Via", _via(upstream.flow, self.sent_by(upstream.flow))),
             ("Max-Forwards", str((request.max_forwards or 70) - 1)),
-            ("From", _name_addr(request.from_.display_name or "",
+            ("From", name_addr(request.from_.display_name or "",
                                 f"sip:{user.upstream_username}@{domain}", b_tag)),
             ("To", f"<sip:{dialed}@{domain}>"),
             ("Call-ID", secrets.token_hex(16)),
@@ -223,7 +231,7 @@ class EdgeCalls:
         headers = Headers.of([
             ("Via", _via(b_flow, host)),
             ("Max-Forwards", str((request.max_forwards or 70) - 1)),
-            ("From", _name_addr(from_.display_name or "", f"sip:{caller}@{host}", b_tag)),
+            ("From", name_addr(from_.display_name or "", f"sip:{caller}@{host}", b_tag)),
             ("To", f"<sip:{binding.user.username}@{host}>"),
             ("Call-ID", secrets.token_hex(16)),
             ("CSeq", "1 INVITE"),
@@ -237,7 +245,7 @@ class EdgeCalls:
         self, key: TransactionKey, request: Request, flow: Flow, *, user: SipUser, token: str,
         headers: Headers, target: str, b_flow: Flow, now: float, outgoing: bool,
     ) -> None:  # fmt: skip
-        _copy(request.headers, headers, REQUEST_COPY)
+        copy_headers(request.headers, headers, REQUEST_COPY)
         _copy_options(request.headers, headers)
         invite = Request("INVITE", target, headers, request.body)
         b_key = self.ua.send_request(invite, b_flow, now)
@@ -321,7 +329,7 @@ class EdgeCalls:
         out = self._response(call.a_invite, response.status, response.reason, to_tag=call.a_tag,
                              body=response.body)  # fmt: skip
         out.headers.add("Contact", _contact(call.a_flow, call.token, self.sent_by(call.a_flow)))
-        _copy(response.headers, out.headers, RESPONSE_COPY)
+        copy_headers(response.headers, out.headers, RESPONSE_COPY)
         self.ua.respond(call.a_key, out, now)
 
     def _answered(self, call: EdgeCall, response: Response, now: float) -> None:
@@ -337,7 +345,7 @@ class EdgeCalls:
         out = self._response(call.a_invite, 200, response.reason, to_tag=call.a_tag,
                              body=response.body)  # fmt: skip
         out.headers.add("Contact", _contact(call.a_flow, call.token, self.sent_by(call.a_flow)))
-        _copy(response.headers, out.headers, RESPONSE_COPY)
+        copy_headers(response.headers, out.headers, RESPONSE_COPY)
         _copy_options(response.headers, out.headers)
         call.a_dialog = Dialog.from_uas(call.a_invite, out)
         self._dialogs[(call.a_invite.call_id, call.a_tag)] = (call, True)
@@ -364,7 +372,7 @@ class EdgeCalls:
         self._end(call, now)
         out = self._response(call.a_invite, status, response.reason if status ==
                              response.status else None, to_tag=call.a_tag)  # fmt: skip
-        _copy(response.headers, out.headers, ("Retry-After",))
+        copy_headers(response.headers, out.headers, ("Retry-After",))
         self.ua.respond(call.a_key, out, now)
 
     def _answer_challenge(self, call: EdgeCall, response: Response, now: float) -> bool:
@@ -440,15 +448,15 @@ class EdgeCalls:
                 out_seq = call.b_reinvite[0]
             else:
                 return
-            ack = _in_dialog(call.b_dialog, "ACK", call.b_flow, self.sent_by(call.b_flow),
+            ack = in_dialog(call.b_dialog, "ACK", call.b_flow, self.sent_by(call.b_flow),
                              out_seq)
-            _copy_body(request, ack)
+            copy_body(request, ack)
             call.b_acks[out_seq] = ack
             self.ua.send_stateless(ack, call.b_flow)
         elif call.a_reinvite is not None and call.a_reinvite[1] == seq:
-            ack = _in_dialog(call.a_dialog, "ACK", call.a_flow, self.sent_by(call.a_flow),
+            ack = in_dialog(call.a_dialog, "ACK", call.a_flow, self.sent_by(call.a_flow),
                              call.a_reinvite[0])
-            _copy_body(request, ack)
+            copy_body(request, ack)
             self.ua.send_stateless(ack, call.a_flow)
 
     def in_dialog(
@@ -466,8 +474,8 @@ class EdgeCalls:
         if refusal is not None:
             self._reply(key, request, refusal, now)
             return
-        out = _in_dialog(other, request.method, flow, self.sent_by(flow))
-        _copy(request.headers, out.headers, REQUEST_COPY)
+        out = in_dialog(other, request.method, flow, self.sent_by(flow))
+        copy_headers(request.headers, out.headers, REQUEST_COPY)
         _copy_options(request.headers, out.headers)
         out.body = request.body
         if request.method in ("INVITE", "UPDATE"):
@@ -492,7 +500,7 @@ class EdgeCalls:
         call, request = relay.call, relay.request
         from_a = not relay.to_a
         out = self._response(request, response.status, response.reason, body=response.body)
-        _copy(response.headers, out.headers, RESPONSE_COPY)
+        copy_headers(response.headers, out.headers, RESPONSE_COPY)
         _copy_options(response.headers, out.headers)
         if request.method in ("INVITE", "UPDATE") and response.status < 300:
             back = call.a_flow if from_a else call.b_flow
@@ -553,7 +561,7 @@ class EdgeCalls:
     def _hang_up_both(self, call: EdgeCall, now: float) -> None:
         for dialog, flow in ((call.a_dialog, call.a_flow), (call.b_dialog, call.b_flow)):
             if dialog is not None:
-                bye = _in_dialog(dialog, "BYE", flow, self.sent_by(flow))
+                bye = in_dialog(dialog, "BYE", flow, self.sent_by(flow))
                 self.ua.send_request(bye, flow, now)
         self._end(call, now)
 
@@ -572,11 +580,11 @@ class EdgeCalls:
         address toward devices."""
         relay = self.relay
         if flow.local == relay.upstream.flow.local:
-            return _host_port(flow.local)
+            return host_port(flow.local)
         policy = relay.policy
         if policy.public_host:
-            return _host_port((policy.public_host, policy.public_port or flow.local[1]))
-        return _host_port(flow.local)
+            return host_port((policy.public_host, policy.public_port or flow.local[1]))
+        return host_port(flow.local)
 
     # -- answers --------------------------------------------------------------------------
     def _challenge(self, key: TransactionKey, request: Request, now: float, *, stale: bool) -> None:
@@ -602,17 +610,8 @@ def _tag() -> str:
     return secrets.token_hex(6)
 
 
-def _branch() -> str:
-    return BRANCH_COOKIE + secrets.token_hex(8)
-
-
-def _host_port(address: tuple[str, int]) -> str:
-    host, port = address
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def _via(flow: Flow, host: str) -> str:
-    return f"SIP/2.0/{flow.transport.value} {host};branch={_branch()};rport"
+    return f"SIP/2.0/{flow.transport.value} {host};branch={new_branch()};rport"
 
 
 def _contact(flow: Flow, token: str, host: str) -> str:
@@ -620,39 +619,5 @@ def _contact(flow: Flow, token: str, host: str) -> str:
     return f"<sip:{token}@{host}{transport}>"
 
 
-def _in_dialog(
-    dialog: Dialog, method: str, flow: Flow, host: str, cseq: int | None = None
-) -> Request:
-    return dialog.create_request(method, branch=_branch(), via_host=host,
-                                 via_transport=flow.transport.value, cseq=cseq)  # fmt: skip
-
-
-def _name_addr(display: str, uri: str, tag: str) -> str:
-    name = display.replace("\\", "").replace('"', "")
-    return (f'"{name}" ' if name else "") + f"<{uri}>;tag={tag}"
-
-
-def _copy(source: Headers, target: Headers, names: tuple[str, ...]) -> None:
-    for name in names:
-        for value in source.fields(name):
-            target.add(name, value)
-
-
 def _copy_options(source: Headers, target: Headers) -> None:
-    for name in ("Supported", "Require"):
-        options = [
-            o.strip() for v in source.fields(name) for o in v.split(",")
-            if o.strip().lower() in PASSED_OPTIONS
-        ]  # fmt: skip
-        if options:
-            target.set(name, ", ".join(options))
-
-
-def _copy_body(source: Request, target: Request) -> None:
-    if source.body:
-        target.body = source.body
-        for name in ("Content-Type", "Content-Disposition"):
-            value = source.headers.get(name)
-            if value is not None:
-                target.headers.set(name, value)
-
+    copy_options(source, target, PASSED_OPTIONS)

@@ -29,11 +29,19 @@ from typing import Final, Protocol
 
 from voxgate.pbx.directory import Directory
 from voxgate.pbx.location import Binding, Location
+from voxgate.sip.b2bua import (
+    copy_body,
+    copy_headers,
+    copy_options,
+    host_port,
+    in_dialog,
+    name_addr,
+    new_branch,
+)
 from voxgate.sip.dialog import Dialog
 from voxgate.sip.digest import AuthResult, DigestServer, credentials_from
 from voxgate.sip.endpoint import new_tag
 from voxgate.sip.flow import Flow, Transport
-from voxgate.sip.headers import BRANCH_COOKIE
 from voxgate.sip.message import Headers, Request, Response, make_response
 from voxgate.sip.timers import TimerConfig
 from voxgate.sip.transaction import TransactionKey
@@ -293,14 +301,14 @@ class CallControl:
         headers = Headers.of([
             ("Via", _via(flow)),
             ("Max-Forwards", str((a.max_forwards if a.max_forwards is not None else 70) - 1)),
-            ("From", _name_addr(call.caller_name, f"sip:{call.caller}@{realm}", call.b_tag)),
+            ("From", name_addr(call.caller_name, f"sip:{call.caller}@{realm}", call.b_tag)),
             ("To", f"<sip:{call.callee}@{realm}>"),
             ("Call-ID", call.b_call_id),
             ("CSeq", "1 INVITE"),
             ("Contact", _contact(flow)),
             ("User-Agent", self.policy.server_name),
         ])  # fmt: skip
-        _copy(a.headers, headers, _REQUEST_COPY)
+        copy_headers(a.headers, headers, _REQUEST_COPY)
         _copy_options(a.headers, headers)
         invite = Request("INVITE", binding.uri, headers, a.body)
         key = self.ua.send_request(invite, flow, now)
@@ -351,7 +359,7 @@ class CallControl:
         out = self._response(call.a_invite, response.status, response.reason, to_tag=call.a_tag,
                              body=response.body)  # fmt: skip
         out.headers.add("Contact", _contact(call.a_flow))
-        _copy(response.headers, out.headers, _RESPONSE_COPY)
+        copy_headers(response.headers, out.headers, _RESPONSE_COPY)
         self.ua.respond(call.a_key, out, now)
 
     def _success(self, call: Call, fork: Fork, response: Response, now: float) -> None:
@@ -377,7 +385,7 @@ class CallControl:
         out = self._response(call.a_invite, 200, response.reason, to_tag=call.a_tag,
                              body=response.body)  # fmt: skip
         out.headers.add("Contact", _contact(call.a_flow))
-        _copy(response.headers, out.headers, _RESPONSE_COPY)
+        copy_headers(response.headers, out.headers, _RESPONSE_COPY)
         _copy_options(response.headers, out.headers)
         call.a_dialog = Dialog.from_uas(call.a_invite, out)
         self._dialogs[(call.a_invite.call_id, call.a_tag)] = (call, True)
@@ -496,12 +504,12 @@ class CallControl:
             else:
                 return
             ack = _in_dialog(fork.dialog, "ACK", fork.flow, out_seq)  # fmt: skip
-            _copy_body(request, ack)
+            copy_body(request, ack)
             call.b_acks[out_seq] = ack
             self.ua.send_stateless(ack, fork.flow)
         elif call.a_reinvite is not None and call.a_reinvite[1] == seq:
             ack = _in_dialog(call.a_dialog, "ACK", call.a_flow, call.a_reinvite[0])
-            _copy_body(request, ack)
+            copy_body(request, ack)
             self.ua.send_stateless(ack, call.a_flow)
 
     def in_dialog(
@@ -525,7 +533,7 @@ class CallControl:
             return
         out = _in_dialog(other, request.method, flow)
         out.headers.set("Contact", _contact(flow))
-        _copy(request.headers, out.headers, _REQUEST_COPY)
+        copy_headers(request.headers, out.headers, _REQUEST_COPY)
         _copy_options(request.headers, out.headers)
         out.body = request.body
         if request.method == "INVITE":
@@ -545,7 +553,7 @@ class CallControl:
         from_a = not relay.to_a
         out = self._response(request, response.status, response.reason,
                              to_tag=None, body=response.body)  # fmt: skip
-        _copy(response.headers, out.headers, _RESPONSE_COPY)
+        copy_headers(response.headers, out.headers, _RESPONSE_COPY)
         _copy_options(response.headers, out.headers)
         if request.method in ("INVITE", "UPDATE") and response.status < 300:
             flow = call.a_flow if from_a else (call.winner.flow if call.winner else call.a_flow)
@@ -670,28 +678,17 @@ def _call_deadlines(call: Call) -> list[float]:
     return out
 
 
-def _branch() -> str:
-    return BRANCH_COOKIE + secrets.token_hex(8)
-
-
 def _host_port(flow: Flow) -> str:
-    host, port = flow.local
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return host_port(flow.local)
 
 
 def _via(flow: Flow) -> str:
-    return f"SIP/2.0/{flow.transport.value} {_host_port(flow)};branch={_branch()};rport"
+    return f"SIP/2.0/{flow.transport.value} {_host_port(flow)};branch={new_branch()};rport"
 
 
 def _in_dialog(dialog: Dialog, method: str, flow: Flow, cseq: int | None = None) -> Request:
     """A request inside ``dialog`` leaving on ``flow`` (RFC 3261 §12.2.1.1)."""
-    return dialog.create_request(
-        method,
-        branch=_branch(),
-        via_host=_host_port(flow),
-        via_transport=flow.transport.value,
-        cseq=cseq,
-    )
+    return in_dialog(dialog, method, flow, _host_port(flow), cseq)
 
 
 def _contact(flow: Flow) -> str:
@@ -699,36 +696,8 @@ def _contact(flow: Flow) -> str:
     return f"<sip:{_host_port(flow)}{transport}>"
 
 
-def _name_addr(display: str, uri: str, tag: str) -> str:
-    name = display.replace("\\", "").replace('"', "")
-    prefix = f'"{name}" ' if name else ""
-    return f"{prefix}<{uri}>;tag={tag}"
-
-
-def _copy(source: Headers, target: Headers, names: tuple[str, ...]) -> None:
-    for name in names:
-        for value in source.fields(name):
-            target.add(name, value)
-
-
 def _copy_options(source: Headers, target: Headers) -> None:
-    """Supported/Require, keeping only the option tags we can let through."""
-    for name in ("Supported", "Require"):
-        options = [
-            o.strip() for v in source.fields(name) for o in v.split(",")
-            if o.strip().lower() in _PASSED_OPTIONS
-        ]  # fmt: skip
-        if options:
-            target.set(name, ", ".join(options))
-
-
-def _copy_body(source: Request, target: Request) -> None:
-    if source.body:
-        target.body = source.body
-        for name in ("Content-Type", "Content-Disposition"):
-            value = source.headers.get(name)
-            if value is not None:
-                target.headers.set(name, value)
+    copy_options(source, target, _PASSED_OPTIONS)
 
 
 def _unsupported_required(request: Request) -> list[str]:

@@ -1,0 +1,68 @@
+"""What a back-to-back user agent copies from one leg to the other, and how it builds the
+requests of its own legs (RFC 3261 §12.2.1.1, §13, §20).
+
+Shared by the call control's B2BUA (:mod:`voxgate.pbx.calls`) and the edge's
+(:mod:`voxgate.edge.calls`): each leg has identifiers of its own, and only these headers,
+option tags and bodies cross from one leg to the other.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from voxgate.sip.dialog import Dialog
+from voxgate.sip.flow import Address, Flow
+from voxgate.sip.headers import BRANCH_COOKIE
+from voxgate.sip.message import Headers, Request
+
+
+def new_branch() -> str:
+    """A fresh RFC 3261 branch (magic cookie + 64 random bits)."""
+    return BRANCH_COOKIE + secrets.token_hex(8)
+
+
+def host_port(address: Address) -> str:
+    """``host:port`` as written in Via sent-by and URIs (IPv6 in brackets)."""
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def name_addr(display: str, uri: str, tag: str) -> str:
+    """A From/To value with a display name stripped of quotes and backslashes."""
+    name = display.replace("\\", "").replace('"', "")
+    return (f'"{name}" ' if name else "") + f"<{uri}>;tag={tag}"
+
+
+def in_dialog(dialog: Dialog, method: str, flow: Flow, sent_by: str, cseq: int | None = None
+              ) -> Request:  # fmt: skip
+    """A request of ``dialog`` leaving on ``flow`` with Via sent-by ``sent_by``."""
+    return dialog.create_request(method, branch=new_branch(), via_host=sent_by,
+                                 via_transport=flow.transport.value, cseq=cseq)  # fmt: skip
+
+
+def copy_headers(source: Headers, target: Headers, names: tuple[str, ...]) -> None:
+    """Append every field of ``names`` from ``source`` to ``target``."""
+    for name in names:
+        for value in source.fields(name):
+            target.add(name, value)
+
+
+def copy_options(source: Headers, target: Headers, passed: frozenset[str]) -> None:
+    """Supported/Require, keeping only the option tags in ``passed`` (lower case)."""
+    for name in ("Supported", "Require"):
+        options = [
+            o.strip() for v in source.fields(name) for o in v.split(",")
+            if o.strip().lower() in passed
+        ]  # fmt: skip
+        if options:
+            target.set(name, ", ".join(options))
+
+
+def copy_body(source: Request, target: Request) -> None:
+    """The body with its Content-Type and Content-Disposition (an ACK's late answer)."""
+    if source.body:
+        target.body = source.body
+        for name in ("Content-Type", "Content-Disposition"):
+            value = source.headers.get(name)
+            if value is not None:
+                target.headers.set(name, value)
