@@ -203,6 +203,7 @@ class Node:
             require_device=edge.require_device, server_name=settings.sip.server_name,
             user_agent_pattern=compile_user_agent_pattern(edge.user_agent_pattern),
             public_host=edge.public_address, public_port=edge.public_port,
+            public_upstream=edge.public_upstream,
         )  # fmt: skip
         upstream = (edge.upstream_host, edge.upstream_port)
         placeholder = Upstream(Flow(Transport.UDP, ("", 0), upstream), "")  # set once bound

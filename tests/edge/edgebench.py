@@ -99,7 +99,7 @@ class Net:
 
 def build(users: list[SipUser], devices: DeviceTable, *, require_device: bool = True,
           cert_cn: str | None = "SEP0004F2A1B2C3", pbx_secret: str = LEVEL2,
-          public_host: str = "") -> Net:  # fmt: skip
+          public_host: str = "", public_upstream: bool = False) -> Net:  # fmt: skip
     pbx = PbxCore(
         Endpoint(), digest=DigestServer(b"p" * 32, "voxgate"),
         directory=Directory([extension("201", pbx_secret), extension("202", BOB_SECRET)]),
@@ -112,7 +112,8 @@ def build(users: list[SipUser], devices: DeviceTable, *, require_device: bool = 
             endpoint, DigestServer(b"e" * 32, EDGE_REALM),
             Upstream(Flow(Transport.UDP, LAN, PBX), "127.0.0.1"),
             users=UserDirectory(users), devices=devices,
-            policy=RelayPolicy(require_device=require_device, public_host=public_host),
+            policy=RelayPolicy(require_device=require_device, public_host=public_host,
+                               public_upstream=public_upstream),
             certificate=lambda flow: {"subject": ((("commonName", cert_cn),),)} if cert_cn else None,
             learn=lambda seen: net.seen.append(seen),  # noqa: PLW0108 - net is bound after this runs
         )  # fmt: skip

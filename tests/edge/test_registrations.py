@@ -170,3 +170,15 @@ def test_registers_arriving_while_one_is_in_flight_share_it() -> None:
     upstream = [m for m in net.pbx_saw if m.startswith(b"REGISTER")]
     assert len(upstream) == 2  # the 401 round trip of one registration, not two registrations
     assert len(net.pbx.location.lookup("201", net.now + net.pbx.wall_offset)) == 1
+
+
+@pytest.mark.parametrize("public_upstream", [False, True])
+def test_dmz_mode_can_show_the_public_address_to_the_call_control_too(public_upstream: bool) -> None:
+    net = build([alice()], DeviceTable([(MAC, True)]), public_host="203.0.113.50",
+                public_upstream=public_upstream)  # fmt: skip
+    assert authorized(net).status == 200
+    (binding,) = net.pbx.location.lookup("201", net.now + net.pbx.wall_offset)
+    expected = f"@203.0.113.50:{LAN[1]}" if public_upstream else f"@{LAN[0]}:{LAN[1]}"
+    assert expected in binding.contact
+    upstream = b"".join(net.pbx_saw)
+    assert (b"203.0.113.50" in upstream) is public_upstream

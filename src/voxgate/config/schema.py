@@ -351,6 +351,11 @@ class EdgeSettings:
         0, "DMZ mode: the public port, when the firewall maps another one; 0 keeps the "
         "listener's.", min=0, max=65535,
     )
+    public_upstream: bool = setting(
+        False,
+        "DMZ mode: show the public address (with the LAN port) to the call control too, when "
+        "it reaches the edge through the firewall rather than on the edge's own address.",
+    )
     require_device: bool = setting(
         True,
         "Admit only devices the device table knows and has enabled (AUTH-2); the identity "

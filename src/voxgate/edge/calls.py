@@ -576,11 +576,11 @@ class EdgeCalls:
 
     def sent_by(self, flow: Flow) -> str:
         """The host:port the edge puts in Via and Contact on ``flow``: its LAN address toward
-        the call control, the configured public address (DMZ mode) or the listener's own
-        address toward devices."""
+        the call control (or, in DMZ mode with ``public_upstream``, the public one), the
+        configured public address (DMZ mode) or the listener's own address toward devices."""
         relay = self.relay
         if flow.local == relay.upstream.flow.local:
-            return host_port(flow.local)
+            return relay.upstream_sent_by()
         policy = relay.policy
         if policy.public_host:
             return host_port((policy.public_host, policy.public_port or flow.local[1]))

@@ -89,6 +89,9 @@ class RelayPolicy:
     #: Via and Contact toward devices instead of the listener's own; 0 keeps the port.
     public_host: str = ""
     public_port: int = 0
+    #: DMZ mode: the call control, too, sees the public address (and the LAN port) — it
+    #: reaches the edge through the firewall, as devices do (EDGE-2).
+    public_upstream: bool = False
 
 
 class Refusal(StrEnum):
@@ -388,7 +391,7 @@ class RegistrationRelay:
         ext = binding.user.upstream_username
         aor = f"sip:{ext}@{upstream.domain}"
         flow = upstream.flow
-        host = _host_port(flow.local)
+        host = self.upstream_sent_by()
         udp = flow.transport is Transport.UDP
         transport = "" if udp else f";transport={flow.transport.lower()}"
         headers = Headers.of([
@@ -571,6 +574,14 @@ class RegistrationRelay:
         device_key = (binding.user.username, binding.instance or binding.contact)
         if self._by_device.get(device_key) == binding.token:
             del self._by_device[device_key]
+
+    def upstream_sent_by(self) -> str:
+        """The host:port the call control sees in the edge's Via and Contact."""
+        local = self.upstream.flow.local
+        policy = self.policy
+        if policy.public_upstream and policy.public_host:
+            return _host_port((policy.public_host, local[1]))
+        return _host_port(local)
 
     # -- answers --------------------------------------------------------------------------
     def unavailable(self, key: TransactionKey, request: Request, now: float) -> None:
