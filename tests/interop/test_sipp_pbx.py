@@ -169,3 +169,16 @@ def test_hold_reinvite_passes_through_both_legs(node: Node, tmp_path: Path, two)
     assert served.counter("SuccessfulCall") == 1, served.stdout[-2000:]
     [record] = _cdrs(node)
     assert record["disposition"] == "answered"
+
+
+def test_session_refresh_update_passes_through_both_legs(node: Node, tmp_path: Path, two) -> None:  # type: ignore[no-untyped-def]
+    """RFC 4028 session timers are passed through: an UPDATE with Session-Expires from the
+    caller reaches the callee, whose 200 (Session-Expires, Require: timer) comes back."""
+    a, b = two
+    callee = start_sipp_uas(tmp_path, "uas_update", calls=1)
+    _register(node, tmp_path, b[0], b[1], f"127.0.0.1:{callee.port}")
+    _call(node, tmp_path, "call_uac_update", a, b[0])
+    served = callee.finish()
+    assert served.counter("SuccessfulCall") == 1, served.stdout[-2000:]
+    [record] = _cdrs(node)
+    assert record["disposition"] == "answered"
