@@ -221,10 +221,12 @@ def _init(args: argparse.Namespace) -> int:
         "certificate SHA-256 fingerprint: "
         + certificates.fingerprint(result.certificate.read_bytes())
     )
-    print(f"next: voxgate check-config {result.config_path}")
-    print(f"      voxgate ext add 201 --name \"First phone\" --generate-secret "
-          f"--config {result.config_path}")
-    print(f"      voxgate serve --config {result.config_path}")
+    config = result.config_path
+    print(f"next: voxgate check-config {config}")
+    print(f"      voxgate ext add 201 --remote --username alice --config {config}"
+          "   # a remote phone's extension and SIP user")  # fmt: skip
+    print(f"      voxgate device add <MAC of the phone> --enable --config {config}")
+    print(f"      voxgate serve --config {config}")
     return EXIT_OK
 
 
