@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from voxgate.sip.b2bua import (
+    Unacked,
     copy_body,
     copy_headers,
     copy_options,
@@ -10,7 +11,8 @@ from voxgate.sip.b2bua import (
     name_addr,
     new_branch,
 )
-from voxgate.sip.message import Headers, Request
+from voxgate.sip.flow import Flow, Transport
+from voxgate.sip.message import Headers, Request, Response
 
 
 def test_branches_are_fresh_and_carry_the_magic_cookie() -> None:
@@ -49,3 +51,15 @@ def test_copy_body_brings_its_content_type() -> None:
     empty = Request("ACK", "sip:c@d", Headers())
     copy_body(Request("ACK", "sip:a@b", Headers()), empty)
     assert empty.body == b"" and empty.headers.get("Content-Type") is None
+
+
+def test_an_unacknowledged_2xx_is_resent_doubling_up_to_t2_and_only_over_udp() -> None:
+    ok = Response(200, "OK", Headers())
+    udp = Flow(Transport.UDP, ("192.0.2.1", 5060), ("192.0.2.2", 5060))
+    pending = Unacked.start(ok, udp, 1, True, now=0.0, t1=0.5)
+    resent = [t for t in (0.4, 0.5, 1.0, 1.5, 3.5, 7.5, 11.5) if pending.resend_due(t, 4.0)]
+    assert resent == [0.5, 1.5, 3.5, 7.5, 11.5]  # +1, +2, +4, +4: doubling, capped at T2
+    assert pending.give_up_at == 32.0 and pending.deadline == 15.5
+    tls = Flow(Transport.TLS, ("192.0.2.1", 5061), ("192.0.2.2", 5061), 3)
+    waiting = Unacked.start(ok, tls, 1, True, now=0.0, t1=0.5)
+    assert not waiting.resend_due(100.0, 4.0) and waiting.deadline == 32.0

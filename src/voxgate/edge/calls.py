@@ -29,6 +29,7 @@ from voxgate.edge.registrations import DeviceBinding, RegistrationRelay
 from voxgate.edge.users import SipUser
 from voxgate.policy.devices import Admission
 from voxgate.sip.b2bua import (
+    Unacked,
     copy_body,
     copy_headers,
     copy_options,
@@ -74,19 +75,6 @@ class Phase(Enum):
     ANSWERED = auto()  # 2xx sent to the A side, waiting for its ACK
     CONFIRMED = auto()
     ENDED = auto()
-
-
-@dataclass(slots=True)
-class Unacked:
-    """A 2xx to an INVITE retransmitted over UDP until its ACK (RFC 3261 §13.3.1.4)."""
-
-    response: Response
-    flow: Flow
-    cseq: int
-    to_a: bool
-    next_at: float
-    interval: float
-    give_up_at: float
 
 
 @dataclass(slots=True)
@@ -512,7 +500,7 @@ class EdgeCalls:
     # -- timers ---------------------------------------------------------------------------
     def next_timer(self) -> float | None:
         """The earliest 2xx retransmission or give-up time."""
-        times = [min(u.next_at, u.give_up_at) for c in self._live() for u in c.unacked]
+        times = [u.deadline for c in self._live() for u in c.unacked]
         return min(times) if times else None
 
     def on_timer(self, now: float) -> None:
@@ -524,10 +512,8 @@ class EdgeCalls:
                     if call.phase is Phase.ANSWERED:
                         self._hang_up_both(call, now)
                     break
-                if now >= pending.next_at:
+                if pending.resend_due(now, self.timers.t2):
                     self.ua.send_stateless(pending.response, pending.flow)
-                    pending.interval = min(2 * pending.interval, self.timers.t2)
-                    pending.next_at = now + pending.interval
 
     def connection_lost(self, flow: Flow, now: float) -> int:
         """A connection closed: calls that ran over it are hung up on the other side; how
@@ -554,9 +540,7 @@ class EdgeCalls:
         self, call: EdgeCall, response: Response, to_a: bool, cseq: int, now: float
     ) -> None:
         flow = call.a_flow if to_a else call.b_flow
-        t1 = self.timers.t1
-        next_at = float("inf") if flow.transport.reliable else now + t1
-        call.unacked.append(Unacked(response, flow, cseq, to_a, next_at, t1, now + 64 * t1))
+        call.unacked.append(Unacked.start(response, flow, cseq, to_a, now=now, t1=self.timers.t1))
 
     def _hang_up_both(self, call: EdgeCall, now: float) -> None:
         for dialog, flow in ((call.a_dialog, call.a_flow), (call.b_dialog, call.b_flow)):

@@ -30,6 +30,7 @@ from typing import Final, Protocol
 from voxgate.pbx.directory import Directory
 from voxgate.pbx.location import Binding, Location
 from voxgate.sip.b2bua import (
+    Unacked,
     copy_body,
     copy_headers,
     copy_options,
@@ -142,19 +143,6 @@ class Fork:
     done: bool = False
     dialog: Dialog | None = None
     ack: Request | None = None
-
-
-@dataclass(slots=True)
-class Unacked:
-    """A 2xx to an INVITE we retransmit over UDP until its ACK (RFC 3261 §13.3.1.4)."""
-
-    response: Response
-    flow: Flow
-    cseq: int
-    to_a: bool
-    next_at: float
-    interval: float
-    give_up_at: float
 
 
 @dataclass(slots=True)
@@ -462,21 +450,14 @@ class CallControl:
                     if call.phase is Phase.ANSWERED:  # the caller never acknowledged
                         self._hang_up_both(call, now, "no ACK from the caller")
                     break
-                if now >= pending.next_at:
+                if pending.resend_due(now, self.timers.t2):
                     self.ua.send_stateless(pending.response, pending.flow)
-                    pending.interval = min(2 * pending.interval, self.timers.t2)
-                    pending.next_at = now + pending.interval
 
     def _retransmit_until_ack(
         self, call: Call, response: Response, to_a: bool, cseq: int, now: float
     ) -> None:
         flow = call.a_flow if to_a or call.winner is None else call.winner.flow
-        reliable = flow.transport.reliable
-        t1 = self.timers.t1
-        call.unacked.append(Unacked(
-            response, flow, cseq, to_a, next_at=float("inf") if reliable else now + t1, interval=t1,
-            give_up_at=now + 64 * t1,
-        ))  # fmt: skip
+        call.unacked.append(Unacked.start(response, flow, cseq, to_a, now=now, t1=self.timers.t1))
 
     # -- in-dialog requests --------------------------------------------------------------
     def find_dialog(self, request: Request) -> tuple[Call, bool] | None:
@@ -669,8 +650,7 @@ def _verdict(call: Call) -> tuple[Disposition, int, str]:
 
 
 def _call_deadlines(call: Call) -> list[float]:
-    out = [u.next_at for u in call.unacked if u.next_at != float("inf")]
-    out += [u.give_up_at for u in call.unacked]
+    out = [u.deadline for u in call.unacked]
     if call.phase is Phase.RINGING and call.no_answer_at:
         out.append(call.no_answer_at)
     if call.phase is Phase.CONFIRMED:

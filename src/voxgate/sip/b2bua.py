@@ -9,11 +9,12 @@ option tags and bodies cross from one leg to the other.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 
 from voxgate.sip.dialog import Dialog
 from voxgate.sip.flow import Address, Flow
 from voxgate.sip.headers import BRANCH_COOKIE
-from voxgate.sip.message import Headers, Request
+from voxgate.sip.message import Headers, Request, Response
 
 
 def new_branch() -> str:
@@ -66,3 +67,39 @@ def copy_body(source: Request, target: Request) -> None:
             value = source.headers.get(name)
             if value is not None:
                 target.headers.set(name, value)
+
+
+@dataclass(slots=True)
+class Unacked:
+    """A 2xx to an INVITE that the B2BUA, as the UAS of one leg, sends again over UDP until
+    its ACK arrives, doubling the interval up to T2, giving up after 64·T1 (RFC 3261
+    §13.3.1.4).  On a reliable transport it is only waited for, never resent."""
+
+    response: Response
+    flow: Flow
+    cseq: int
+    to_a: bool
+    next_at: float
+    interval: float
+    give_up_at: float
+
+    @classmethod
+    def start(
+        cls, response: Response, flow: Flow, cseq: int, to_a: bool, *, now: float, t1: float
+    ) -> Unacked:
+        """The 2xx just sent at ``now``."""
+        next_at = float("inf") if flow.transport.reliable else now + t1
+        return cls(response, flow, cseq, to_a, next_at, t1, now + 64 * t1)
+
+    @property
+    def deadline(self) -> float:
+        """When something is due: the next resend or giving up."""
+        return min(self.next_at, self.give_up_at)
+
+    def resend_due(self, now: float, t2: float) -> bool:
+        """Whether to send the 2xx again at ``now``; if so, the next resend is scheduled."""
+        if now < self.next_at:
+            return False
+        self.interval = min(2 * self.interval, t2)
+        self.next_at = now + self.interval
+        return True
