@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from harness import extension
 
 from voxgate.edge.core import EdgeCore
-from voxgate.edge.registrations import DeviceSeen, RegistrationRelay, RelayPolicy, Upstream
+from voxgate.edge.notes import DeviceSeen
+from voxgate.edge.registrations import RegistrationRelay, RelayPolicy, Upstream
 from voxgate.edge.users import SipUser, UserDirectory
 from voxgate.pbx.core import PbxCore
 from voxgate.pbx.directory import Directory

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from edgebench import DEVICE, LAN, LEVEL1, LEVEL2, MAC, WAN, alice, authorized, build, register
 
-from voxgate.edge.registrations import RegistrationNote
+from voxgate.edge.notes import RegistrationNote
 from voxgate.policy.devices import DeviceTable
 from voxgate.sip.digest import answer, challenges_from, select_challenge
 from voxgate.sip.flow import Flow, Transport

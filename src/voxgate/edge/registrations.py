@@ -25,11 +25,12 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Final, Protocol
 
+from voxgate.edge.notes import DeviceSeen, Refusal, RegistrationNote
 from voxgate.edge.users import SipUser, UserDirectory
 from voxgate.policy.devices import Admission, DeviceIdentity, DeviceTable, identify
+from voxgate.sip.b2bua import host_port, new_branch
 from voxgate.sip.digest import (
     AuthResult,
     DigestServer,
@@ -39,7 +40,7 @@ from voxgate.sip.digest import (
     select_challenge,
 )
 from voxgate.sip.flow import Flow, Transport
-from voxgate.sip.headers import BRANCH_COOKIE, NameAddr
+from voxgate.sip.headers import NameAddr
 from voxgate.sip.message import Headers, Request, Response, make_response
 from voxgate.sip.transaction import TransactionKey
 from voxgate.sip.uri import SipUri
@@ -92,46 +93,6 @@ class RelayPolicy:
     #: DMZ mode: the call control, too, sees the public address (and the LAN port) — it
     #: reaches the edge through the firewall, as devices do (EDGE-2).
     public_upstream: bool = False
-
-
-class Refusal(StrEnum):
-    """Why a registration was refused (logged and reported, never told to the device)."""
-
-    BAD_CREDENTIALS = "bad credentials"
-    NO_IDENTITY = "device not identified"
-    UNKNOWN_DEVICE = "unknown device"
-    DISABLED_DEVICE = "device disabled"
-    WRONG_DEVICE = "user tied to another device"
-    UPSTREAM_REFUSED = "call control refused the level-2 credential"
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceSeen:
-    """A device that tried to register: for the device table (``learn``)."""
-
-    identity: DeviceIdentity
-    source: str
-    user_agent: str | None
-    username: str
-    admitted: bool
-
-
-@dataclass(frozen=True, slots=True)
-class RegistrationNote:
-    """A device's registration at the edge, for the registration log (AUTH-6): which device
-    (MAC), from where, as which SIP user and extension — registered, unregistered or refused
-    and why.  ``at`` is the relay's clock."""
-
-    at: float
-    username: str
-    extension: str
-    flow: Flow
-    mac: str | None
-    instance: str | None
-    user_agent: str | None
-    algorithm: str
-    outcome: str  # "registered" | "unregistered" | "refused"
-    reason: str | None = None
 
 
 @dataclass(slots=True)
@@ -395,7 +356,7 @@ class RegistrationRelay:
         udp = flow.transport is Transport.UDP
         transport = "" if udp else f";transport={flow.transport.lower()}"
         headers = Headers.of([
-            ("Via", f"SIP/2.0/{flow.transport.value} {host};branch={_branch()};rport"),
+            ("Via", f"SIP/2.0/{flow.transport.value} {host};branch={new_branch()};rport"),
             ("Max-Forwards", "70"),
             ("From", f"<{aor}>;tag={binding.token}"),
             ("To", f"<{aor}>"),
@@ -580,8 +541,8 @@ class RegistrationRelay:
         local = self.upstream.flow.local
         policy = self.policy
         if policy.public_upstream and policy.public_host:
-            return _host_port((policy.public_host, local[1]))
-        return _host_port(local)
+            return host_port((policy.public_host, local[1]))
+        return host_port(local)
 
     # -- answers --------------------------------------------------------------------------
     def unavailable(self, key: TransactionKey, request: Request, now: float) -> None:
@@ -638,10 +599,3 @@ def _granted(response: Response, token: str, asked: int) -> int:
     return 0 if asked == 0 or response.contacts == [] else asked
 
 
-def _branch() -> str:
-    return BRANCH_COOKIE + secrets.token_hex(8)
-
-
-def _host_port(address: tuple[str, int]) -> str:
-    host, port = address
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from voxgate.edge.core import EdgeCore
-from voxgate.edge.registrations import DeviceSeen, RegistrationNote
+from voxgate.edge.notes import DeviceSeen, RegistrationNote
 from voxgate.edge.users import SipUser, UserDirectory
 from voxgate.policy.devices import DeviceTable
 from voxgate.sip.flow import Flow

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from voxgate.edge.registrations import DeviceSeen, RegistrationNote
+from voxgate.edge.notes import DeviceSeen, RegistrationNote
 from voxgate.edge.users import SipUser
 from voxgate.services.devices import MAX_USER_AGENT, DeviceService
 from voxgate.services.sipusers import SipUserService
