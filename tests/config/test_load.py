@@ -101,6 +101,12 @@ ERRORS = [
     pytest.param("[sip.limits]\nmax_line_length = 9000\nmax_message_size = 4096",
                  "sip.limits.max_line_length", "exceeds sip.limits.max_message_size", "9000",
                  id="line-longer-than-message"),
+    pytest.param("[media]\nport_min = 20000\nport_max = 20003", "media.port_max",
+                 "fewer than 8 ports", "20003", id="media-range-too-small"),
+    pytest.param('[media]\nsrtp_suites = ["AES_CM_128_HMAC_SHA1_80", "ROT13"]',
+                 "media.srtp_suites", "unknown suite 'ROT13'", "ROT13", id="media-bad-suite"),
+    pytest.param('[media]\nwan_address = "::g"', "media.wan_address", "not an IP address",
+                 "1.2.3.4.5", id="media-bad-address"),
 ]
 
 
@@ -248,3 +254,16 @@ def test_loaded_certificate_and_key_work_in_ssl(config_dir: Path) -> None:
     tls = parse_settings({}, config_dir).tls
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tls.certificate, tls.private_key)
+
+
+@pytest.mark.parametrize(("text", "key", "reason"), [
+    ("[media]\nlan_srtp = true\n", "media.lan_srtp", 'upstream_transport = "tls"'),
+    ("[edge]\nenabled = true\n[[sip.listeners]]\ntransport = 'udp'\naddress = '0.0.0.0'\n"
+     "port = 5060\n", "media.wan_address", "binds 0.0.0.0"),
+])
+def test_media_rules_across_sections(write_config: WriteConfig, text: str, key: str, reason: str
+                                     ) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write_config(text))
+    assert caught.value.key == key
+    assert reason in caught.value.reason

@@ -131,6 +131,9 @@ def init_node(data: Path, host: str, udp: int, tcp: int, tls: int, extra: str = 
     text = config.read_text()
     if "[edge]" not in extra:  # init turns the edge on; these tests talk to the call control
         extra += "\n[edge]\nenabled = false\n"
+    if "[media]" not in extra:  # init binds the relay to this host's primary address
+        extra += f'\n[media]\nengine = "none"\nwan_address = "{host}"\n'
+
     listeners = (
         f'[[sip.listeners]]\ntransport = "udp"\naddress = "{host}"\nport = {udp}\n\n'
         f'[[sip.listeners]]\ntransport = "tcp"\naddress = "{host}"\nport = {tcp}\n\n'

@@ -109,7 +109,8 @@ def init_data_dir(
         _write_new(secret_key, base64.b64encode(secrets.token_bytes(SECRET_KEY_SIZE)) + b"\n")
         created.append(secret_key)
 
-    text = render_default_config(host_name, config_path).encode()
+    text = render_default_config(host_name, config_path,
+                                 media_address=primary_address()).encode()  # fmt: skip
     if config_path.exists():
         backup = config_path.with_name(CONFIG_NAME + ".bak")
         _replace(backup, config_path.read_bytes())
@@ -189,7 +190,22 @@ def _doc_comment(field: Field[Any]) -> list[str]:
     return textwrap.wrap(meta_of(field).doc, 98, initial_indent="# ", subsequent_indent="# ")
 
 
-def render_default_config(host_name: str, config_path: Path | None = None) -> str:
+def primary_address() -> str:
+    """The address this host's default route leaves from (what a device on the Internet
+    would reach, before any NAT), or 127.0.0.1 when there is no route. A UDP "connect"
+    sends nothing; it only makes the kernel pick the source address."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737): never reached
+            address = str(probe.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+    return address if address != "0.0.0.0" else "127.0.0.1"  # noqa: S104
+
+
+def render_default_config(
+    host_name: str, config_path: Path | None = None, *, media_address: str = "127.0.0.1"
+) -> str:
     """The annotated default ``voxgate.toml``: every key, defaults commented out."""
     explicit: dict[str, object] = {
         "tls.certificate": CERTIFICATE_PATH,
@@ -197,6 +213,8 @@ def render_default_config(host_name: str, config_path: Path | None = None) -> st
         # the edge in front of the embedded call control: the TLS listener is the only
         # Internet-facing SIP port, the call control listens on loopback (pbx.listen_*)
         "edge.enabled": True,
+        # the SIP listener binds every address; the media relay needs one to put in SDP
+        "media.wan_address": media_address,
     }
     if host_name and re.fullmatch(NODE_NAME_PATTERN, host_name) and len(host_name) <= 63:
         explicit["node.name"] = host_name

@@ -24,6 +24,7 @@ from cryptography import x509
 from voxgate.config.reference import render_reference
 from voxgate.config.schema import Meta, Settings, meta_of
 from voxgate.policy.devices import compile_user_agent_pattern
+from voxgate.sdp.model import CRYPTO_KEY_LENGTHS
 
 __all__ = ["ConfigError", "load_settings", "parse_settings", "render_reference"]
 
@@ -256,10 +257,37 @@ def _check_consistency(settings: Settings) -> None:
         compile_user_agent_pattern(settings.edge.user_agent_pattern)
     except ValueError as err:
         raise ConfigError("edge.user_agent_pattern", str(err)) from None
+    _check_media(settings)
     if settings.tls.verify_client != "none" and settings.tls.client_ca is None:
         raise ConfigError(
             "tls.client_ca", f'must be set when tls.verify_client = "{settings.tls.verify_client}"'
         )
+
+
+def _check_media(settings: Settings) -> None:
+    media = settings.media
+    if media.port_max - media.port_min < 7:
+        raise _fail("media.port_max", f"leaves fewer than 8 ports above media.port_min "
+                    f"({media.port_min})", media.port_max)
+    for key in ("wan_address", "wan_advertised", "lan_address"):
+        value = getattr(media, key)
+        if value:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise _fail(f"media.{key}", "not an IP address literal", value) from None
+    unknown = [s for s in media.srtp_suites if s not in CRYPTO_KEY_LENGTHS]
+    if unknown or not media.srtp_suites:
+        raise _fail("media.srtp_suites", f"unknown suite {unknown[0]!r}" if unknown else
+                    "empty", media.srtp_suites)
+    if media.lan_srtp and settings.edge.upstream_transport != "tls":
+        raise ConfigError("media.lan_srtp", "SRTP keys toward the call control need "
+                          'edge.upstream_transport = "tls" (keys never cross plain signaling)')
+    if media.engine == "builtin" and settings.edge.enabled and not media.wan_address:
+        first = settings.enabled_listeners[0].address
+        if ipaddress.ip_address(first).is_unspecified:
+            raise ConfigError("media.wan_address", f"must be set: the first SIP listener "
+                              f"binds {first}, which is no address to put in SDP")
 
 
 def _check_files(settings: Settings) -> None:

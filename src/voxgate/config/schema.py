@@ -180,6 +180,10 @@ class SipSettings:
     keepalive_pong: bool = setting(
         True, "Answer a CRLFCRLF keep-alive ping with a CRLF pong (RFC 5626 §4.4.1).",
     )
+    dscp: int = setting(
+        24, "DSCP code point of SIP packets (24 = CS3, what IP phones commonly use; RFC 4594 "
+        "suggests 40 = CS5); 0 leaves them unmarked.", min=0, max=63,
+    )
     max_connections: int = setting(
         10000, "Most simultaneous TCP/TLS connections across all listeners.", min=1, max=1000000,
     )
@@ -375,6 +379,75 @@ class EdgeSettings:
     )
 
 
+MediaEngineName = Literal["builtin", "rtpengine", "none"]
+WanSrtpChoice = Literal["mandatory", "optional"]
+#: SDES crypto-suites the edge offers devices by default, most preferred first (MEDIA-1).
+DEFAULT_SRTP_SUITES: Final = (
+    "AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32", "AEAD_AES_128_GCM",
+    "AEAD_AES_256_GCM", "AES_256_CM_HMAC_SHA1_80",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSettings:
+    """The edge's media relay: every remote call's voice flows through it (MEDIA, EDGE-4/5)."""
+
+    engine: MediaEngineName = setting(
+        "builtin",
+        "builtin: the embedded relay; rtpengine: an rtpengine daemon (rtpengine_address); "
+        "none: SDP passes through untouched and media flows directly (no SRTP enforcement: "
+        "only where another element relays media).",
+        choices=get_args(MediaEngineName),
+    )
+    wan_address: str = setting(
+        "", "Local address of the device-side (WAN) media sockets; empty: the first enabled "
+        "SIP listener's (which must then not be 0.0.0.0 or ::).", max=64,
+        pattern=r"([0-9A-Fa-f.:]{2,64})?",
+    )
+    wan_advertised: str = setting(
+        "", "Address written into SDP toward devices; empty: edge.public_address (DMZ mode) "
+        "when it is an IP address, else wan_address.", max=64, pattern=r"([0-9A-Fa-f.:]{2,64})?",
+    )
+    lan_address: str = setting(
+        "", "Local address of the call-control-side (LAN) media sockets, also written into SDP "
+        "toward it; empty: edge.lan_address.", max=64, pattern=r"([0-9A-Fa-f.:]{2,64})?",
+    )
+    port_min: int = setting(
+        20000, "Lowest UDP port of the relay's range (RTP even, RTCP odd).", min=1024, max=65534,
+    )
+    port_max: int = setting(29999, "Highest UDP port of the relay's range.", min=1025, max=65535)
+    wan_srtp: WanSrtpChoice = setting(
+        "mandatory",
+        "mandatory: devices must use SDES-SRTP (over TLS signaling) and are offered nothing "
+        "else; optional: devices may use plain RTP (tests, or a network that encrypts).",
+        choices=get_args(WanSrtpChoice),
+    )
+    lan_srtp: bool = setting(
+        False, "SRTP toward the call control (needs edge.upstream_transport = tls); else plain "
+        "RTP (MEDIA-3).",
+    )
+    srtp_suites: tuple[str, ...] = setting(
+        DEFAULT_SRTP_SUITES, "SDES crypto-suites offered, most preferred first.", max=8,
+    )
+    dscp: int = setting(46, "DSCP code point of media packets (46 = EF, RFC 3246).", min=0,
+                        max=63)
+    idle_timeout: int = setting(
+        60, "Seconds without a packet after which a call's media ports close (EDGE-5).",
+        min=5, max=86400,
+    )
+    workers: int = setting(
+        0, "Forwarding processes of the built-in relay; 0: one per CPU core.", min=0, max=64,
+    )
+    rtpengine_address: str = setting(
+        "127.0.0.1:2223", "engine = rtpengine: the daemon's ng control address (host:port).",
+        max=80, pattern=r"[0-9A-Za-z.:\[\]-]+:[0-9]{1,5}",
+    )
+    rtpengine_timeout: int = setting(
+        3, "Seconds to wait for an rtpengine answer (three tries) before refusing the call.",
+        min=1, max=30,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class SecuritySettings:
     """Brute-force and flood protection (NET-2) and who is exempt from it."""
@@ -451,6 +524,7 @@ class Settings:
     pbx: PbxSettings = section(PbxSettings, "Embedded call control.")
     security: SecuritySettings = section(SecuritySettings, "Brute-force and flood protection.")
     edge: EdgeSettings = section(EdgeSettings, "The border gateway for remote devices.")
+    media: MediaSettings = section(MediaSettings, "The edge's media relay.")
     provisioning: ProvisioningSettings = section(
         ProvisioningSettings, "Phone provisioning over HTTPS and the installer password.",
     )

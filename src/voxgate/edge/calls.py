@@ -14,19 +14,31 @@ side reaches the other (topology hiding):
 
 Provisional and final responses, ACK, CANCEL, BYE and re-INVITE/UPDATE/INFO
 inside the dialog are relayed; a 2xx is retransmitted over UDP until its ACK.
-SDP passes through unchanged (the media relay will rewrite it).
+With a media relay (:mod:`voxgate.edge.media`) every SDP offer and answer goes through it:
+the message waits for the rewritten SDP, and a call that ends closes its media.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum, auto
 from typing import Final
 
+from voxgate.edge.media import (
+    A_TAG,
+    B_TAG,
+    MediaPolicy,
+    MediaStep,
+    MediaSteps,
+    keys_exposed,
+    sdp_body,
+)
 from voxgate.edge.registrations import DeviceBinding, RegistrationRelay
 from voxgate.edge.users import SipUser
+from voxgate.media.control import CallId, MediaError
 from voxgate.policy.devices import Admission
 from voxgate.sip.b2bua import (
     Unacked,
@@ -85,6 +97,8 @@ class Relay:
     server_key: TransactionKey
     request: Request
     to_a: bool
+    #: The request carried an SDP offer: SDP in its responses is the answer.
+    offered: bool = False
 
 
 @dataclass(slots=True)
@@ -98,7 +112,7 @@ class EdgeCall:
     a_flow: Flow
     a_tag: str
     b_invite: Request
-    b_key: TransactionKey
+    b_key: TransactionKey | None
     b_flow: Flow
     b_call_id: str
     b_tag: str
@@ -114,6 +128,19 @@ class EdgeCall:
     b_acks: dict[int, Request] = field(default_factory=dict)
     a_reinvite: tuple[int, int] | None = None  # (our CSeq toward A, B's CSeq)
     b_reinvite: tuple[int, int] | None = None  # (our CSeq toward B, A's CSeq)
+    #: The A side's INVITE carried the offer (else B's 2xx carries it: a late offer).
+    a_offered: bool = False
+    #: B's 2xx waits for the media relay's answer or offer before it goes to A.
+    answering: bool = False
+    #: The media relay has been asked about this call (it must be told when it ends).
+    media_used: bool = False
+    #: ACKs whose SDP is an answer to an offer in a 2xx, by (from the A side, CSeq).
+    ack_answers: set[tuple[bool, int]] = field(default_factory=set)
+
+    @property
+    def media_id(self) -> CallId:
+        """The call's name at the media relay: the edge's own Call-ID of the B leg."""
+        return CallId(self.b_call_id)
 
 
 @dataclass(slots=True)
@@ -129,6 +156,9 @@ class EdgeCalls:
     """The edge's B2BUA; the registration relay holds the users, devices and bindings."""
 
     def __init__(self, relay: RegistrationRelay, timers: TimerConfig | None = None) -> None:
+        #: The media relay's steps; None: SDP passes through unchanged (no relay).
+        self.media: MediaSteps | None = None
+        self.media_policy = MediaPolicy()
         self.relay = relay
         self.ua = relay.ua
         self.timers = timers or TimerConfig()
@@ -236,19 +266,37 @@ class EdgeCalls:
         copy_headers(request.headers, headers, REQUEST_COPY)
         _copy_options(request.headers, headers)
         invite = Request("INVITE", target, headers, request.body)
-        b_key = self.ua.send_request(invite, b_flow, now)
         call = EdgeCall(
             outgoing=outgoing, user=user, a_key=key, a_invite=request, a_flow=flow,
-            a_tag=_tag(), b_invite=invite, b_key=b_key, b_flow=b_flow,
+            a_tag=_tag(), b_invite=invite, b_key=None, b_flow=b_flow,
             b_call_id=invite.call_id, b_tag=invite.from_.tag or "",
             token=token,
         )  # fmt: skip
         self.calls[key] = call
-        self._b_legs[b_key] = call
         if outgoing:
             self.stats.outgoing += 1
         else:
             self.stats.incoming += 1
+        body = sdp_body(request)
+        if body is None or self.media is None:
+            self._send_b_invite(call, invite.body, now)
+            return
+        call.a_offered = True
+        self._media(call, from_a=True, body=body, answer=False, now=now,
+                    then=lambda result, at: self._send_b_invite(call, result, at))  # fmt: skip
+
+    def _send_b_invite(self, call: EdgeCall, body: bytes | MediaError, now: float) -> None:
+        """Send the B leg's INVITE with the (relay's) offer; or refuse the call."""
+        if call.phase is not Phase.TRYING:
+            return  # cancelled while the relay planned the media
+        if isinstance(body, MediaError):
+            self._end(call, now)
+            self.ua.respond(call.a_key, self._response(call.a_invite, body.status, body.reason,
+                                                       to_tag=call.a_tag), now)  # fmt: skip
+            return
+        call.b_invite.body = body
+        call.b_key = self.ua.send_request(call.b_invite, call.b_flow, now)
+        self._b_legs[call.b_key] = call
 
     def _device_binding(self, user: SipUser, flow: Flow, now: float) -> DeviceBinding | None:
         """The user's live registration from this flow (its connection, or its NAT'ed
@@ -314,24 +362,66 @@ class EdgeCalls:
             return
         if call.phase is not Phase.TRYING or response.status == 100:
             return
+        body = sdp_body(response)
+        if body is None or self.media is None:
+            self._send_provisional(call, response, response.body, now)
+        elif call.a_offered:  # an early answer (early media)
+            self._media(call, from_a=False, body=body, answer=True, now=now,
+                        then=lambda result, at: self._send_provisional(call, response, result,
+                                                                       at))  # fmt: skip
+        else:  # an offer in an unreliable provisional cannot be answered: dropped
+            self._send_provisional(call, response, b"", now)
+
+    def _send_provisional(self, call: EdgeCall, response: Response, body: bytes | MediaError,
+                          now: float) -> None:  # fmt: skip
+        if call.phase is not Phase.TRYING or call.answering:
+            return
+        body = b"" if isinstance(body, MediaError) else body  # a 18x without its early media
         out = self._response(call.a_invite, response.status, response.reason, to_tag=call.a_tag,
-                             body=response.body)  # fmt: skip
+                             body=body)  # fmt: skip
         out.headers.add("Contact", _contact(call.a_flow, call.token, self.sent_by(call.a_flow)))
         copy_headers(response.headers, out.headers, RESPONSE_COPY)
+        if not body:
+            out.headers.remove("Content-Type")
         self.ua.respond(call.a_key, out, now)
 
     def _answered(self, call: EdgeCall, response: Response, now: float) -> None:
         if call.b_dialog is None:
             call.b_dialog = Dialog.from_uac(call.b_invite, response)
-        if call.phase is not Phase.TRYING:
+        if call.phase is not Phase.TRYING or call.answering:
             ack = call.b_acks.get(response.cseq.seq)
             if ack is not None:  # a retransmitted 2xx: the ACK again
                 self.ua.send_stateless(ack, call.b_flow)
             return
+        body = sdp_body(response)
+        if body is None or self.media is None:
+            self._answer_a(call, response, response.body, now)
+            return
+        call.answering = True
+        if not call.a_offered:  # a late offer: A's ACK will carry the answer
+            call.ack_answers.add((True, call.a_invite.cseq.seq))
+        self._media(call, from_a=False, body=body, answer=call.a_offered, now=now,
+                    then=lambda result, at: self._answer_a(call, response, result, at))
+
+    def _answer_a(self, call: EdgeCall, response: Response, body: bytes | MediaError,
+                  now: float) -> None:  # fmt: skip
+        """B answered: the 200 goes to A (with the relay's SDP), unless the relay refused."""
+        call.answering = False
+        if call.phase is not Phase.TRYING:
+            return
+        if isinstance(body, MediaError):
+            assert call.b_dialog is not None
+            ack = in_dialog(call.b_dialog, "ACK", call.b_flow, self.sent_by(call.b_flow),
+                            call.b_invite.cseq.seq)  # fmt: skip
+            self.ua.send_stateless(ack, call.b_flow)
+            self._hang_up_both(call, now)
+            self.ua.respond(call.a_key, self._response(call.a_invite, body.status, body.reason,
+                                                       to_tag=call.a_tag), now)  # fmt: skip
+            return
         call.phase = Phase.ANSWERED
         self._dialogs[(call.b_call_id, call.b_tag)] = (call, False)
         out = self._response(call.a_invite, 200, response.reason, to_tag=call.a_tag,
-                             body=response.body)  # fmt: skip
+                             body=body)  # fmt: skip
         out.headers.add("Contact", _contact(call.a_flow, call.token, self.sent_by(call.a_flow)))
         copy_headers(response.headers, out.headers, RESPONSE_COPY)
         _copy_options(response.headers, out.headers)
@@ -391,8 +481,8 @@ class EdgeCalls:
     def cancel(self, invite_key: TransactionKey, now: float) -> None:
         """The A side CANCELled (the core answered the CANCEL itself)."""
         call = self.calls.get(invite_key)
-        if call is None or call.phase is not Phase.TRYING:
-            return
+        if call is None or call.phase is not Phase.TRYING or call.answering:
+            return  # answered already: the 200 crosses the CANCEL (RFC 3261 §9.2)
         self._cancel_b(call, now)
         self._end(call, now)
         self.ua.respond(call.a_key, self._response(call.a_invite, 487, to_tag=call.a_tag), now)
@@ -418,8 +508,9 @@ class EdgeCalls:
         tag = request.to.tag
         return None if tag is None else self._dialogs.get((request.call_id, tag))
 
-    def ack(self, request: Request) -> None:
-        """An ACK for a 2xx inside one of our dialogs: acknowledge the other side."""
+    def ack(self, request: Request, now: float) -> None:
+        """An ACK for a 2xx inside one of our dialogs: acknowledge the other side (with the
+        relay's answer when the 2xx carried an offer)."""
         found = self.find_dialog(request)
         if found is None:
             return
@@ -438,14 +529,32 @@ class EdgeCalls:
                 return
             ack = in_dialog(call.b_dialog, "ACK", call.b_flow, self.sent_by(call.b_flow),
                              out_seq)
-            copy_body(request, ack)
             call.b_acks[out_seq] = ack
-            self.ua.send_stateless(ack, call.b_flow)
         elif call.a_reinvite is not None and call.a_reinvite[1] == seq:
             ack = in_dialog(call.a_dialog, "ACK", call.a_flow, self.sent_by(call.a_flow),
                              call.a_reinvite[0])
-            copy_body(request, ack)
-            self.ua.send_stateless(ack, call.a_flow)
+        else:
+            return
+        body = sdp_body(request)
+        copy_body(request, ack)
+        if (from_a, seq) not in call.ack_answers or body is None or self.media is None:
+            self._send_ack(call, ack, from_a, ack.body, now)
+            return
+        call.ack_answers.discard((from_a, seq))
+        self._media(call, from_a=from_a, body=body, answer=True, now=now,
+                    then=lambda result, at: self._send_ack(call, ack, from_a, result, at))
+
+    def _send_ack(self, call: EdgeCall, ack: Request, from_a: bool, body: bytes | MediaError,
+                  now: float) -> None:  # fmt: skip
+        flow = call.b_flow if from_a else call.a_flow
+        if isinstance(body, MediaError):  # the late answer is unusable: the call cannot go on
+            ack.body = b""
+            ack.headers.remove("Content-Type")
+            self.ua.send_stateless(ack, flow)
+            self._hang_up_both(call, now)
+            return
+        ack.body = body
+        self.ua.send_stateless(ack, flow)
 
     def in_dialog(
         self, key: TransactionKey, request: Request, call: EdgeCall, from_a: bool, now: float
@@ -466,6 +575,7 @@ class EdgeCalls:
         copy_headers(request.headers, out.headers, REQUEST_COPY)
         _copy_options(request.headers, out.headers)
         out.body = request.body
+        body = sdp_body(request) if request.method in ("INVITE", "UPDATE") else None
         if request.method in ("INVITE", "UPDATE"):
             out.headers.set("Contact", _contact(flow, token, self.sent_by(flow)))
         if request.method == "INVITE":
@@ -479,17 +589,54 @@ class EdgeCalls:
             self._end(call, now)
             self.ua.respond(key, self._response(request, 200), now)
             return
+        relayed = Relay(call, key, request, to_a=not from_a, offered=body is not None)
+        if body is None or self.media is None:
+            self._send_relayed(relayed, out, flow, out.body, now)
+            return
+        self._media(call, from_a=from_a, body=body, answer=False, now=now,
+                    then=lambda result, at: self._send_relayed(relayed, out, flow, result, at))
+
+    def _send_relayed(self, relayed: Relay, out: Request, flow: Flow, body: bytes | MediaError,
+                      now: float) -> None:  # fmt: skip
+        if isinstance(body, MediaError):
+            self.ua.respond(relayed.server_key, self._response(relayed.request, body.status,
+                                                               body.reason), now)  # fmt: skip
+            return
+        out.body = body
         client = self.ua.send_request(out, flow, now)
-        self._relays[client] = Relay(call, key, request, to_a=not from_a)
+        self._relays[client] = relayed
 
     def _relay_response(self, relay: Relay, response: Response, now: float) -> None:
         if response.status == 100:
             return
+        body = sdp_body(response) if response.status < 300 else None
+        if body is None or self.media is None:
+            self._send_response(relay, response, response.body, now)
+            return
+        call, request = relay.call, relay.request
+        if not relay.offered:
+            if request.method != "INVITE" or response.status < 200:
+                self._send_response(relay, response, b"", now)  # no offer in an unreliable 18x
+                return
+            call.ack_answers.add((not relay.to_a, request.cseq.seq))
+        self._media(call, from_a=relay.to_a, body=body, answer=relay.offered, now=now,
+                    then=lambda result, at: self._send_response(relay, response, result, at))
+
+    def _send_response(self, relay: Relay, response: Response, body: bytes | MediaError,
+                       now: float) -> None:  # fmt: skip
         call, request = relay.call, relay.request
         from_a = not relay.to_a
-        out = self._response(request, response.status, response.reason, body=response.body)
+        if isinstance(body, MediaError):  # the answer or offer is unusable: refuse the request
+            if response.status >= 200 and request.method == "INVITE":
+                self._hang_up_both(call, now)  # its 2xx cannot be taken back
+            self.ua.respond(relay.server_key, self._response(request, body.status, body.reason),
+                            now)  # fmt: skip
+            return
+        out = self._response(request, response.status, response.reason, body=body)
         copy_headers(response.headers, out.headers, RESPONSE_COPY)
         _copy_options(response.headers, out.headers)
+        if not body:
+            out.headers.remove("Content-Type")
         if request.method in ("INVITE", "UPDATE") and response.status < 300:
             back = call.a_flow if from_a else call.b_flow
             out.headers.add("Contact", _contact(back, call.token, self.sent_by(back)))
@@ -551,10 +698,15 @@ class EdgeCalls:
 
     def _end(self, call: EdgeCall, now: float) -> None:
         del now
+        if call.phase is Phase.ENDED:
+            return
         call.phase = Phase.ENDED
         call.unacked.clear()
+        if self.media is not None and call.media_used:  # EDGE-5: its ports close now
+            self.media.submit(MediaStep(call.media_id, "delete", A_TAG))
         self.calls.pop(call.a_key, None)
-        self._b_legs.pop(call.b_key, None)
+        if call.b_key is not None:
+            self._b_legs.pop(call.b_key, None)
         self._dialogs.pop((call.a_invite.call_id, call.a_tag), None)
         self._dialogs.pop((call.b_call_id, call.b_tag), None)
 
@@ -569,6 +721,34 @@ class EdgeCalls:
         if policy.public_host:
             return host_port((policy.public_host, policy.public_port or flow.local[1]))
         return host_port(flow.local)
+
+    # -- media ----------------------------------------------------------------------------
+    def _media(
+        self, call: EdgeCall, *, from_a: bool, body: bytes, answer: bool, now: float,
+        then: Callable[[bytes | MediaError, float], None],
+    ) -> None:  # fmt: skip
+        """Put an SDP from one side through the media relay; ``then`` gets what to send on.
+        Keys never cross unencrypted signaling (MEDIA-1): an SDP with a=crypto that came over
+        UDP or TCP is refused, and so is an offer that would need keys sent that way."""
+        media = self.media
+        assert media is not None
+        flow = call.a_flow if from_a else call.b_flow
+        if keys_exposed(body, flow):
+            then(MediaError(488, "SDES keys (a=crypto) over unencrypted signaling"), now)
+            return
+        sender, other = (A_TAG, B_TAG) if from_a else (B_TAG, A_TAG)
+        if answer:
+            step = MediaStep(call.media_id, "answer", other, sender, body)
+        else:
+            options = self.media_policy.options(from_device=from_a == call.outgoing)
+            to_flow = call.b_flow if from_a else call.a_flow
+            if options.to_side.srtp and to_flow.transport is not Transport.TLS:
+                then(MediaError(488, "SRTP keys cannot be sent: the other side's signaling "
+                                     "is not TLS"), now)  # fmt: skip
+                return
+            step = MediaStep(call.media_id, "offer", sender, sdp=body, options=options)
+        call.media_used = True
+        media.submit(step, then)
 
     # -- answers --------------------------------------------------------------------------
     def _challenge(self, key: TransactionKey, request: Request, now: float, *, stale: bool) -> None:

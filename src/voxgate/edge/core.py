@@ -118,7 +118,7 @@ class EdgeCore:
                     if not key.server and not self.relay.timed_out(key, now):
                         self.calls.timed_out(key, now)
                 case AckReceived(request=request):
-                    self.calls.ack(request)
+                    self.calls.ack(request, now)
                 case StrayResponse():
                     pass
                 case MessageRejected() | RequestAnswered():

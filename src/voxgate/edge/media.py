@@ -1,0 +1,187 @@
+"""The edge's side of the media relay (MEDIA-1…4, EDGE-5): what each side's media must be,
+which SDP body is an offer and which an answer, and the steps the B2BUA waits on.
+
+The B2BUA (:mod:`voxgate.edge.calls`) stays free of I/O: when an SDP body crosses the edge it
+*submits* a :class:`MediaStep` with a continuation; an adapter (:class:`MediaRunner`) runs
+the step on a :class:`~voxgate.media.control.MediaControl` and hands the rewritten SDP (or the
+:class:`~voxgate.media.control.MediaError`) back, and the B2BUA sends the message on. Steps of
+one call run one after the other, in the order submitted (an answer in a 183 and again in the
+200 must reach the engine in that order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from voxgate.media.control import (
+    DEFAULT_SUITES,
+    CallId,
+    MediaControl,
+    MediaError,
+    OfferOptions,
+    Side,
+    Tag,
+)
+from voxgate.sip.flow import Flow, Transport
+from voxgate.sip.message import Request, Response
+
+log = logging.getLogger(__name__)
+
+WanSrtp = Literal["mandatory", "optional"]
+#: The engine's names for the two parties of an edge call: the side that sent the INVITE and
+#: the side the edge sent it on to (each call has its own engine call-id).
+A_TAG: Final = Tag("a")
+B_TAG: Final = Tag("b")
+
+Continuation = Callable[[bytes | MediaError, float], None]
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPolicy:
+    """What the relay does with each side's media (the ``[media]`` settings)."""
+
+    #: ``mandatory``: devices must use SDES-SRTP, and the edge offers them nothing else;
+    #: ``optional``: devices may use plain RTP (and get plain RTP offers) — for tests and
+    #: networks where something else encrypts.
+    wan_srtp: WanSrtp = "mandatory"
+    #: SRTP toward the call control (needs a TLS upstream); else plain RTP (MEDIA-3).
+    lan_srtp: bool = False
+    suites: tuple[str, ...] = DEFAULT_SUITES
+
+    def side(self, *, device: bool) -> Side:
+        """The relay side of a device (WAN) or of the call control (LAN)."""
+        if device:
+            return Side("wan", srtp=self.wan_srtp == "mandatory")
+        return Side("lan", srtp=self.lan_srtp)
+
+    def options(self, *, from_device: bool) -> OfferOptions:
+        """Offer options for an SDP from a device (or from the call control). Only devices'
+        addresses are latched: the call control's come from its SDP."""
+        return OfferOptions(
+            from_side=self.side(device=from_device), to_side=self.side(device=not from_device),
+            suites=self.suites, latch_from=from_device, latch_to=not from_device,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class MediaStep:
+    """One verb for the engine: offer (``to_tag`` None), answer, or delete (``sdp`` empty)."""
+
+    call_id: CallId
+    verb: Literal["offer", "answer", "delete"]
+    from_tag: Tag
+    to_tag: Tag | None = None
+    sdp: bytes = b""
+    options: OfferOptions | None = None
+
+
+class MediaSteps:
+    """The steps the B2BUA waits on and what it does when each is done."""
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._waiting: dict[int, Continuation] = {}
+        #: Called with each new step; the adapter sets it (tests may drain :attr:`queued`).
+        self.on_step: Callable[[int, MediaStep], None] | None = None
+        self.queued: list[tuple[int, MediaStep]] = []
+
+    def submit(self, step: MediaStep, then: Continuation | None = None) -> None:
+        """Ask for ``step``; ``then(result, now)`` runs when it is done."""
+        self._next += 1
+        if then is not None:
+            self._waiting[self._next] = then
+        if self.on_step is None:
+            self.queued.append((self._next, step))
+        else:
+            self.on_step(self._next, step)
+
+    def done(self, step_id: int, result: bytes | MediaError, now: float) -> None:
+        """The adapter's report: the step's rewritten SDP, or why it failed."""
+        then = self._waiting.pop(step_id, None)
+        if then is not None:
+            then(result, now)
+
+    @property
+    def waiting(self) -> int:
+        """Steps submitted and not done."""
+        return len(self._waiting)
+
+
+def sdp_body(message: Request | Response) -> bytes | None:
+    """The body if it is an SDP description (RFC 3264), else None."""
+    if not message.body:
+        return None
+    content_type = (message.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    return message.body if content_type == "application/sdp" else None
+
+
+def keys_exposed(body: bytes, flow: Flow) -> bool:
+    """An SDP with SDES keys (``a=crypto``) on signaling that is not TLS (MEDIA-1: keys never
+    travel over unencrypted signaling)."""
+    return flow.transport is not Transport.TLS and b"a=crypto:" in body
+
+
+class MediaRunner:
+    """Runs the B2BUA's media steps on an engine, one call's steps in order."""
+
+    def __init__(
+        self, steps: MediaSteps, engine: MediaControl, *, now: Callable[[], float],
+        after: Callable[[], None],
+    ) -> None:  # fmt: skip
+        self._steps = steps
+        self._engine = engine
+        self._now = now
+        self._after = after  # pump the SIP driver: the continuation queued messages
+        self._tails: dict[CallId, asyncio.Future[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        steps.on_step = self._start
+
+    def _start(self, step_id: int, step: MediaStep) -> None:
+        previous = self._tails.get(step.call_id)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._tails[step.call_id] = done
+        task = asyncio.create_task(self._run(step_id, step, previous, done))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(
+        self, step_id: int, step: MediaStep, previous: asyncio.Future[None] | None,
+        done: asyncio.Future[None],
+    ) -> None:  # fmt: skip
+        try:
+            if previous is not None:
+                await asyncio.shield(previous)
+            result = await self._call(step)
+            self._steps.done(step_id, result, self._now())
+            self._after()
+        except Exception:  # the per-step boundary: a failed step must not stop the others
+            log.exception("media step %s of call %s failed", step.verb, step.call_id)
+        finally:
+            done.set_result(None)
+            if self._tails.get(step.call_id) is done:
+                del self._tails[step.call_id]
+
+    async def _call(self, step: MediaStep) -> bytes | MediaError:
+        engine = self._engine
+        try:
+            if step.verb == "offer":
+                assert step.options is not None
+                return await engine.offer(step.call_id, step.from_tag, step.sdp, step.options)
+            if step.verb == "answer":
+                assert step.to_tag is not None
+                return await engine.answer(step.call_id, step.from_tag, step.to_tag, step.sdp)
+            await engine.delete(step.call_id)
+            return b""
+        except MediaError as err:
+            log.info("media %s of call %s refused: %s %s", step.verb, step.call_id,
+                     err.status, err.reason)  # fmt: skip
+            return err
+
+    async def close(self) -> None:
+        """Wait for the steps under way (at shutdown, after the SIP side has stopped)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
