@@ -61,7 +61,9 @@ from voxgate.transport.tlsctx import (
 )
 
 if TYPE_CHECKING:
+    from voxgate.edge.media import MediaRunner
     from voxgate.edge.service import EdgeService
+    from voxgate.media.control import MediaControl
     from voxgate.provisioning.server import ProvisioningServer
     from voxgate.services.security import SecurityService
     from voxgate.storage.engine import Store
@@ -90,6 +92,8 @@ class Node:
     pbx_driver: EndpointDriver | None = None
     _store: Store | None = None
     provisioning: ProvisioningServer | None = None
+    media: MediaControl | None = None
+    _media_runner: MediaRunner | None = None
 
     async def start(self) -> None:
         """Open every configured listener.
@@ -142,6 +146,8 @@ class Node:
                                                  self.on_event, loop)  # fmt: skip
         self.driver = EndpointDriver(core, self.transports.send, self.on_event, loop)
         await self._start_services(pbx_core, edge_core)
+        if edge_core is not None:
+            await self._start_media(edge_core)
         self._tls = tls
         try:
             if self.pbx_transports is not None:
@@ -156,6 +162,26 @@ class Node:
         if edge_core is not None:
             await self._connect_edge(edge_core)
         await self._start_provisioning()
+
+    async def _start_media(self, core: EdgeCore) -> None:
+        """The media relay ``[media]`` names, and the edge's calls routed through it."""
+        from voxgate.edge.media import MediaPolicy, MediaRunner, MediaSteps  # noqa: PLC0415
+        from voxgate.media.setup import MediaSetupError, start_engine  # noqa: PLC0415
+
+        media = self.settings.media
+        try:
+            self.media = engine = await start_engine(self.settings)
+        except MediaSetupError as err:
+            raise StartError(str(err)) from err
+        if engine is None:
+            return
+        calls = core.calls
+        calls.media = MediaSteps()
+        calls.media_policy = MediaPolicy(wan_srtp=media.wan_srtp, lan_srtp=media.lan_srtp,
+                                         suites=media.srtp_suites)  # fmt: skip
+        loop = asyncio.get_running_loop()
+        self._media_runner = MediaRunner(calls.media, engine, now=loop.time,
+                                         after=lambda: self._driver().pump())  # fmt: skip
 
     def _new_endpoint(self) -> Endpoint:
         sip = self.settings.sip
@@ -181,7 +207,7 @@ class Node:
             limits=Limits(limits.max_message_size, limits.max_headers, limits.max_line_length),
             idle_timeout=float(sip.tcp_idle_timeout), keepalive_pong=sip.keepalive_pong,
             max_connections=sip.max_connections, tls=tls, source_policy=gate,
-            client_tls=client_tls,
+            client_tls=client_tls, dscp=sip.dscp,
         )  # fmt: skip
 
     def _upstream_tls(self) -> ssl.SSLContext | None:
@@ -303,6 +329,10 @@ class Node:
                 await transports.close()
         if self.provisioning is not None:
             await self.provisioning.close()
+        if self._media_runner is not None:
+            await self._media_runner.close()
+        if self.media is not None:
+            await self.media.close()
         if self.edge is not None:
             await self.edge.close()
         if self.pbx is not None:

@@ -95,8 +95,11 @@ class TransportManager:
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
         write_stall_timeout: float = WRITE_STALL_TIMEOUT,
         source_policy: SourcePolicy | None = None,
+        dscp: int = 0,
     ) -> None:
         self._on_message = on_message
+        #: DSCP code point of every SIP packet sent (EDGE-4); 0 leaves them unmarked.
+        self.dscp = dscp
         self.source_policy = source_policy
         self._on_connection_lost = on_connection_lost
         self.limits = limits
@@ -124,13 +127,13 @@ class TransportManager:
         try:
             for spec in specs:
                 if spec.transport is Transport.UDP:
-                    sock = await _bound_socket(spec, socket.SOCK_DGRAM)
+                    sock = await _bound_socket(spec, socket.SOCK_DGRAM, self.dscp)
                     _grow_buffers(sock)
                     _, listener = await loop.create_datagram_endpoint(self._udp_factory, sock=sock)
                     self._udp.append(listener)
                     self.bound.append((Transport.UDP, listener.local))
                 elif spec.transport is Transport.TCP:
-                    sock = await _bound_socket(spec, socket.SOCK_STREAM)
+                    sock = await _bound_socket(spec, socket.SOCK_STREAM, self.dscp)
                     server = await loop.create_server(
                         self._connection_factory(Transport.TCP), sock=sock, backlog=BACKLOG
                     )
@@ -139,7 +142,7 @@ class TransportManager:
                 elif spec.transport is Transport.TLS:
                     if self._tls is None:
                         raise ValueError("a TLS listener needs a TLS context")
-                    sock = await _bound_socket(spec, socket.SOCK_STREAM)
+                    sock = await _bound_socket(spec, socket.SOCK_STREAM, self.dscp)
                     task = loop.create_task(self._accept_tls(sock, self._tls))
                     self._accepting.append((task, sock))
                     self.bound.append((Transport.TLS, _sockname(sock)))
@@ -279,11 +282,14 @@ class TransportManager:
                 raise ValueError("outgoing TLS needs a client TLS context")
             context = self._client_tls
         loop = asyncio.get_running_loop()
-        _, connection = await loop.create_connection(
+        wire, connection = await loop.create_connection(
             self._connection_factory(transport), remote[0], remote[1],
             ssl=context, server_hostname=server_hostname if context is not None else None,
             ssl_handshake_timeout=self.handshake_timeout if context is not None else None,
         )  # fmt: skip
+        sock = wire.get_extra_info("socket")
+        if self.dscp and sock is not None:
+            mark_dscp(sock, self.dscp)
         if not connection.alive:
             raise ConnectionRefusedError(f"connection limit reached, not connecting to {remote}")
         return connection.flow
@@ -369,9 +375,19 @@ class TransportManager:
         return len(self._open) + len(self._handshakes)
 
 
-async def _bound_socket(spec: ListenerSpec, kind: socket.SocketKind) -> socket.socket:
-    """A socket bound to the spec's address; IPv6 sockets are IPv6-only so that
-    ``[::]`` and ``0.0.0.0`` can share a port."""
+def mark_dscp(sock: socket.socket, dscp: int) -> None:
+    """Mark what ``sock`` sends with ``dscp`` (EDGE-4; connections accepted on a marked
+    listening socket inherit it)."""
+    if sock.family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, dscp << 2)
+    else:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, dscp << 2)
+
+
+async def _bound_socket(spec: ListenerSpec, kind: socket.SocketKind, dscp: int = 0
+                        ) -> socket.socket:  # fmt: skip
+    """A socket bound to the spec's address, marked with ``dscp``; IPv6 sockets are
+    IPv6-only so that ``[::]`` and ``0.0.0.0`` can share a port."""
     host = spec.host.strip("[]")
     try:
         family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
@@ -387,6 +403,8 @@ async def _bound_socket(spec: ListenerSpec, kind: socket.SocketKind) -> socket.s
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if dscp:
+            mark_dscp(sock, dscp)
         sock.bind(address)
         if kind == socket.SOCK_STREAM:
             sock.listen(BACKLOG)

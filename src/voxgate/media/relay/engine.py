@@ -8,6 +8,7 @@ on), and closes everything at delete or when the forwarder reports a call idle.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -56,12 +57,15 @@ class RelayEngine:
     def __init__(
         self, forwarder: Forwarder, addresses: Mapping[InterfaceName, str], keys: KeySource,
         supported_suites: frozenset[str], *, wall_clock: Callable[[], float] = time.time,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:  # fmt: skip
         self._forwarder = forwarder
         self._relay = Relay(dict(addresses), supported_suites, keys)
         self._clock = wall_clock
         self._calls: dict[CallId, _Call] = {}
         self._idle: set[CallId] = set()
+        self._loop = loop  # with a loop, idle calls end at once; else at expire_idle()
+        self._tasks: set[asyncio.Task[list[CallId]]] = set()
         forwarder.on_idle(self._pair_idle)
 
     @property
@@ -158,6 +162,10 @@ class RelayEngine:
         call_id = CallId(pair.rpartition("/")[0])
         if call_id in self._calls:
             self._idle.add(call_id)
+            if self._loop is not None:
+                task = self._loop.create_task(self.expire_idle())
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     async def _open_pairs(
         self, call: _Call, sd: SessionDescription, options: OfferOptions
