@@ -88,4 +88,5 @@ async def start_engine(settings: Settings) -> MediaControl | None:
 
 
 async def _rtpengine(settings: Settings) -> MediaControl:
-    raise MediaSetupError("media.engine = rtpengine: not available yet")
+    raise MediaSetupError(f"media.engine = rtpengine ({settings.media.rtpengine_address}): "
+                          "the rtpengine back end is not part of this build yet")
