@@ -50,12 +50,14 @@ def pbx_port() -> int:
 
 
 @pytest.fixture
-def node(tmp_path: Path, pbx_port: int) -> Iterator[Node]:
-    """The edge on the node's listeners, the embedded call control on its own loopback port."""
+def node(tmp_path: Path, pbx_port: int, request: pytest.FixtureRequest) -> Iterator[Node]:
+    """The edge on the node's listeners, the embedded call control on its own loopback port
+    (and the tables of a ``node_config`` mark)."""
+    marker = request.node.get_closest_marker("node_config")
     extra = (
         f"[pbx]\nlisten_port = {pbx_port}\n\n"
         f"[edge]\nenabled = true\nupstream_port = {pbx_port}\n"
-    )
+    ) + ("\n" + marker.args[0] if marker else "")
     with running_node(tmp_path, extra) as running:
         yield running
 
@@ -139,11 +141,17 @@ def test_wrong_device_password_is_refused_without_touching_the_call_control(
         assert db.execute("SELECT count(*) FROM registration_events WHERE recorded_by = 'pbx'").fetchone() == (0,)
 
 
+MEDIA = '[media]\nengine = "builtin"\nwan_address = "127.0.0.1"\nworkers = 1\nport_min = 60000\nport_max = 60999\n'
+
+
+@pytest.mark.node_config(MEDIA)
 def test_a_remote_baresip_phone_calls_and_is_called_through_the_edge(
     node: Node, pbx_port: int, tmp_path: Path
 ) -> None:
     """Alice is remote: baresip over TLS to the edge, her MAC in +sip.instance, a SIP user of
-    extension 201.  Bob is on the LAN: baresip registered with the call control directly."""
+    extension 201, SRTP mandatory (the edge's media relay re-keys and relays her media to
+    plain RTP on the LAN side).  Bob is on the LAN: baresip registered with the call control
+    directly."""
     counts = node.log_text().count("SIP users loaded"), node.log_text().count("device table loaded")
     done = voxgate(node, "ext", "add", "201", "--remote", "--username", "alice")
     match = re.search(r"password: (\S+)", done.stdout)
@@ -155,7 +163,7 @@ def test_a_remote_baresip_phone_calls_and_is_called_through_the_edge(
     import_extensions(node, tmp_path, [("202", bob_secret)])
     remote = Baresip(
         "alice", "127.0.0.31",
-        f"<sip:alice@127.0.0.1:{node.tls};transport=tls>;auth_pass={match.group(1)};answermode=auto;regint=300;sipnat=outbound;"
+        f"<sip:alice@127.0.0.1:{node.tls};transport=tls>;auth_pass={match.group(1)};answermode=auto;regint=300;mediaenc=srtp-mand;sipnat=outbound;"
         f"outbound=\"sip:127.0.0.1:{node.tls};transport=tls\"",
         node.data_dir / "tls" / "cert.pem", tmp_path, uuid="00000000-0000-1000-8000-0004f2a1b2c3",
     )  # fmt: skip
