@@ -430,13 +430,16 @@ class MediaControlContract:
                     OfferOptions(WAN_SRTP, LAN_PLAIN, latch_from=True),
                 )
                 _, _, host, port = audio(offer)
-                wan_relay = (engine_under_test.wan_address, port)
+                lan_relay = (host, port)  # where the PBX sends (from the offer it got)
                 answer = await engine.answer(
                     call_id, Tag("phone"), Tag("pbx"), sdp(PARTY_ADDRESS, lan.address[1])
                 )
-                _, _, lan_host, lan_port = audio(answer)
+                _, _, wan_host, wan_port = audio(answer)
+                wan_relay = (wan_host, wan_port)  # where the phone sends (from its answer)
+                assert wan_host == engine_under_test.wan_address
                 crypto = _answered_crypto(answer_to_phone=answer)
-                receiver = Crypto(crypto.tag, crypto.suite, crypto.key_salt).receiver() if crypto else None
+                assert crypto is not None
+                receiver = crypto.receiver()
                 attacker.send(rtp(1, 0x2222, b"ATTACK" + bytes(154)), wan_relay)
                 sender = key.sender()
                 seq = 1
@@ -446,10 +449,10 @@ class MediaControlContract:
                     assert loop.time() < deadline, "the relay never sent to the phone's real address"
                     seq += 1
                     phone.send(sender.protect(rtp(seq, 0x2222, b"PHONE" + bytes(155))), wan_relay)
-                    lan.send(rtp(seq, 0x1111, b"PBX" + bytes(157)), (lan_host, lan_port))
+                    lan.send(rtp(seq, 0x1111, b"PBX" + bytes(157)), lan_relay)
                     await asyncio.sleep(0.05)
                 assert attacker.received.empty()
-                assert receiver is not None
+                assert advertised.received.empty()
                 data, source = await phone.receive()
                 assert source == wan_relay
                 assert payload_of(receiver.unprotect(data)).startswith(b"PBX")
