@@ -442,20 +442,23 @@ class MediaControlContract:
                 receiver = crypto.receiver()
                 attacker.send(rtp(1, 0x2222, b"ATTACK" + bytes(154)), wan_relay)
                 sender = key.sender()
+                # The phone sends until its media reaches the LAN (the relay has seen an
+                # authenticated packet from it); only then does the LAN party send.
                 seq = 1
                 loop = asyncio.get_running_loop()
-                deadline = loop.time() + 3 * WAIT
-                while phone.received.empty():
-                    assert loop.time() < deadline, "the relay never sent to the phone's real address"
+                deadline = loop.time() + WAIT
+                while lan.received.empty():
+                    assert loop.time() < deadline, "the phone's media never reached the LAN"
                     seq += 1
                     phone.send(sender.protect(rtp(seq, 0x2222, b"PHONE" + bytes(155))), wan_relay)
-                    lan.send(rtp(seq, 0x1111, b"PBX" + bytes(157)), lan_relay)
-                    await asyncio.sleep(0.05)
-                assert attacker.received.empty()
-                assert advertised.received.empty()
+                    await asyncio.sleep(0.02)
+                assert (await next_payload(lan)).startswith(b"PHONE")  # not the attacker's
+                lan.send(rtp(1, 0x1111, b"PBX" + bytes(157)), lan_relay)
                 data, source = await phone.receive()
                 assert source == wan_relay
                 assert payload_of(receiver.unprotect(data)).startswith(b"PBX")
+                assert attacker.received.empty()
+                assert advertised.received.empty()
             finally:
                 for p in (phone, advertised, attacker, lan):
                     p.close()
