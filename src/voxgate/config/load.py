@@ -283,6 +283,9 @@ def _check_media(settings: Settings) -> None:
     if media.lan_srtp and settings.edge.upstream_transport != "tls":
         raise ConfigError("media.lan_srtp", "SRTP keys toward the call control need "
                           'edge.upstream_transport = "tls" (keys never cross plain signaling)')
+    if media.engine == "rtpengine" and media.lan_srtp:
+        raise ConfigError("media.lan_srtp", "not with media.engine = rtpengine: rtpengine 10.5 "
+                          "gives the LAN leg the device's own SRTP key (docs/rtpengine.md)")
     if media.engine == "builtin" and settings.edge.enabled and not media.wan_address:
         first = settings.enabled_listeners[0].address
         if ipaddress.ip_address(first).is_unspecified:

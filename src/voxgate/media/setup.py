@@ -88,5 +88,20 @@ async def start_engine(settings: Settings) -> MediaControl | None:
 
 
 async def _rtpengine(settings: Settings) -> MediaControl:
-    raise MediaSetupError(f"media.engine = rtpengine ({settings.media.rtpengine_address}): "
-                          "the rtpengine back end is not part of this build yet")
+    """A client of the rtpengine at ``media.rtpengine_address``, checked with a ping (a call
+    would otherwise be the first to find it down)."""
+    from voxgate.media.control import MediaError  # noqa: PLC0415
+    from voxgate.media.rtpengine.engine import RtpengineControl  # noqa: PLC0415
+
+    media = settings.media
+    host, _, port = media.rtpengine_address.rpartition(":")
+    address = (host.strip("[]"), int(port))
+    engine = RtpengineControl(address, timeout=float(media.rtpengine_timeout))
+    try:
+        await engine.ping()
+    except MediaError as err:
+        await engine.close()
+        raise MediaSetupError(f"media.rtpengine_address {media.rtpengine_address}: "
+                              f"{err.reason}") from None
+    log.info("media relay: rtpengine at %s", media.rtpengine_address)
+    return engine

@@ -115,13 +115,15 @@ def new_plan(call_id: str, from_tag: Tag, options: OfferOptions) -> CallPlan:
 
 def relayed_streams(sd: SessionDescription, side: Side) -> list[bool]:
     """Which m= lines of an offer from ``side`` the relay carries: RTP audio and video with a
-    port. Raises 488 when none is, or when an SRTP side offers plain RTP (MEDIA-1)."""
+    port. Raises 488 when none is, or when the profile is not the side's (MEDIA-1: an SRTP
+    side offering plain RTP; MEDIA-3: a plain side offering SRTP)."""
     out = []
     for section in sd.media:
         srtp = RELAYED_PROTOS.get(section.proto)
         relayed = section.port != 0 and srtp is not None and section.media in ("audio", "video")
-        if relayed and side.srtp and not srtp:
-            raise MediaError(488, f"{side.interface} media must be SRTP (RTP/SAVP), not "
+        if relayed and srtp != side.srtp:
+            wanted = "SRTP (RTP/SAVP)" if side.srtp else "plain RTP (RTP/AVP)"
+            raise MediaError(488, f"{side.interface} media must be {wanted}, not "
                                   f"{section.proto}")  # fmt: skip
         out.append(relayed)
     if not any(out):
