@@ -87,3 +87,11 @@ def test_crypto_round_trip_and_aes256_length() -> None:
 def test_bad_rtpmap(value: str) -> None:
     with pytest.raises(SdpError):
         parse_rtpmap(value)
+
+
+def test_crypto_key_without_base64_padding_is_accepted() -> None:
+    """rtpengine writes keys unpadded unless told `pad`; 30 bytes → 40 characters, 28 → 38."""
+    key = bytes(range(28))
+    unpadded = base64.b64encode(key).decode().rstrip("=")
+    assert len(unpadded) % 4
+    assert parse_crypto(f"1 AEAD_AES_128_GCM inline:{unpadded}").key_salt == key

@@ -289,7 +289,8 @@ def parse_crypto(value: str) -> Crypto:
         raise SdpError(f"a=crypto key method must be inline: {value!r}")
     fields = key_params[len("inline:") :].split("|")
     try:
-        key_salt = base64.b64decode(fields[0], validate=True)
+        # rtpengine and others leave the padding out: accept it either way
+        key_salt = base64.b64decode(fields[0] + "=" * (-len(fields[0]) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise SdpError(f"a=crypto key is not base64: {value!r}") from None
     expected = CRYPTO_KEY_LENGTHS.get(suite)
