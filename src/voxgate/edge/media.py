@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -20,6 +21,7 @@ from typing import Final, Literal
 from voxgate.media.control import (
     DEFAULT_SUITES,
     CallId,
+    CallStats,
     MediaControl,
     MediaError,
     OfferOptions,
@@ -38,6 +40,8 @@ A_TAG: Final = Tag("a")
 B_TAG: Final = Tag("b")
 
 Continuation = Callable[[bytes | MediaError, float], None]
+#: Finished calls' media counters kept in memory (the dashboard's recent calls).
+RECENT_CALLS: Final = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +142,8 @@ class MediaRunner:
         self._after = after  # pump the SIP driver: the continuation queued messages
         self._tails: dict[CallId, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        #: The final counters of the last :data:`RECENT_CALLS` calls, newest last.
+        self.finished: deque[CallStats] = deque(maxlen=RECENT_CALLS)
         steps.on_step = self._start
 
     def _start(self, step_id: int, step: MediaStep) -> None:
@@ -174,7 +180,10 @@ class MediaRunner:
             if step.verb == "answer":
                 assert step.to_tag is not None
                 return await engine.answer(step.call_id, step.from_tag, step.to_tag, step.sdp)
-            await engine.delete(step.call_id)
+            stats = await engine.delete(step.call_id)
+            if stats is not None:
+                self.finished.append(stats)
+                _log_stats(stats)
             return b""
         except MediaError as err:
             log.info("media %s of call %s refused: %s %s", step.verb, step.call_id,
@@ -185,3 +194,24 @@ class MediaRunner:
         """Wait for the steps under way (at shutdown, after the SIP side has stopped)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _log_stats(stats: CallStats) -> None:
+    """One line per finished call with what each party sent (MEDIA-2's drops included)."""
+    parts = {}
+    for party in stats.parties:
+        streams = party.streams
+        parts[party.interface] = {
+            "packets": sum(s.packets for s in streams),
+            "octets": sum(s.octets for s in streams),
+            "forwarded": sum(s.forwarded for s in streams),
+            "lost": sum(s.lost for s in streams),
+            "dropped_auth": sum(s.dropped_auth for s in streams),
+            "dropped_source": sum(s.dropped_source for s in streams),
+            "jitter_ms": round(max((s.jitter_ms for s in streams), default=0.0), 2),
+            "source": f"{party.source[0]}:{party.source[1]}" if party.source else None,
+        }
+    log.info("media of call %s ended: %s", stats.call_id, " ".join(
+        f"{side} {p['packets']} pkts ({p['dropped_auth']} failed auth, "
+        f"{p['dropped_source']} from strangers)" for side, p in parts.items()
+    ), extra={"call_id": stats.call_id, "media": parts})  # fmt: skip
