@@ -393,7 +393,7 @@ def rtp_packets(pcap: Path, *, decode_ports: Sequence[int | tuple[int, int]] = (
         command += ["-d", f"udp.port=={spec},rtp"]
     fields = ["ip.src", "udp.srcport", "ip.dst", "udp.dstport", "rtp.ssrc", "rtp.p_type",
               "rtp.seq", "rtp.timestamp", "rtp.payload"]  # fmt: skip
-    command += ["-Y", "rtp and not rtcp", "-T", "fields", "-E", "separator=\t"]
+    command += ["-Y", "rtp.version == 2 and not rtcp", "-T", "fields", "-E", "separator=\t"]
     for name in fields:
         command += ["-e", name]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)

@@ -69,6 +69,10 @@ class Baresip:
     record: Path | None = None
     #: Its RTP/RTCP port range (first, last); by default 100 ports picked from the control port.
     rtp_ports: tuple[int, int] | None = None
+    #: Offer RTP and RTCP on one port (RFC 5761, ``a=rtcp-mux``); else RTCP on RTP port + 1.
+    rtcp_mux: bool = False
+    #: More config-file lines (e.g. ``"rtp_timeout 10\n"``), added at the end.
+    extra_config: str = ""
     process: subprocess.Popen[bytes] | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     _sock: socket.socket | None = None
@@ -101,11 +105,13 @@ class Baresip:
             f"audio_alert aubridge,{self.name}-alert\n"
             f"rtp_ports {self.rtp_ports[0]}-{self.rtp_ports[1]}\n"
             + (f"snd_path {self.record}\n" if self.record is not None else "")
+            + ("rtcp_mux yes\n" if self.rtcp_mux else "")
             + "module_path /usr/lib/baresip/modules\n"
             + "".join(f"module {name}.so\n" for name in modules)
             +
             "module_app account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\n"
             f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}\n"
+            + self.extra_config
         )
         (home / "accounts").write_text(self.account + "\n")
         if self.uuid is not None:
@@ -144,6 +150,22 @@ class Baresip:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def recordings(self, direction: Literal["enc", "dec"] = "dec") -> list[Path]:
+        """The ``record`` directory's WAV files, oldest first: per call, what the phone sent
+        (``enc``) or received (``dec``). sndfile names them by the call's start time to the
+        second, so two calls started within one second share (overwrite) a file."""
+        if self.record is None:
+            raise ValueError(f"baresip {self.name} does not record (no record directory)")
+        return sorted(self.record.glob(f"dump-*-{direction}.wav"))
+
+    def received(self) -> Path:
+        """The recording of what the phone received in its last call (complete once the call
+        has closed: sndfile finishes the WAV file when the call's audio stops)."""
+        files = self.recordings("dec")
+        if not files:
+            raise FileNotFoundError(f"baresip {self.name} recorded nothing in {self.record}")
+        return files[-1]
 
     def log_text(self) -> str:
         return (self.workdir / f"{self.name}.log").read_text(errors="replace")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pylibsrtp
 import pytest
 from audio import (
+    MARKS,
     RATE,
     Codec,
     alaw_to_linear,
@@ -213,9 +214,13 @@ def test_plain_g711_rtp_shows_the_tone_and_srtp_does_not(tmp_path: Path) -> None
     assert not payload_has_tone(pcap, 440)
     assert not payload_has_tone(pcap, 700, "PCMA")  # read with the wrong law: no clean tone
 
+    # capture()'s markers (RTP version 1) from a port inside a range decoded as RTP: not RTP
+    marked = write_pcap(tmp_path / "marked.pcap", [(("127.0.0.1", 20005), ("127.0.0.1", 40000), m) for m in MARKS])
+    assert rtp_streams(marked, decode_ports=[(20000, 20199)]) == []
+
     secret = write_pcap(tmp_path / "srtp.pcap", [(SRC, DST, p) for p in srtp(plain)])
     [stream] = rtp_streams(secret, decode_ports=[(20000, 20199)])
-    assert (stream.ssrc, stream.packets, stream.payload_types) == (0x1234, 100, {0})
+    assert (stream.ssrc, stream.packets, stream.payload_types) == (0x1234, 100, frozenset({0}))
     assert not payload_has_tone(secret, 700, decode_ports=[(20000, 20199)])
     assert not payload_has_tone(secret, 700, "PCMU", seconds=0.02, decode_ports=[(20000, 20199)])
 
