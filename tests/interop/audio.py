@@ -189,7 +189,7 @@ def tone_frames(samples: Sequence[int], frequency: float, *, rate: int = RATE,
 def tone_seconds(samples: Sequence[int], frequency: float, *, rate: int = RATE,
                  share: float = TONE_SHARE, floor: float = SILENCE_RMS) -> float:  # fmt: skip
     """For how long (in 20 ms frames, not necessarily contiguous) the tone is present."""
-    return sum(tone_frames(samples, frequency, rate=rate, share=share, floor=floor)) * 0.02
+    return round(sum(tone_frames(samples, frequency, rate=rate, share=share, floor=floor)) * 0.02, 2)
 
 
 def dominant_frequency(samples: Sequence[int], *, rate: int = RATE, low: float = 100,
@@ -249,7 +249,7 @@ def analyse(samples: Sequence[int], *, rate: int = RATE) -> Tone | None:
     present = tone_frames(samples, frequency, rate=rate)
     if not any(present):
         return None
-    return Tone(frequency, sum(present) * 0.02, present.index(True) * 0.02)
+    return Tone(frequency, round(sum(present) * 0.02, 2), round(present.index(True) * 0.02, 2))
 
 
 def analyse_wav(path: Path) -> Tone | None:
@@ -379,8 +379,14 @@ class RtpStream:
     source: str
     destination: str
     payload_types: frozenset[int]
+    #: Packets seen, duplicates (a sequence number seen before) included.
     packets: int
-    #: The payloads in sequence-number order (RFC 3550 §5.1; wrap-around taken care of).
+    #: Packets whose sequence number had been seen already (replays, retransmissions).
+    duplicates: int
+    #: Sequence numbers missing between the first and the last (RFC 3550 §6.4.1 "lost").
+    lost: int
+    #: The payloads in sequence-number order, one per sequence number (RFC 3550 §5.1;
+    #: wrap-around taken care of).
     payload: bytes
 
 
@@ -391,8 +397,8 @@ def rtp_packets(pcap: Path, *, decode_ports: Sequence[int | tuple[int, int]] = (
     for port in decode_ports:
         spec = str(port) if isinstance(port, int) else f"{port[0]}-{port[1]}"
         command += ["-d", f"udp.port=={spec},rtp"]
-    fields = ["ip.src", "udp.srcport", "ip.dst", "udp.dstport", "rtp.ssrc", "rtp.p_type",
-              "rtp.seq", "rtp.timestamp", "rtp.payload"]  # fmt: skip
+    fields = ["ip.src", "ipv6.src", "udp.srcport", "ip.dst", "ipv6.dst", "udp.dstport",
+              "rtp.ssrc", "rtp.p_type", "rtp.seq", "rtp.timestamp", "rtp.payload"]  # fmt: skip
     command += ["-Y", "rtp.version == 2 and not rtcp", "-T", "fields", "-E", "separator=\t"]
     for name in fields:
         command += ["-e", name]
@@ -401,12 +407,16 @@ def rtp_packets(pcap: Path, *, decode_ports: Sequence[int | tuple[int, int]] = (
         raise RuntimeError(f"tshark could not read {pcap}: {done.stderr}")
     packets = []
     for line in done.stdout.splitlines():
-        src, sport, dst, dport, ssrc, pt, seq, ts, payload = line.split("\t")
+        src4, src6, sport, dst4, dst6, dport, ssrc, pt, seq, ts, payload = line.split("\t")
         packets.append(RtpPacket(
-            f"{src}:{sport}", f"{dst}:{dport}", int(ssrc, 0), int(pt), int(seq), int(ts),
-            bytes.fromhex(payload.replace(":", "")),
+            _endpoint(src4, src6, sport), _endpoint(dst4, dst6, dport), int(ssrc, 0), int(pt),
+            int(seq), int(ts), bytes.fromhex(payload.replace(":", "")),
         ))  # fmt: skip
     return packets
+
+
+def _endpoint(ipv4: str, ipv6: str, port: str) -> str:
+    return f"{ipv4}:{port}" if ipv4 else f"[{ipv6}]:{port}"
 
 
 def rtp_streams(pcap: Path, *, decode_ports: Sequence[int | tuple[int, int]] = ()) -> list[RtpStream]:
@@ -417,15 +427,15 @@ def rtp_streams(pcap: Path, *, decode_ports: Sequence[int | tuple[int, int]] = (
     streams = []
     for (ssrc, source, destination), packets in grouped.items():
         extended = packets[0].sequence
-        keyed = [(extended, packets[0])]
+        unique = {extended: packets[0]}
         for packet in packets[1:]:  # extend 16-bit sequence numbers across wrap-around
             delta = (packet.sequence - extended) & 0xFFFF
             extended += delta - 0x10000 if delta >= 0x8000 else delta
-            keyed.append((extended, packet))
-        ordered = [packet for _, packet in sorted(keyed, key=lambda item: item[0])]
+            unique.setdefault(extended, packet)
         streams.append(RtpStream(
             ssrc, source, destination, frozenset(p.payload_type for p in packets), len(packets),
-            b"".join(p.payload for p in ordered),
+            len(packets) - len(unique), max(unique) - min(unique) + 1 - len(unique),
+            b"".join(unique[n].payload for n in sorted(unique)),
         ))  # fmt: skip
     return streams
 

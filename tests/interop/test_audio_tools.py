@@ -7,6 +7,7 @@ import math
 import random
 import socket
 import struct
+import sys
 import wave
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from audio import (
     write_tone,
     write_wav,
 )
+from netns import Topology
 from peers import free_port
 
 
@@ -214,6 +216,14 @@ def test_plain_g711_rtp_shows_the_tone_and_srtp_does_not(tmp_path: Path) -> None
     assert not payload_has_tone(pcap, 440)
     assert not payload_has_tone(pcap, 700, "PCMA")  # read with the wrong law: no clean tone
 
+    # a replayed packet and a missing one: counted, the replay's payload not taken twice
+    damaged = tone_packets(700, 1, "PCMU", ssrc=0x9999, first_seq=65530)
+    damaged = [*damaged[:20], *damaged[21:], damaged[3], damaged[45]]
+    [stream] = rtp_streams(write_pcap(tmp_path / "damaged.pcap", [(SRC, DST, p) for p in damaged]))
+    assert (stream.packets, stream.duplicates, stream.lost) == (51, 2, 1)
+    assert len(stream.payload) == 49 * 160
+    assert streams[0x1234].duplicates == streams[0x1234].lost == 0
+
     # capture()'s markers (RTP version 1) from a port inside a range decoded as RTP: not RTP
     marked = write_pcap(tmp_path / "marked.pcap", [(("127.0.0.1", 20005), ("127.0.0.1", 40000), m) for m in MARKS])
     assert rtp_streams(marked, decode_ports=[(20000, 20199)]) == []
@@ -250,3 +260,30 @@ def test_udp_filter_builds_narrow_capture_filters() -> None:
     assert udp_filter(ports=[5060, (20000, 20099)], hosts=["127.0.0.21", "10.0.0.1"]) == (
         "udp and (port 5060 or portrange 20000-20099) and (host 127.0.0.21 or host 10.0.0.1)"
     )
+
+
+#: Sends the RTP packets (hex, one per line on stdin) from a namespace to argv[1]:argv[2].
+_SEND = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for line in sys.stdin.read().split():
+    s.sendto(bytes.fromhex(line), (sys.argv[1], int(sys.argv[2])))
+"""
+
+
+@pytest.mark.interop
+def test_capture_on_a_link_inside_a_namespace(netns: Topology, tmp_path: Path) -> None:
+    """Capturing on a veth inside a namespace (a WAN link, say): the markers go to the far end
+    of the link, so they cross the captured interface."""
+    phone, edge = netns.namespace("phone"), netns.namespace("edge")
+    phone_end, edge_end = netns.link(phone, "10.231.7.2/24", edge, "10.231.7.1/24")
+    packets = tone_packets(1100, 1, "PCMA", ssrc=0xBEEF)
+    bpf = udp_filter(ports=[(30000, 30001)], hosts=[edge_end.ip])
+    with capture(tmp_path / "wan.pcap", bpf, interface=phone_end.name, netns=phone,
+                 marker=(edge_end.ip, 9)) as pcap:  # fmt: skip
+        phone.run(sys.executable, "-c", _SEND, edge_end.ip, "30000",
+                  stdin="\n".join(p.hex() for p in packets))  # fmt: skip
+    [stream] = rtp_streams(pcap, decode_ports=[30000])
+    assert (stream.ssrc, stream.packets, stream.destination) == (0xBEEF, 50, f"{edge_end.ip}:30000")
+    assert stream.source.startswith(f"{phone_end.ip}:")
+    assert payload_has_tone(pcap, 1100, seconds=0.9)
