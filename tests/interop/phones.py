@@ -5,6 +5,13 @@ Each phone gets its own 127.0.0.x address, RTP port range and control port
 the ``aubridge`` module (no sound devices needed; ``ausine`` refuses 8 kHz).
 Control: ctrl_tcp speaks JSON in netstrings; commands get a response with the
 same token, and call events arrive on the same connection.
+
+Real audio: ``play`` makes a WAV file the phone's microphone (the ``aufile``
+source: 16-bit mono at 8 kHz for G.711, played once from the call's start, then
+silence), and ``record`` a directory where the ``sndfile`` filter writes, per
+call, what the phone sent (``dump-<time>-enc.wav``) and what it received and
+decoded (``dump-<time>-dec.wav``): see :meth:`Baresip.received` and
+tests/interop/audio.py to find the tone in them.
 """
 
 from __future__ import annotations
@@ -17,11 +24,27 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from netns import Namespace
 from peers import free_port
+
+MediaEncryption = Literal["srtp", "srtp-mand", "srtp-mandf", "dtls_srtp"]
+
+
+def account(
+    aor: str, password: str, *, mediaenc: MediaEncryption | None = None,
+    answermode: Literal["auto", "manual", "early"] = "auto", regint: int = 300,
+    params: str = "",
+) -> str:  # fmt: skip
+    """An accounts-file line: ``aor`` (e.g. ``<sip:201@host:port;transport=tls>``), its digest
+    password, ``mediaenc`` (``srtp-mand``: SDES-SRTP or no call, RFC 4568) and extra
+    ``;``-separated account ``params`` (e.g. ``sipnat=outbound``)."""
+    line = f"{aor};auth_pass={password};answermode={answermode};regint={regint}"
+    if mediaenc is not None:
+        line += f";mediaenc={mediaenc}"
+    return line + (f";{params.lstrip(';')}" if params else "")
 
 
 @dataclass
@@ -40,6 +63,16 @@ class Baresip:
     #: Run inside this network namespace (its processes are stopped with the topology);
     #: ``address`` is then one of the namespace's, and the control port is on its ``lo``.
     netns: Namespace | None = None
+    #: A WAV file (16-bit mono, 8 kHz) the phone sends as its microphone (``aufile``).
+    play: Path | None = None
+    #: A directory where the phone records each call, both directions (``sndfile``).
+    record: Path | None = None
+    #: Its RTP/RTCP port range (first, last); by default 100 ports picked from the control port.
+    rtp_ports: tuple[int, int] | None = None
+    #: Offer RTP and RTCP on one port (RFC 5761, ``a=rtcp-mux``); else RTCP on RTP port + 1.
+    rtcp_mux: bool = False
+    #: More config-file lines (e.g. ``"rtp_timeout 10\n"``), added at the end.
+    extra_config: str = ""
     process: subprocess.Popen[bytes] | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     _sock: socket.socket | None = None
@@ -51,21 +84,34 @@ class Baresip:
             pytest.fail("baresip is not installed: ./test installs Debian's baresip")
         home = self.workdir / self.name
         home.mkdir(parents=True)
-        rtp = 20000 + (self.ctrl_port % 400) * 100
+        if self.rtp_ports is None:
+            rtp = 20000 + (self.ctrl_port % 400) * 100
+            self.rtp_ports = (rtp, rtp + 99)
+        source = f"aubridge,{self.name}-src" if self.play is None else f"aufile,{self.play}"
+        modules = ["g711", "aubridge", "srtp"]
+        if self.play is not None:
+            modules.append("aufile")
+        if self.record is not None:
+            self.record.mkdir(parents=True, exist_ok=True)
+            modules.append("sndfile")
+        if self.uuid is not None:
+            modules.append("uuid")
         (home / "config").write_text(
             "poll_method epoll\n"
             f"sip_listen {self.address}:0\n"
             f"sip_cafile {self.ca_file}\n"
             f"audio_player aubridge,{self.name}-play\n"
-            f"audio_source aubridge,{self.name}-src\n"
+            f"audio_source {source}\n"
             f"audio_alert aubridge,{self.name}-alert\n"
-            f"rtp_ports {rtp}-{rtp + 99}\n"
-            "module_path /usr/lib/baresip/modules\n"
-            "module g711.so\nmodule aubridge.so\nmodule srtp.so\n"
-            + ("module uuid.so\n" if self.uuid is not None else "")
+            f"rtp_ports {self.rtp_ports[0]}-{self.rtp_ports[1]}\n"
+            + (f"snd_path {self.record}\n" if self.record is not None else "")
+            + ("rtcp_mux yes\n" if self.rtcp_mux else "")
+            + "module_path /usr/lib/baresip/modules\n"
+            + "".join(f"module {name}.so\n" for name in modules)
             +
             "module_app account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\n"
             f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}\n"
+            + self.extra_config
         )
         (home / "accounts").write_text(self.account + "\n")
         if self.uuid is not None:
@@ -104,6 +150,22 @@ class Baresip:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def recordings(self, direction: Literal["enc", "dec"] = "dec") -> list[Path]:
+        """The ``record`` directory's WAV files, oldest first: per call, what the phone sent
+        (``enc``) or received (``dec``). sndfile names them by the call's start time to the
+        second, so two calls started within one second share (overwrite) a file."""
+        if self.record is None:
+            raise ValueError(f"baresip {self.name} does not record (no record directory)")
+        return sorted(self.record.glob(f"dump-*-{direction}.wav"))
+
+    def received(self) -> Path:
+        """The recording of what the phone received in its last call (complete once the call
+        has closed: sndfile finishes the WAV file when the call's audio stops)."""
+        files = self.recordings("dec")
+        if not files:
+            raise FileNotFoundError(f"baresip {self.name} recorded nothing in {self.record}")
+        return files[-1]
 
     def log_text(self) -> str:
         return (self.workdir / f"{self.name}.log").read_text(errors="replace")
