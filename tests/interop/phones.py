@@ -7,10 +7,11 @@ Control: ctrl_tcp speaks JSON in netstrings; commands get a response with the
 same token, and call events arrive on the same connection.
 
 Real audio: ``play`` makes a WAV file the phone's microphone (the ``aufile``
-source: 16-bit mono at 8 kHz for G.711, played once from the call's start, then
-silence), and ``record`` a directory where the ``sndfile`` filter writes, per
-call, what the phone sent (``dump-<time>-enc.wav``) and what it received and
-decoded (``dump-<time>-dec.wav``): see :meth:`Baresip.received` and
+source: 16-bit mono at 8 kHz for G.711, played once from the call's start; at
+its end the phone stops sending RTP altogether, so make it longer than the
+call), and ``record`` a directory where the ``sndfile`` filter writes, per call,
+what the phone sent (``dump-<time>-enc.wav``) and what it received and decoded
+(``dump-<time>-dec.wav``): see :meth:`Baresip.received` and
 tests/interop/audio.py to find the tone in them.
 """
 
