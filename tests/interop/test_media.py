@@ -1,0 +1,248 @@
+"""The edge's media relay with real phones and real audio (issue 5): MEDIA-1…4, EDGE-4, EDGE-5.
+
+The lab of tests/interop/test_edge_nat.py: alice (a remote SIP user, baresip with
+``mediaenc=srtp-mand``) behind a masquerading router, bob on the LAN registered with the call
+control directly. Each phone plays its own tone from a WAV file and records what it hears:
+
+    home 10.231.1.2 ── router 10.231.0.2 ── 10.231.0.1 server 10.231.50.1 ── 10.231.50.2 lan
+      alice (SRTP)          (NAT)          "down": WAN link     "lan": LAN link    bob (RTP)
+
+tshark in the server namespace captures the WAN link ("down") and the LAN link ("lan"): on
+the WAN side the relay's ports carry only SRTP (the tones' G.711 never appears), on the LAN
+side plain RTP carrying both tones (``media.lan_srtp = false``). The attack test sends
+replayed, tampered and random packets to alice's relay port during a call; they are counted
+and dropped while the audio goes on; after the call nothing answers on the relay's ports.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from audio import (
+    Tone,
+    analyse_wav,
+    capture,
+    rtp_packets,
+    rtp_streams,
+    stream_tone_seconds,
+    udp_filter,
+    write_tone,
+)
+from netnode import SERVER
+from netns import Namespace, Topology
+from peers import Node, free_port
+from phones import Baresip, account
+from test_edge_nat import LAN_PHONE, LAN_SERVER, PBX_PORT, UUID, EdgeLab, build_lab, log_entries
+
+pytestmark = pytest.mark.interop
+
+TONES = {"alice": 700.0, "bob": 1100.0}
+TALK_SECONDS = 5
+MEDIA_PORTS = (30000, 30999)
+
+
+def media_config(workers: int = 1) -> str:
+    return (
+        f'\n[media]\nengine = "builtin"\nwan_address = "{SERVER}"\nworkers = {workers}\n'
+        f"port_min = {MEDIA_PORTS[0]}\nport_max = {MEDIA_PORTS[1]}\n"
+    )
+
+
+def alice(lab: EdgeLab, tmp_path: Path) -> Baresip:
+    edge = f"sip:{lab.edge_host}:{lab.edge_port};transport=tls"
+    aor = f"<sip:alice@{lab.edge_host}:{lab.edge_port};transport=tls>"
+    return Baresip(
+        "alice", lab.home_ip,
+        account(aor, lab.alice_password, mediaenc="srtp-mand",
+                params=f'sipnat=outbound;outbound="{edge}"'),
+        lab.ca, tmp_path, uuid=UUID, netns=lab.home,
+        play=write_tone(tmp_path / "alice.wav", TONES["alice"], TALK_SECONDS + 5),
+        record=tmp_path / "rec-alice",
+    )  # fmt: skip
+
+
+def bob(lab: EdgeLab, tmp_path: Path) -> Baresip:
+    return Baresip(
+        "bob", LAN_PHONE, account(f"<sip:202@{LAN_SERVER}:{PBX_PORT}>", lab.bob_secret),
+        lab.ca, tmp_path, netns=lab.lan,
+        play=write_tone(tmp_path / "bob.wav", TONES["bob"], TALK_SECONDS + 5),
+        record=tmp_path / "rec-bob",
+    )  # fmt: skip
+
+
+def heard(phone: Baresip) -> Tone:
+    found = analyse_wav(phone.received())
+    assert found is not None, f"{phone.name} recorded no tone in {phone.received()}"
+    return found
+
+
+def assert_each_heard_the_other(a: Baresip, b: Baresip, seconds: float) -> None:
+    for listener, talker in ((a, b), (b, a)):
+        found = heard(listener)
+        assert found.frequency == pytest.approx(TONES[talker.name], abs=3), (listener.name, found)
+        assert found.seconds >= seconds, (listener.name, found)
+
+
+def media_ended(node: Node) -> list[dict[str, object]]:
+    """The 'media of call … ended' log entries' counters, oldest first."""
+    deadline = time.monotonic() + 10
+    while True:
+        entries = [e["media"] for e in log_entries(node) if "media" in e]
+        if entries or time.monotonic() > deadline:
+            return entries  # type: ignore[return-value]
+        time.sleep(0.1)
+
+
+def nothing_answers(ns: Namespace, host: str, ports: list[int]) -> list[int]:
+    """The ports of ``host`` that do *not* answer a UDP datagram with ICMP port unreachable
+    (from inside ``ns``): a closed port refuses, an open one stays silent."""
+    script = (
+        "import socket, sys\n"
+        "open_ports = []\n"
+        f"for port in {ports!r}:\n"
+        "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.5)\n"
+        f"    s.connect(({host!r}, port)); s.send(b'probe')\n"
+        "    try:\n        s.recv(10)\n    except ConnectionRefusedError:\n        continue\n"
+        "    except TimeoutError:\n        open_ports.append(port)\n"
+        "print(open_ports)\n"
+    )
+    return json.loads(ns.run("python3", "-c", script).strip() or "[]")
+
+
+def call(lab: EdgeLab, tmp_path: Path, *, during=None) -> tuple[Baresip, Baresip, Path, Path]:  # type: ignore[no-untyped-def]
+    """Alice calls bob through the edge; both talk for TALK_SECONDS while the WAN and LAN links
+    are captured (``during(lab, wan_pcap)`` runs mid-call); bob hangs up."""
+    wan_pcap, lan_pcap = tmp_path / "wan.pcap", tmp_path / "lan.pcap"
+    media = udp_filter(ports=[MEDIA_PORTS])
+    with alice(lab, tmp_path) as a, bob(lab, tmp_path) as b:
+        a.wait_registered()
+        b.wait_registered()
+        with capture(wan_pcap, media, interface="down", netns=lab.server,
+                     marker=("10.231.0.2", free_port())), \
+             capture(lan_pcap, media, interface="lan", netns=lab.server,
+                     marker=(LAN_PHONE, free_port())):  # fmt: skip
+            a.command("dial", f"sip:202@{lab.edge_host}:{lab.edge_port};transport=tls")
+            a.wait_event("CALL_ESTABLISHED")
+            b.wait_event("CALL_ESTABLISHED")
+            time.sleep(TALK_SECONDS / 2)
+            if during is not None:
+                during(lab, wan_pcap)
+            time.sleep(TALK_SECONDS / 2)
+            b.command("hangup")
+            b.wait_event("CALL_CLOSED")
+            a.wait_event("CALL_CLOSED")
+    return a, b, wan_pcap, lan_pcap
+
+
+def relay_ports(pcap: Path, relay_host: str) -> set[int]:
+    """The relay's ports seen in a capture (the side of each packet that is the relay)."""
+    ports = set()
+    for packet in rtp_packets(pcap, decode_ports=[MEDIA_PORTS]):
+        for endpoint in (packet.source, packet.destination):
+            host, _, port = endpoint.rpartition(":")
+            if host == relay_host:
+                ports.add(int(port))
+    return ports
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["in-process", "two-workers"])
+def test_srtp_on_the_wan_plain_rtp_on_the_lan_and_the_tones_arrive(
+    netns: Topology, tmp_path: Path, workers: int
+) -> None:
+    lab = build_lab(netns, tmp_path, extra=media_config(workers))
+    a, b, wan, lan = call(lab, tmp_path)
+    assert_each_heard_the_other(a, b, TALK_SECONDS - 2)
+
+    # the WAN link: SRTP between the NAT's public address and the relay, both ways; neither
+    # tone's G.711 is in any payload
+    streams = rtp_streams(wan, decode_ports=[MEDIA_PORTS])
+    toward = {(s.source.split(":")[0], s.destination.split(":")[0]) for s in streams}
+    assert toward == {(lab.public_ip, SERVER), (SERVER, lab.public_ip)}, streams
+    for stream in streams:
+        assert stream.packets >= (TALK_SECONDS - 2) * 50, stream
+        for tone in TONES.values():
+            for codec in ("PCMU", "PCMA"):
+                assert stream_tone_seconds(stream, tone, codec) == 0, (stream, tone, codec)
+
+    # the LAN link: plain PCMU between the relay's LAN address and bob, carrying both tones
+    streams = rtp_streams(lan, decode_ports=[MEDIA_PORTS])
+    to_bob = [s for s in streams if s.destination.startswith(f"{LAN_PHONE}:")]
+    from_bob = [s for s in streams if s.source.startswith(f"{LAN_PHONE}:")]
+    assert len(to_bob) == len(from_bob) == 1, streams
+    assert to_bob[0].source.startswith(f"{LAN_SERVER}:") and from_bob[0].destination.startswith(f"{LAN_SERVER}:")
+    assert stream_tone_seconds(to_bob[0], TONES["alice"]) >= TALK_SECONDS - 2
+    assert stream_tone_seconds(from_bob[0], TONES["bob"]) >= TALK_SECONDS - 2
+
+    # the relay's counters: alice's media authenticated and forwarded. A few packets are
+    # dropped at the start: baresip sends a 16-byte datagram to the RTCP port to open its NAT
+    # (too short to be SRTCP: dropped as failing authentication), and a phone's first packets
+    # can reach the relay before the answer has configured the pair (dropped, not forwarded)
+    [ended] = media_ended(lab.node)
+    shown = json.dumps(ended)
+    for side in ("wan", "lan"):
+        counters = ended[side]
+        assert counters["packets"] >= (TALK_SECONDS - 2) * 50, shown  # type: ignore[index]
+        assert counters["dropped_auth"] + counters["dropped_source"] <= 3, shown  # type: ignore[index]
+        assert counters["forwarded"] >= counters["packets"] - 3, shown  # type: ignore[index]
+    assert ended["wan"]["source"].startswith(lab.public_ip + ":"), shown  # type: ignore[index, union-attr]
+
+    # EDGE-5: after the call nothing answers on the ports the call used
+    ports = sorted(relay_ports(wan, SERVER))
+    assert ports and nothing_answers(lab.home, SERVER, ports) == []
+
+
+def test_replayed_tampered_and_random_packets_are_dropped_while_the_call_goes_on(
+    netns: Topology, tmp_path: Path
+) -> None:
+    lab = build_lab(netns, tmp_path, extra=media_config())
+    injected = {"replayed": 0, "tampered": 0, "random": 0}
+
+    def attack(lab: EdgeLab, wan_pcap: Path) -> None:
+        # alice's SRTP packets so far, as the WAN link carried them (ciphertext + tag)
+        mine = [p for p in rtp_packets(wan_pcap, decode_ports=[MEDIA_PORTS])
+                if p.source.startswith(lab.public_ip + ":")][:100]  # fmt: skip
+        assert len(mine) >= 50, mine
+        port = int(mine[0].destination.rpartition(":")[2])
+        packets = [_raw(p) for p in mine]
+        tampered = [p[:-1] + bytes([p[-1] ^ 0x55]) for p in packets]
+        random_stream = [bytes([0x80, 0x00]) + bytes.fromhex(f"{n:04x}") + bytes(8) +
+                         bytes(range(160)) for n in range(100)]  # fmt: skip
+        injected.update(replayed=len(packets), tampered=len(tampered), random=len(random_stream))
+        # from the router (alice's public address, another port): the relay must neither
+        # forward them nor move its latch
+        router = next(ns for ns in netns.namespaces if ns.role == "router")
+        _send_all(router, port, packets + tampered + random_stream)
+
+    a, b, _, lan = call(lab, tmp_path, during=attack)
+    assert_each_heard_the_other(a, b, TALK_SECONDS - 2)
+    # nothing injected reached the LAN: bob got exactly alice's stream, no payload twice
+    to_bob = [s for s in rtp_streams(lan, decode_ports=[MEDIA_PORTS])
+              if s.destination.startswith(f"{LAN_PHONE}:")]  # fmt: skip
+    assert len(to_bob) == 1 and to_bob[0].duplicates == 0, to_bob
+    [ended] = media_ended(lab.node)
+    wan = ended["wan"]
+    total = sum(injected.values())
+    assert wan["dropped_auth"] + wan["dropped_source"] >= total, (wan, injected)  # type: ignore[operator]
+    assert wan["source"].startswith(lab.public_ip + ":")  # type: ignore[union-attr]
+
+
+def _raw(packet) -> bytes:  # type: ignore[no-untyped-def]
+    """An RTP packet rebuilt from tshark's fields (header without CSRCs or extension, then
+    payload and tag as captured)."""
+    header = bytes([0x80, packet.payload_type]) + packet.sequence.to_bytes(2, "big") + \
+        packet.timestamp.to_bytes(4, "big") + packet.ssrc.to_bytes(4, "big")  # fmt: skip
+    return header + packet.payload
+
+
+def _send_all(router: Namespace, port: int, packets: list[bytes]) -> None:
+    """Send the packets to the relay's WAN port from the router namespace."""
+    hexes = [p.hex() for p in packets]
+    router.run("python3", "-c",
+               "import socket, sys, json, time\n"
+               "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+               f"for h in json.loads(sys.stdin.read()):\n"
+               f"    s.sendto(bytes.fromhex(h), ({SERVER!r}, {port})); time.sleep(0.002)\n",
+               stdin=json.dumps(hexes))  # fmt: skip
