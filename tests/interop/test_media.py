@@ -17,6 +17,7 @@ and dropped while the audio goes on; after the call nothing answers on the relay
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from audio import (
     udp_filter,
     write_tone,
 )
-from netnode import SERVER
+from netnode import SERVER, TLS_PORT
 from netns import Namespace, Topology
 from peers import Node, free_port
 from phones import Baresip, account
@@ -120,7 +121,8 @@ def call(lab: EdgeLab, tmp_path: Path, *, during=None) -> tuple[Baresip, Baresip
     with alice(lab, tmp_path) as a, bob(lab, tmp_path) as b:
         a.wait_registered()
         b.wait_registered()
-        with capture(wan_pcap, media, interface="down", netns=lab.server,
+        wan_filter = f"({media}) or (tcp port {TLS_PORT})"  # media, and signaling's DSCP
+        with capture(wan_pcap, wan_filter, interface="down", netns=lab.server,
                      marker=("10.231.0.2", free_port())), \
              capture(lan_pcap, media, interface="lan", netns=lab.server,
                      marker=(LAN_PHONE, free_port())):  # fmt: skip
@@ -135,6 +137,13 @@ def call(lab: EdgeLab, tmp_path: Path, *, during=None) -> tuple[Baresip, Baresip
             b.wait_event("CALL_CLOSED")
             a.wait_event("CALL_CLOSED")
     return a, b, wan_pcap, lan_pcap
+
+
+def dscp_of(pcap: Path, display_filter: str) -> set[int]:
+    """The DSCP values of the packets of ``pcap`` that match ``display_filter``."""
+    done = subprocess.run(["tshark", "-n", "-r", str(pcap), "-Y", display_filter, "-T", "fields",
+                           "-e", "ip.dsfield.dscp"], capture_output=True, text=True, check=True)  # fmt: skip
+    return {int(v, 0) for v in done.stdout.split()}
 
 
 def relay_ports(pcap: Path, relay_host: str) -> set[int]:
@@ -188,6 +197,11 @@ def test_srtp_on_the_wan_plain_rtp_on_the_lan_and_the_tones_arrive(
         assert counters["dropped_auth"] + counters["dropped_source"] <= 3, shown  # type: ignore[index]
         assert counters["forwarded"] >= counters["packets"] - 3, shown  # type: ignore[index]
     assert ended["wan"]["source"].startswith(lab.public_ip + ":"), shown  # type: ignore[index, union-attr]
+
+    # EDGE-4: voice leaves the relay marked EF (46), signaling CS3 (24), both configurable
+    relayed = f"udp.srcport >= {MEDIA_PORTS[0]} && udp.srcport <= {MEDIA_PORTS[1]}"
+    assert dscp_of(wan, f"ip.src == {SERVER} && {relayed}") == {46}
+    assert dscp_of(wan, f"ip.src == {SERVER} && tcp.srcport == {TLS_PORT} && tcp.len > 0") == {24}
 
     # EDGE-5: after the call nothing answers on the ports the call used
     ports = sorted(relay_ports(wan, SERVER))
