@@ -36,6 +36,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,9 +108,11 @@ def remote_user(node: Node, number: str, username: str) -> str:
 
 
 def build_lab(net: Topology, tmp_path: Path, *, layers: int = 1, dmz: bool = False,
-              extra: str = "", users: tuple[tuple[str, str], ...] = ()) -> EdgeLab:  # fmt: skip
+              extra: str = "", users: tuple[tuple[str, str], ...] = (),
+              before_node: Callable[[Namespace], None] | None = None) -> EdgeLab:  # fmt: skip
     """The namespaces, the node, alice (remote, her device enabled), bob (LAN) and ``users``
-    (more remote SIP users: (extension, username)), the node reloaded with all of them."""
+    (more remote SIP users: (extension, username)), the node reloaded with all of them.
+    ``before_node(server)`` runs once the server's links exist, before the node starts."""
     if dmz:
         firewall = net.namespace("firewall")
         path = build_nat_path(net, layers, server=firewall)
@@ -128,6 +131,8 @@ def build_lab(net: Topology, tmp_path: Path, *, layers: int = 1, dmz: bool = Fal
     lan = net.namespace("lan")
     net.link(server, f"{LAN_SERVER}/24", lan, f"{LAN_PHONE}/24")
     config = edge_config((edge_host, edge_port) if dmz else None, extra)
+    if before_node is not None:
+        before_node(server)
     node = serve_in(server, tmp_path, listener, config)
     password = remote_user(node, "201", "alice")
     for number, username in users:

@@ -208,6 +208,46 @@ def test_srtp_on_the_wan_plain_rtp_on_the_lan_and_the_tones_arrive(
     assert ports and nothing_answers(lab.home, SERVER, ports) == []
 
 
+def start_rtpengine(server: Namespace, log: Path) -> None:
+    """rtpengine in the server namespace: interfaces wan (the WAN link) and lan (the LAN
+    link), userspace forwarding, ng on the namespace's own 127.0.0.1:2223; it is stopped with
+    the namespaces."""
+    out = log.open("wb")
+    server.popen([
+        "/usr/bin/rtpengine", "--config-file=none", "--table=-1", "--foreground", "--log-stderr",
+        "--log-level=6", f"--interface=wan/{SERVER}", f"--interface=lan/{LAN_SERVER}",
+        "--listen-ng=127.0.0.1:2223", f"--port-min={MEDIA_PORTS[0]}",
+        f"--port-max={MEDIA_PORTS[1]}",
+    ], stdout=out, stderr=out)  # fmt: skip
+    deadline = time.monotonic() + 15
+    while b"Startup complete" not in log.read_bytes():
+        assert time.monotonic() < deadline, log.read_text(errors="replace")
+        time.sleep(0.05)
+
+
+def test_the_same_call_through_an_rtpengine_daemon(netns: Topology, tmp_path: Path) -> None:
+    """``media.engine = rtpengine``: the edge drives a real rtpengine over ng; the tones
+    arrive both ways, SRTP on the WAN link, plain RTP on the LAN."""
+    if not Path("/usr/bin/rtpengine").exists():
+        pytest.fail("rtpengine is not installed: ./test installs Debian's rtpengine-daemon")
+    extra = '\n[media]\nengine = "rtpengine"\nrtpengine_address = "127.0.0.1:2223"\n'
+    lab = build_lab(netns, tmp_path, extra=extra,
+                    before_node=lambda server: start_rtpengine(server, tmp_path / "rtpengine.log"))
+    a, b, wan, lan = call(lab, tmp_path)
+    assert_each_heard_the_other(a, b, TALK_SECONDS - 2)
+    wan_streams = rtp_streams(wan, decode_ports=[MEDIA_PORTS])
+    toward = {(s.source.split(":")[0], s.destination.split(":")[0]) for s in wan_streams}
+    assert toward == {(lab.public_ip, SERVER), (SERVER, lab.public_ip)}, wan_streams
+    for stream in wan_streams:
+        assert stream.packets >= (TALK_SECONDS - 2) * 50, stream
+        for tone in TONES.values():
+            assert stream_tone_seconds(stream, tone, "PCMU") == 0, stream
+    lan_streams = rtp_streams(lan, decode_ports=[MEDIA_PORTS])
+    to_bob = [s for s in lan_streams if s.destination.startswith(f"{LAN_PHONE}:")]
+    assert len(to_bob) == 1 and stream_tone_seconds(to_bob[0], TONES["alice"]) >= TALK_SECONDS - 2
+    assert "media relay: rtpengine at 127.0.0.1:2223" in lab.node.log_text()
+
+
 def test_replayed_tampered_and_random_packets_are_dropped_while_the_call_goes_on(
     netns: Topology, tmp_path: Path
 ) -> None:
