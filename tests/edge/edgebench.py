@@ -19,7 +19,7 @@ from voxgate.policy.devices import DeviceTable
 from voxgate.sip.digest import DigestServer, answer, challenges_from, ha1, select_challenge
 from voxgate.sip.endpoint import Endpoint
 from voxgate.sip.flow import Flow, Transport
-from voxgate.sip.message import Request, Response
+from voxgate.sip.message import Request, Response, make_response
 from voxgate.sip.parser import parse_message
 
 EDGE_REALM = "edge"
@@ -152,3 +152,59 @@ def authorized(net: Net, password: str = LEVEL1, user: str = "alice", expires: i
     assert challenge is not None and challenge.realm == EDGE_REALM
     creds = answer(challenge, "REGISTER", f"sip:{WAN[0]}", user, password=password, cnonce="c1")
     return net.device_sends(register(user, expires, str(creds), cseq=cseq + 1), transport)
+
+
+SDP_B = b"v=0\r\no=bob 1 1 IN IP4 10.0.0.22\r\ns=-\r\nc=IN IP4 10.0.0.22\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n"
+
+
+def sip(start: str, headers: list[str], body: bytes = b"") -> bytes:
+    """A SIP message from its start line, header lines and body (SDP)."""
+    extra = ["Content-Type: application/sdp"] if body else []
+    text = "\r\n".join([start, *headers, *extra, f"Content-Length: {len(body)}", "", ""])
+    return text.encode() + body
+
+
+def bob_register(net: Net) -> None:
+    def reg(auth: str = "") -> bytes:
+        return sip("REGISTER sip:127.0.0.1 SIP/2.0", [
+            f"Via: SIP/2.0/UDP {BOB[0]}:{BOB[1]};branch=z9hG4bKbr{next(_seq)};rport",
+            "Max-Forwards: 70", "From: <sip:202@127.0.0.1>;tag=bobreg", "To: <sip:202@127.0.0.1>",
+            "Call-ID: bob-reg", f"CSeq: {next(_seq)} REGISTER", f"Contact: <sip:202@{BOB[0]}:{BOB[1]}>",
+            "Expires: 3600", *([f"Authorization: {auth}"] if auth else []),
+        ])  # fmt: skip
+
+    net.bob_sends(reg())
+    (challenge_response,) = net.to_bob
+    assert isinstance(challenge_response, Response) and challenge_response.status == 401
+    challenge = select_challenge(challenges_from(challenge_response, proxy=False))
+    assert challenge is not None
+    creds = answer(challenge, "REGISTER", "sip:127.0.0.1", "202", password=BOB_SECRET, cnonce="b")
+    net.bob_sends(reg(str(creds)))
+    assert [m.status for m in net.to_bob if isinstance(m, Response)] == [200]
+
+
+def bob_answers(net: Net, invite: Request, status: int = 200) -> None:
+    for code in (180, status):
+        response = make_response(invite, code, to_tag="bobtag", body=SDP_B if code == 200 else b"")
+        response.headers.add("Contact", f"<sip:202@{BOB[0]}:{BOB[1]}>")
+        if code == 200:
+            response.headers.add("Content-Type", "application/sdp")
+        net.bob_sends(response.to_bytes())
+
+
+def bob_invites_alice(net: Net) -> None:
+    """Bob (202) calls alice (201) at the call control, answering its 407."""
+    def invite(auth: str = "") -> bytes:
+        return sip("INVITE sip:201@127.0.0.1 SIP/2.0", [
+            f"Via: SIP/2.0/UDP {BOB[0]}:{BOB[1]};branch=z9hG4bKbi{next(_seq)};rport", "Max-Forwards: 70",
+            "From: \"Bob\" <sip:202@127.0.0.1>;tag=bobcall", "To: <sip:201@127.0.0.1>", "Call-ID: bob-call-2",
+            f"CSeq: {next(_seq)} INVITE", f"Contact: <sip:202@{BOB[0]}:{BOB[1]}>",
+            *([f"Proxy-Authorization: {auth}"] if auth else []),
+        ], SDP_B)  # fmt: skip
+
+    net.bob_sends(invite())
+    challenge = select_challenge(challenges_from(next(m for m in net.to_bob if isinstance(m, Response)), proxy=True))
+    assert challenge is not None
+    creds = answer(challenge, "INVITE", "sip:201@127.0.0.1", "202", password=BOB_SECRET, cnonce="b3")
+    net.to_device.clear()
+    net.bob_sends(invite(str(creds)))

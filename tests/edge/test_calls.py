@@ -7,7 +7,24 @@ from __future__ import annotations
 
 import itertools
 
-from edgebench import BOB, BOB_SECRET, DEVICE, LAN, LEVEL1, MAC, WAN, Net, alice, authorized, build
+from edgebench import (
+    BOB,
+    BOB_SECRET,
+    DEVICE,
+    LAN,
+    LEVEL1,
+    MAC,
+    SDP_B,
+    WAN,
+    Net,
+    alice,
+    authorized,
+    bob_answers,
+    bob_invites_alice,
+    bob_register,
+    build,
+    sip,
+)
 
 from voxgate.policy.devices import DeviceTable
 from voxgate.sip.digest import answer, challenges_from, select_challenge
@@ -15,14 +32,7 @@ from voxgate.sip.flow import Flow, Transport
 from voxgate.sip.message import Request, Response, make_response
 
 SDP_A = b"v=0\r\no=alice 1 1 IN IP4 192.168.1.20\r\ns=-\r\nc=IN IP4 192.168.1.20\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
-SDP_B = b"v=0\r\no=bob 1 1 IN IP4 10.0.0.22\r\ns=-\r\nc=IN IP4 10.0.0.22\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n"
 _n = itertools.count(1)
-
-
-def sip(start: str, headers: list[str], body: bytes = b"") -> bytes:
-    extra = ["Content-Type: application/sdp"] if body else []
-    text = "\r\n".join([start, *headers, *extra, f"Content-Length: {len(body)}", "", ""])
-    return text.encode() + body
 
 
 def registered_bench(public_host: str = "") -> Net:
@@ -30,34 +40,6 @@ def registered_bench(public_host: str = "") -> Net:
     assert authorized(net).status == 200
     bob_register(net)
     return net
-
-
-def bob_register(net: Net) -> None:
-    def reg(auth: str = "") -> bytes:
-        return sip("REGISTER sip:127.0.0.1 SIP/2.0", [
-            f"Via: SIP/2.0/UDP {BOB[0]}:{BOB[1]};branch=z9hG4bKbr{next(_n)};rport",
-            "Max-Forwards: 70", "From: <sip:202@127.0.0.1>;tag=bobreg", "To: <sip:202@127.0.0.1>",
-            "Call-ID: bob-reg", f"CSeq: {next(_n)} REGISTER", f"Contact: <sip:202@{BOB[0]}:{BOB[1]}>",
-            "Expires: 3600", *([f"Authorization: {auth}"] if auth else []),
-        ])  # fmt: skip
-
-    net.bob_sends(reg())
-    (challenge_response,) = net.to_bob
-    assert isinstance(challenge_response, Response) and challenge_response.status == 401
-    challenge = select_challenge(challenges_from(challenge_response, proxy=False))
-    assert challenge is not None
-    creds = answer(challenge, "REGISTER", "sip:127.0.0.1", "202", password=BOB_SECRET, cnonce="b")
-    net.bob_sends(reg(str(creds)))
-    assert [m.status for m in net.to_bob if isinstance(m, Response)] == [200]
-
-
-def bob_answers(net: Net, invite: Request, status: int = 200) -> None:
-    for code in (180, status):
-        response = make_response(invite, code, to_tag="bobtag", body=SDP_B if code == 200 else b"")
-        response.headers.add("Contact", f"<sip:202@{BOB[0]}:{BOB[1]}>")
-        if code == 200:
-            response.headers.add("Content-Type", "application/sdp")
-        net.bob_sends(response.to_bytes())
 
 
 LAST_BRANCH = ["z9hG4bK"]
@@ -200,23 +182,6 @@ def test_calls_to_unknown_numbers_get_the_call_controls_answer() -> None:
     refused = device_calls(net, "999")
     assert refused is not None and refused.status == 404
     assert net.edge.calls.calls == {}
-
-
-def bob_invites_alice(net: Net) -> None:
-    def invite(auth: str = "") -> bytes:
-        return sip("INVITE sip:201@127.0.0.1 SIP/2.0", [
-            f"Via: SIP/2.0/UDP {BOB[0]}:{BOB[1]};branch=z9hG4bKbi{next(_n)};rport", "Max-Forwards: 70",
-            "From: \"Bob\" <sip:202@127.0.0.1>;tag=bobcall", "To: <sip:201@127.0.0.1>", "Call-ID: bob-call-2",
-            f"CSeq: {next(_n)} INVITE", f"Contact: <sip:202@{BOB[0]}:{BOB[1]}>",
-            *([f"Proxy-Authorization: {auth}"] if auth else []),
-        ], SDP_B)  # fmt: skip
-
-    net.bob_sends(invite())
-    challenge = select_challenge(challenges_from(next(m for m in net.to_bob if isinstance(m, Response)), proxy=True))
-    assert challenge is not None
-    creds = answer(challenge, "INVITE", "sip:201@127.0.0.1", "202", password=BOB_SECRET, cnonce="b3")
-    net.to_device.clear()
-    net.bob_sends(invite(str(creds)))
 
 
 def test_an_incoming_call_to_an_expired_device_binding_gets_480_and_reaches_no_device() -> None:

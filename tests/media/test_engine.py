@@ -9,10 +9,11 @@ import itertools
 from collections.abc import Callable
 
 import pytest
+from media_memory import MemoryForwarder
 
-from voxgate.media.control import CallId, MediaError, OfferOptions, Side, StreamStats, Tag
+from voxgate.media.control import CallId, MediaError, OfferOptions, Side, Tag
 from voxgate.media.relay.engine import RelayEngine
-from voxgate.media.relay.model import PairConfig, PairId, PairPorts, PairStats, SrtpKey
+from voxgate.media.relay.model import PairId, SrtpKey
 from voxgate.media.relay.planner import new_key_source
 from voxgate.sdp.codec import parse_sdp
 
@@ -22,42 +23,6 @@ WAN = Side("wan", srtp=True)
 LAN_PLAIN = Side("lan", srtp=False)
 LAN_SRTP = Side("lan", srtp=True)
 DEVICE_KEY = base64.b64encode(bytes(range(30))).decode()
-
-
-class MemoryForwarder:
-    """Records what the engine asks; hands out ports from a counter."""
-
-    def __init__(self) -> None:
-        self.open: dict[PairId, PairPorts] = {}
-        self.configs: dict[PairId, PairConfig] = {}
-        self.closed: list[PairId] = []
-        self._ports = itertools.count(30000, 4)
-        self._idle: Callable[[PairId], None] | None = None
-
-    async def open_pair(self, pair: PairId, a_interface: str, b_interface: str) -> PairPorts:
-        assert pair not in self.open
-        first = next(self._ports)
-        self.open[pair] = PairPorts(first, first + 2)
-        return self.open[pair]
-
-    async def configure(self, pair: PairId, config: PairConfig) -> None:
-        assert pair in self.open
-        self.configs[pair] = config
-
-    async def close_pair(self, pair: PairId) -> PairStats | None:
-        if self.open.pop(pair, None) is None:
-            return None
-        self.closed.append(pair)
-        return PairStats(StreamStats(packets=5), StreamStats(packets=7), None, None, 0.0)
-
-    async def stats(self, pair: PairId) -> PairStats | None:
-        return PairStats(StreamStats(packets=1), StreamStats(), None, None, 0.0) if pair in self.open else None
-
-    def on_idle(self, callback: Callable[[PairId], None]) -> None:
-        self._idle = callback
-
-    async def close(self) -> None:
-        self.open.clear()
 
 
 def device_offer(*, proto: str = "RTP/SAVP", crypto: bool = True, mux: bool = False, version: int = 1) -> bytes:

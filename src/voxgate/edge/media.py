@@ -172,28 +172,34 @@ class MediaRunner:
                 del self._tails[step.call_id]
 
     async def _call(self, step: MediaStep) -> bytes | MediaError:
-        engine = self._engine
-        try:
-            if step.verb == "offer":
-                assert step.options is not None
-                return await engine.offer(step.call_id, step.from_tag, step.sdp, step.options)
-            if step.verb == "answer":
-                assert step.to_tag is not None
-                return await engine.answer(step.call_id, step.from_tag, step.to_tag, step.sdp)
-            stats = await engine.delete(step.call_id)
-            if stats is not None:
-                self.finished.append(stats)
-                _log_stats(stats)
-            return b""
-        except MediaError as err:
-            log.info("media %s of call %s refused: %s %s", step.verb, step.call_id,
-                     err.status, err.reason)  # fmt: skip
-            return err
+        result, stats = await perform(self._engine, step)
+        if stats is not None:
+            self.finished.append(stats)
+            _log_stats(stats)
+        return result
 
     async def close(self) -> None:
         """Wait for the steps under way (at shutdown, after the SIP side has stopped)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def perform(engine: MediaControl, step: MediaStep
+                  ) -> tuple[bytes | MediaError, CallStats | None]:  # fmt: skip
+    """Run one step on ``engine``: the SDP to send on (empty for a delete) or the refusal,
+    and a deleted call's final counters."""
+    try:
+        if step.verb == "offer":
+            assert step.options is not None
+            return await engine.offer(step.call_id, step.from_tag, step.sdp, step.options), None
+        if step.verb == "answer":
+            assert step.to_tag is not None
+            return await engine.answer(step.call_id, step.from_tag, step.to_tag, step.sdp), None
+        return b"", await engine.delete(step.call_id)
+    except MediaError as err:
+        log.info("media %s of call %s refused: %s %s", step.verb, step.call_id, err.status,
+                 err.reason)  # fmt: skip
+        return err, None
 
 
 def _log_stats(stats: CallStats) -> None:
