@@ -46,8 +46,22 @@ def run(coro: Coroutine[Any, Any, None]) -> None:
 
 
 def port_range() -> tuple[int, int]:
-    low = random.randrange(20000, 60000, 2)
-    return low, low + 199
+    """200 ports of which the first 40 are free now (another relay on this machine, e.g. a
+    benchmark's rtpengine, may hold whole blocks)."""
+    for _ in range(100):
+        low = random.randrange(20000, 60000, 2)
+        if all(_free(port) for port in range(low, low + 40)):
+            return low, low + 199
+    raise RuntimeError("no free block of UDP ports on 127.0.0.1")
+
+
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
 
 
 @asynccontextmanager
