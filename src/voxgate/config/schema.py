@@ -384,7 +384,7 @@ WanSrtpChoice = Literal["mandatory", "optional"]
 #: SDES crypto-suites the edge offers devices by default, most preferred first (MEDIA-1).
 DEFAULT_SRTP_SUITES: Final = (
     "AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32", "AEAD_AES_128_GCM",
-    "AEAD_AES_256_GCM", "AES_256_CM_HMAC_SHA1_80",
+    "AEAD_AES_256_GCM",
 )  # fmt: skip
 
 

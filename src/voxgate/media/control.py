@@ -29,7 +29,6 @@ DEFAULT_SUITES: Final[tuple[str, ...]] = (
     "AES_CM_128_HMAC_SHA1_32",
     "AEAD_AES_128_GCM",
     "AEAD_AES_256_GCM",
-    "AES_256_CM_HMAC_SHA1_80",
 )
 
 
