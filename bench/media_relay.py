@@ -637,7 +637,9 @@ async def bench(args: argparse.Namespace) -> None:
                 # almost stops forwarding under a flood several times its capacity.
                 best: Result | None = None
                 rate = args.start_rate
-                while True:
+                if not args.search:
+                    best = Result(target.name, "SRTP→SRTP" if srtp else "RTP→RTP", rate=rate)
+                while args.search:
                     r = await run_once(target, args.pairs, srtp, args.seconds, rate, False)
                     offered_ok = r.sent >= 0.97 * rate * args.seconds
                     kept_up = r.per_second >= 0.99 * rate
@@ -709,6 +711,10 @@ def main() -> None:
     parser.add_argument("--modes", default="srtp,plain", help="srtp, plain or both")
     parser.add_argument(
         "--latency-rate", type=float, default=0, help="pkt/s for latency (0: half the max)"
+    )
+    parser.add_argument(
+        "--no-search", dest="search", action="store_false",
+        help="skip the rate search (latency at --latency-rate only)",
     )
     parser.add_argument(
         "--no-rtpengine", dest="rtpengine", action="store_false", help="skip rtpengine"
