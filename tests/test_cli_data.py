@@ -20,6 +20,7 @@ from voxgate.services.extensions import generate_secret
 from voxgate.sip.digest import ha1
 from voxgate.storage.engine import Store
 from voxgate.storage.repos.cdr import CdrRecord, CdrRepo
+from voxgate.storage.repos.media import MediaRecord, MediaRepo, SideCounters
 
 GOOD = "Tq7-vLp2-Wz9k"
 
@@ -46,7 +47,7 @@ def listed(config: Path) -> set[str]:
 def test_db_upgrade(config: Path) -> None:
     done = vg(config, "db", "upgrade")
     assert done.returncode == 0
-    assert "revision 0004" in done.stdout
+    assert "revision 0005" in done.stdout
 
 
 def test_ext_lifecycle(config: Path) -> None:
@@ -99,7 +100,8 @@ def test_cdr_export_of_an_empty_table_is_a_header(config: Path) -> None:
     assert done.returncode == 0
     assert done.stdout.splitlines() == [
         "call_id,caller,caller_name,callee,started_at,answered_at,ended_at,duration,disposition,"
-        "status,reason,caller_source"
+        "status,reason,caller_source,callee_call_id,wan_packets,wan_lost,wan_dropped,"
+        "wan_jitter_ms,lan_packets,lan_lost,lan_dropped,lan_jitter_ms"
     ]
 
 
@@ -186,7 +188,8 @@ def test_cdr_export_of_a_filled_table(config: Path, tmp_path: Path) -> None:
     t0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
     records = [
         CdrRecord("a@x", "301", "Alice", "302", t0, t0 + timedelta(seconds=3),
-                  t0 + timedelta(seconds=63), 60.0, "answered", 200, "caller hung up", "192.0.2.1:5061"),
+                  t0 + timedelta(seconds=63), 60.0, "answered", 200, "caller hung up", "192.0.2.1:5061",
+                  callee_call_id="a-leg-b@x"),
         CdrRecord("b@x", "302", "", "399", t0 + timedelta(hours=1), None, t0 + timedelta(hours=1),
                   0.0, "unknown-number", 404, "Not Found", "[2001:db8::1]:5061"),
         CdrRecord("c@x", "301", 'Al, "the" boss', "302", t0 + timedelta(days=1), None,
@@ -197,6 +200,12 @@ def test_cdr_export_of_a_filled_table(config: Path, tmp_path: Path) -> None:
         store = await Store.open(load_settings(config).store_url)
         try:
             await CdrRepo(store).add_many(records)
+            # the edge relayed a@x's media; the relay knew it by the callee leg's Call-ID
+            await MediaRepo(store).add_many([MediaRecord(
+                "edge-leg@x", "a-leg-b@x", t0 + timedelta(seconds=63),
+                SideCounters(packets=3000, lost=2, dropped_auth=5, dropped_source=1, jitter_ms=1.234),
+                SideCounters(packets=2990, jitter_ms=0.5),
+            )])
         finally:
             await store.close()
 
@@ -210,8 +219,11 @@ def test_cdr_export_of_a_filled_table(config: Path, tmp_path: Path) -> None:
         "started_at": "2026-11-01T09:00:00+00:00", "answered_at": "2026-11-01T09:00:03+00:00",
         "ended_at": "2026-11-01T09:01:03+00:00", "duration": "60.0", "disposition": "answered",
         "status": "200", "reason": "caller hung up", "caller_source": "192.0.2.1:5061",
+        "callee_call_id": "a-leg-b@x", "wan_packets": "3000", "wan_lost": "2", "wan_dropped": "6",
+        "wan_jitter_ms": "1.23", "lan_packets": "2990", "lan_lost": "0", "lan_dropped": "0",
+        "lan_jitter_ms": "0.5",
     }  # fmt: skip
-    assert rows[1]["answered_at"] == ""
+    assert rows[1]["answered_at"] == "" and rows[1]["wan_packets"] == ""  # no media record
     assert rows[2]["caller_name"] == 'Al, "the" boss'
     out = tmp_path / "cdr.csv"
     window = vg(config, "cdr", "export", "--since", "2026-11-01T10:00:00+01:00", "--until",

@@ -180,8 +180,10 @@ class Node:
         calls.media_policy = MediaPolicy(wan_srtp=media.wan_srtp, lan_srtp=media.lan_srtp,
                                          suites=media.srtp_suites)  # fmt: skip
         loop = asyncio.get_running_loop()
-        self._media_runner = MediaRunner(calls.media, engine, now=loop.time,
-                                         after=lambda: self._driver().pump())  # fmt: skip
+        self._media_runner = runner = MediaRunner(calls.media, engine, now=loop.time,
+                                                  after=lambda: self._driver().pump())  # fmt: skip
+        if self.edge is not None:
+            runner.on_finished = self.edge.media_finished
 
     def _new_endpoint(self) -> Endpoint:
         sip = self.settings.sip

@@ -16,6 +16,8 @@ and dropped while the audio goes on; after the call nothing answers on the relay
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 import time
@@ -34,7 +36,7 @@ from audio import (
 )
 from netnode import SERVER, TLS_PORT
 from netns import Namespace, Topology
-from peers import Node, free_port
+from peers import Node, free_port, voxgate
 from phones import Baresip, account
 from test_edge_nat import LAN_PHONE, LAN_SERVER, PBX_PORT, UUID, EdgeLab, build_lab, log_entries
 
@@ -139,6 +141,17 @@ def call(lab: EdgeLab, tmp_path: Path, *, during=None) -> tuple[Baresip, Baresip
     return a, b, wan_pcap, lan_pcap
 
 
+def cdr_with_media(node: Node) -> dict[str, str]:
+    """The one call record, once the edge has stored its media counters (within seconds)."""
+    deadline = time.monotonic() + 15
+    while True:
+        rows = list(csv.DictReader(io.StringIO(voxgate(node, "cdr", "export").stdout)))
+        if (rows and rows[-1]["wan_packets"]) or time.monotonic() > deadline:
+            assert len(rows) == 1, rows
+            return rows[0]
+        time.sleep(0.5)
+
+
 def dscp_of(pcap: Path, display_filter: str) -> set[int]:
     """The DSCP values of the packets of ``pcap`` that match ``display_filter``."""
     done = subprocess.run(["tshark", "-n", "-r", str(pcap), "-Y", display_filter, "-T", "fields",
@@ -197,6 +210,12 @@ def test_srtp_on_the_wan_plain_rtp_on_the_lan_and_the_tones_arrive(
         assert counters["dropped_auth"] + counters["dropped_source"] <= 3, shown  # type: ignore[index]
         assert counters["forwarded"] >= counters["packets"] - 3, shown  # type: ignore[index]
     assert ended["wan"]["source"].startswith(lab.public_ip + ":"), shown  # type: ignore[index, union-attr]
+
+    # the call record carries the media counters (the edge stores them, the export joins them)
+    record = cdr_with_media(lab.node)
+    assert (record["caller"], record["callee"], record["disposition"]) == ("201", "202", "answered")
+    assert int(record["wan_packets"]) == ended["wan"]["packets"], (record, shown)  # type: ignore[index]
+    assert int(record["lan_packets"]) == ended["lan"]["packets"], (record, shown)  # type: ignore[index]
 
     # EDGE-4: voice leaves the relay marked EF (46), signaling CS3 (24), both configurable
     relayed = f"udp.srcport >= {MEDIA_PORTS[0]} && udp.srcport <= {MEDIA_PORTS[1]}"

@@ -228,7 +228,8 @@ class EdgeLegs:
         call.phase = Phase.ENDED
         call.unacked.clear()
         if self.media is not None and call.media_used:  # EDGE-5: its ports close now
-            self.media.submit(MediaStep(call.media_id, "delete", A_TAG))
+            self.media.submit(MediaStep(call.media_id, "delete", A_TAG,
+                                        other_call_id=call.a_invite.call_id))
         self.calls.pop(call.a_key, None)
         if call.b_key is not None:
             self._b_legs.pop(call.b_key, None)

@@ -12,10 +12,12 @@ one call run one after the other, in the order submitted (an answer in a 183 and
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Final, Literal
 
 from voxgate.media.control import (
@@ -30,6 +32,7 @@ from voxgate.media.control import (
 )
 from voxgate.sip.flow import Flow, Transport
 from voxgate.sip.message import Request, Response
+from voxgate.storage.repos.media import MediaRecord, SideCounters
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,8 @@ class MediaStep:
     to_tag: Tag | None = None
     sdp: bytes = b""
     options: OfferOptions | None = None
+    #: delete: the Call-ID of the call's other leg (its record is found by either).
+    other_call_id: str = ""
 
 
 class MediaSteps:
@@ -144,6 +149,8 @@ class MediaRunner:
         self._tasks: set[asyncio.Task[None]] = set()
         #: The final counters of the last :data:`RECENT_CALLS` calls, newest last.
         self.finished: deque[CallStats] = deque(maxlen=RECENT_CALLS)
+        #: Told of every finished call's counters (the edge service stores them).
+        self.on_finished: Callable[[MediaRecord], None] | None = None
         steps.on_step = self._start
 
     def _start(self, step_id: int, step: MediaStep) -> None:
@@ -175,7 +182,16 @@ class MediaRunner:
         result, stats = await perform(self._engine, step)
         if stats is not None:
             self.finished.append(stats)
-            _log_stats(stats)
+            record = media_record(stats, step.other_call_id, datetime.now(UTC))
+            log.info("media of call %s ended: %s", stats.call_id, " ".join(
+                f"{name} {side.packets} pkts ({side.dropped_auth} failed auth, "
+                f"{side.dropped_source} from strangers)"
+                for name, side in (("wan", record.wan), ("lan", record.lan))
+            ), extra={"call_id": stats.call_id, "media": {
+                "wan": dataclasses.asdict(record.wan), "lan": dataclasses.asdict(record.lan),
+            }})  # fmt: skip
+            if self.on_finished is not None:
+                self.on_finished(record)
         return result
 
     async def close(self) -> None:
@@ -202,22 +218,19 @@ async def perform(engine: MediaControl, step: MediaStep
         return err, None
 
 
-def _log_stats(stats: CallStats) -> None:
-    """One line per finished call with what each party sent (MEDIA-2's drops included)."""
-    parts = {}
+def media_record(stats: CallStats, other_call_id: str, ended_at: datetime) -> MediaRecord:
+    """A finished call's counters as stored: each side's streams added up (jitter: the
+    worst stream's)."""
+    sides = {}
     for party in stats.parties:
         streams = party.streams
-        parts[party.interface] = {
-            "packets": sum(s.packets for s in streams),
-            "octets": sum(s.octets for s in streams),
-            "forwarded": sum(s.forwarded for s in streams),
-            "lost": sum(s.lost for s in streams),
-            "dropped_auth": sum(s.dropped_auth for s in streams),
-            "dropped_source": sum(s.dropped_source for s in streams),
-            "jitter_ms": round(max((s.jitter_ms for s in streams), default=0.0), 2),
-            "source": f"{party.source[0]}:{party.source[1]}" if party.source else None,
-        }
-    log.info("media of call %s ended: %s", stats.call_id, " ".join(
-        f"{side} {p['packets']} pkts ({p['dropped_auth']} failed auth, "
-        f"{p['dropped_source']} from strangers)" for side, p in parts.items()
-    ), extra={"call_id": stats.call_id, "media": parts})  # fmt: skip
+        sides[party.interface] = SideCounters(
+            packets=sum(s.packets for s in streams), octets=sum(s.octets for s in streams),
+            forwarded=sum(s.forwarded for s in streams), lost=sum(s.lost for s in streams),
+            dropped_auth=sum(s.dropped_auth for s in streams),
+            dropped_source=sum(s.dropped_source for s in streams),
+            jitter_ms=round(max((s.jitter_ms for s in streams), default=0.0), 2),
+            source=f"{party.source[0]}:{party.source[1]}" if party.source else "",
+        )  # fmt: skip
+    return MediaRecord(stats.call_id, other_call_id, ended_at,
+                       sides.get("wan", SideCounters()), sides.get("lan", SideCounters()))

@@ -23,6 +23,7 @@ from voxgate.edge.notes import DeviceSeen, RegistrationNote
 from voxgate.edge.users import SipUser, UserDirectory
 from voxgate.policy.devices import DeviceTable
 from voxgate.sip.flow import Flow
+from voxgate.storage.repos.media import MediaRecord
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,10 @@ class EdgeStore(Protocol):
         """Record sightings: unknown devices become disabled rows; how many were new."""
         ...
 
+    async def media_records(self, records: Sequence[MediaRecord]) -> None:
+        """Store finished calls' media counters."""
+        ...
+
     async def registration_notes(self, notes: Sequence[RegistrationNote], offset: float) -> None:
         """Append to the registration log (``offset``: wall clock minus the notes' clock)."""
         ...
@@ -79,6 +84,7 @@ class EdgeService:
         self._loop = loop
         self._seen: dict[tuple[str, str], DeviceSeen] = {}
         self._notes: deque[RegistrationNote] = deque(maxlen=MAX_SEEN)
+        self._media: deque[MediaRecord] = deque(maxlen=MAX_SEEN)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._connect: Callable[[], Awaitable[Flow]] | None = None
@@ -122,6 +128,11 @@ class EdgeService:
         """The relay's ``noted``: queue a registration-log row for the writer (bounded: a
         flood of refusals keeps the newest)."""
         self._notes.append(note)
+        self._wake.set()
+
+    def media_finished(self, record: MediaRecord) -> None:
+        """The media runner's ``on_finished``: queue a call's media counters for the writer."""
+        self._media.append(record)
         self._wake.set()
 
     async def reload(self, *, force: bool = False) -> bool:
@@ -218,6 +229,10 @@ class EdgeService:
             await asyncio.sleep(1.0)  # at most one write a second; sightings coalesce
 
     async def _write_seen(self) -> None:
+        if self._media:
+            records = list(self._media)
+            self._media.clear()
+            await self.store.media_records(records)
         if self._notes:
             notes = list(self._notes)
             self._notes.clear()

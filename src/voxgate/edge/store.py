@@ -12,6 +12,7 @@ from voxgate.edge.users import SipUser
 from voxgate.services.devices import MAX_USER_AGENT, DeviceService
 from voxgate.services.sipusers import SipUserService
 from voxgate.storage.engine import Store
+from voxgate.storage.repos.media import MediaRecord, MediaRepo
 from voxgate.storage.repos.registration_events import (
     RegistrationEventRecord,
     RegistrationEventRepo,
@@ -27,6 +28,7 @@ class SqlEdgeStore:
         self.users = SipUserService(store, realm, key)
         self.devices = DeviceService(store)
         self.events = RegistrationEventRepo(store)
+        self.media = MediaRepo(store)
         self.realm = realm
 
     async def load_users(self) -> tuple[list[SipUser], int]:
@@ -76,6 +78,10 @@ class SqlEdgeStore:
                                         sighting.user_agent):  # fmt: skip
                 created += 1
         return created
+
+    async def media_records(self, records: Sequence[MediaRecord]) -> None:
+        """Finished calls' media counters (joined to the call records in the CDR export)."""
+        await self.media.add_many(records)
 
     async def registration_notes(self, notes: Sequence[RegistrationNote], offset: float) -> None:
         """Registration-log rows written by the edge: the device, its own address, its SIP user

@@ -90,6 +90,8 @@ class CallRecord:
     status: int
     reason: str
     caller_source: str
+    #: The Call-ID of the leg(s) toward the callee.
+    b_call_id: str = ""
 
     @property
     def duration(self) -> float:
@@ -608,6 +610,7 @@ class CallControl:
             callee=call.callee, started_at=call.started_wall, answered_at=call.answered_wall,
             ended_at=now + self.wall_offset, disposition=disposition, status=status,
             reason=reason, caller_source=f"{call.a_flow.remote[0]}:{call.a_flow.remote[1]}",
+            b_call_id=call.b_call_id,
         )  # fmt: skip
         self.records(record, then)
 

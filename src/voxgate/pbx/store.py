@@ -160,4 +160,5 @@ def _cdr_row(r: CallRecord) -> CdrRecord:
         answered_at=None if r.answered_at is None else _utc(r.answered_at),
         ended_at=_utc(r.ended_at), duration=r.duration, disposition=r.disposition.value,
         status=r.status, reason=r.reason, caller_source=r.caller_source,
+        callee_call_id=r.b_call_id,
     )  # fmt: skip

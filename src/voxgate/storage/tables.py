@@ -142,6 +142,9 @@ class CallRecordRow(Base):
     status: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text)
     caller_source: Mapped[str] = mapped_column(String(80))
+    #: The Call-ID of the leg toward the callee (a call through the edge's media relay is
+    #: known there by one leg's Call-ID or the other's).
+    callee_call_id: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class MetaRow(Base):
@@ -222,3 +225,30 @@ class SipUserRow(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class MediaRecordRow(Base):
+    """A finished call's media through the edge: what each side sent, what was dropped."""
+
+    __tablename__ = "media_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(Text, index=True)
+    other_call_id: Mapped[str] = mapped_column(Text, index=True)
+    ended_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    wan_packets: Mapped[int] = mapped_column(Integer)
+    wan_octets: Mapped[int] = mapped_column(Integer)
+    wan_forwarded: Mapped[int] = mapped_column(Integer)
+    wan_lost: Mapped[int] = mapped_column(Integer)
+    wan_dropped_auth: Mapped[int] = mapped_column(Integer)
+    wan_dropped_source: Mapped[int] = mapped_column(Integer)
+    wan_jitter_ms: Mapped[float] = mapped_column(Float)
+    wan_source: Mapped[str] = mapped_column(String(80))
+    lan_packets: Mapped[int] = mapped_column(Integer)
+    lan_octets: Mapped[int] = mapped_column(Integer)
+    lan_forwarded: Mapped[int] = mapped_column(Integer)
+    lan_lost: Mapped[int] = mapped_column(Integer)
+    lan_dropped_auth: Mapped[int] = mapped_column(Integer)
+    lan_dropped_source: Mapped[int] = mapped_column(Integer)
+    lan_jitter_ms: Mapped[float] = mapped_column(Float)
+    lan_source: Mapped[str] = mapped_column(String(80))

@@ -30,6 +30,7 @@ class CdrRecord:
     status: int
     reason: str
     caller_source: str
+    callee_call_id: str = ""
 
 
 #: Column order of the CSV export.
