@@ -54,7 +54,7 @@ def media_config(workers: int = 1) -> str:
     )
 
 
-def alice(lab: EdgeLab, tmp_path: Path) -> Baresip:
+def alice(lab: EdgeLab, tmp_path: Path, *, rtcp_mux: bool = False) -> Baresip:
     edge = f"sip:{lab.edge_host}:{lab.edge_port};transport=tls"
     aor = f"<sip:alice@{lab.edge_host}:{lab.edge_port};transport=tls>"
     return Baresip(
@@ -63,7 +63,7 @@ def alice(lab: EdgeLab, tmp_path: Path) -> Baresip:
                 params=f'sipnat=outbound;outbound="{edge}"'),
         lab.ca, tmp_path, uuid=UUID, netns=lab.home,
         play=write_tone(tmp_path / "alice.wav", TONES["alice"], TALK_SECONDS + 5),
-        record=tmp_path / "rec-alice",
+        record=tmp_path / "rec-alice", rtcp_mux=rtcp_mux,
     )  # fmt: skip
 
 
@@ -115,12 +115,13 @@ def nothing_answers(ns: Namespace, host: str, ports: list[int]) -> list[int]:
     return json.loads(ns.run("python3", "-c", script).strip() or "[]")
 
 
-def call(lab: EdgeLab, tmp_path: Path, *, during=None) -> tuple[Baresip, Baresip, Path, Path]:  # type: ignore[no-untyped-def]
+def call(lab: EdgeLab, tmp_path: Path, *, during=None, rtcp_mux: bool = False  # type: ignore[no-untyped-def]
+         ) -> tuple[Baresip, Baresip, Path, Path]:  # fmt: skip
     """Alice calls bob through the edge; both talk for TALK_SECONDS while the WAN and LAN links
     are captured (``during(lab, wan_pcap)`` runs mid-call); bob hangs up."""
     wan_pcap, lan_pcap = tmp_path / "wan.pcap", tmp_path / "lan.pcap"
     media = udp_filter(ports=[MEDIA_PORTS])
-    with alice(lab, tmp_path) as a, bob(lab, tmp_path) as b:
+    with alice(lab, tmp_path, rtcp_mux=rtcp_mux) as a, bob(lab, tmp_path) as b:
         a.wait_registered()
         b.wait_registered()
         wan_filter = f"({media}) or (tcp port {TLS_PORT})"  # media, and signaling's DSCP
@@ -225,6 +226,43 @@ def test_srtp_on_the_wan_plain_rtp_on_the_lan_and_the_tones_arrive(
     # EDGE-5: after the call nothing answers on the ports the call used
     ports = sorted(relay_ports(wan, SERVER))
     assert ports and nothing_answers(lab.home, SERVER, ports) == []
+
+
+def test_rtcp_mux_on_the_wan_leg_and_separate_rtcp_on_the_lan(netns: Topology, tmp_path: Path
+                                                              ) -> None:  # fmt: skip
+    """alice offers a=rtcp-mux (RFC 5761) and the relay accepts it on her leg: her RTP and
+    SRTCP share one port pair on the WAN link; bob (no mux) keeps RTCP on RTP + 1 on the LAN;
+    the relay carries RTCP both ways and the tones arrive."""
+    lab = build_lab(netns, tmp_path, extra=media_config())
+    a, b, wan, lan = call(lab, tmp_path, rtcp_mux=True)
+    assert_each_heard_the_other(a, b, TALK_SECONDS - 2)
+    relay = relay_ports(wan, SERVER)
+    assert len(relay) == 1, relay  # RTP and RTCP on the one relay port facing alice
+    flows = udp_flows(wan, f"udp && ip.src == {lab.public_ip}")
+    assert {dst for _, dst in flows} == {f"{SERVER}:{next(iter(relay))}"}, flows
+    assert len({src for src, _ in flows}) == 1, flows  # and one port of alice's NAT mapping
+    lan_flows = udp_flows(lan, f"ip.src == {LAN_PHONE} && udp.dstport >= {MEDIA_PORTS[0]} "
+                               f"&& udp.dstport <= {MEDIA_PORTS[1]}")  # fmt: skip
+    ports = sorted({int(dst.rpartition(":")[2]) for _, dst in lan_flows})
+    assert len(ports) == 2 and ports[1] == ports[0] + 1, lan_flows  # RTP and RTCP on the LAN
+    # the relay's RTCP reached alice (SRTCP on the muxed port) and bob (plain on RTP + 1)
+    to_bob_rtcp = udp_flows(lan, f"ip.dst == {LAN_PHONE} && rtcp", decode=True)
+    assert to_bob_rtcp, "no RTCP relayed to bob"
+
+
+def udp_flows(pcap: Path, display_filter: str, *, decode: bool = False) -> set[tuple[str, str]]:
+    """(source, destination) host:port pairs of the UDP packets matching ``display_filter``."""
+    command = ["tshark", "-n", "-r", str(pcap)]
+    if decode:
+        command += ["-d", f"udp.port=={MEDIA_PORTS[0]}-{MEDIA_PORTS[1]},rtp"]
+    command += ["-Y", display_filter, "-T", "fields",
+                "-e", "ip.src", "-e", "udp.srcport", "-e", "ip.dst", "-e", "udp.dstport"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    flows = set()
+    for line in done.stdout.splitlines():
+        src, sport, dst, dport = line.split("\t")
+        flows.add((f"{src}:{sport}", f"{dst}:{dport}"))
+    return flows
 
 
 def start_rtpengine(server: Namespace, log: Path) -> None:
