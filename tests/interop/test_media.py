@@ -118,7 +118,7 @@ def nothing_answers(ns: Namespace, host: str, ports: list[int]) -> list[int]:
 def call(lab: EdgeLab, tmp_path: Path, *, during=None, rtcp_mux: bool = False  # type: ignore[no-untyped-def]
          ) -> tuple[Baresip, Baresip, Path, Path]:  # fmt: skip
     """Alice calls bob through the edge; both talk for TALK_SECONDS while the WAN and LAN links
-    are captured (``during(lab, wan_pcap)`` runs mid-call); bob hangs up."""
+    are captured (``during(lab, wan_pcap, alice)`` runs mid-call); bob hangs up."""
     wan_pcap, lan_pcap = tmp_path / "wan.pcap", tmp_path / "lan.pcap"
     media = udp_filter(ports=[MEDIA_PORTS])
     with alice(lab, tmp_path, rtcp_mux=rtcp_mux) as a, bob(lab, tmp_path) as b:
@@ -134,7 +134,7 @@ def call(lab: EdgeLab, tmp_path: Path, *, during=None, rtcp_mux: bool = False  #
             b.wait_event("CALL_ESTABLISHED")
             time.sleep(TALK_SECONDS / 2)
             if during is not None:
-                during(lab, wan_pcap)
+                during(lab, wan_pcap, a)
             time.sleep(TALK_SECONDS / 2)
             b.command("hangup")
             b.wait_event("CALL_CLOSED")
@@ -250,6 +250,28 @@ def test_rtcp_mux_on_the_wan_leg_and_separate_rtcp_on_the_lan(netns: Topology, t
     assert to_bob_rtcp, "no RTCP relayed to bob"
 
 
+def test_dtmf_as_telephone_events_crosses_the_relay(netns: Topology, tmp_path: Path) -> None:
+    """alice presses 1, 5 and # during the call: baresip sends RFC 4733 telephone-events
+    (SRTP on the WAN leg); the relay passes the payload type through untouched (MEDIA-4) and
+    bob's phone reports each key."""
+    lab = build_lab(netns, tmp_path, extra=media_config())
+
+    def press(lab: EdgeLab, wan_pcap: Path, caller: Baresip) -> None:
+        del lab, wan_pcap
+        for key in "15#":
+            caller.command("sndcode", key)
+            time.sleep(0.3)
+            caller.command("sndcode", "\x00")  # key released (baresip's "no key")
+            time.sleep(0.2)
+
+    _, b, _, lan = call(lab, tmp_path, during=press)
+    keys = [e.get("param") for e in b.events if e.get("type") == "CALL_DTMF_START"]
+    assert keys == ["1", "5", "#"], b.events
+    events = [p for p in rtp_packets(lan, decode_ports=[MEDIA_PORTS])
+              if p.destination.startswith(f"{LAN_PHONE}:") and p.payload_type == 101]
+    assert events, "no telephone-event packets reached bob"
+
+
 def udp_flows(pcap: Path, display_filter: str, *, decode: bool = False) -> set[tuple[str, str]]:
     """(source, destination) host:port pairs of the UDP packets matching ``display_filter``."""
     command = ["tshark", "-n", "-r", str(pcap)]
@@ -312,7 +334,8 @@ def test_replayed_tampered_and_random_packets_are_dropped_while_the_call_goes_on
     injected = {"replayed": 0, "tampered": 0, "random": 0}
     alice_source: list[str] = []
 
-    def attack(lab: EdgeLab, wan_pcap: Path) -> None:
+    def attack(lab: EdgeLab, wan_pcap: Path, caller: Baresip) -> None:
+        del caller
         # alice's SRTP packets so far, as the WAN link carried them (ciphertext + tag)
         mine = [p for p in rtp_packets(wan_pcap, decode_ports=[MEDIA_PORTS])
                 if p.source.startswith(lab.public_ip + ":")][:100]  # fmt: skip
