@@ -296,3 +296,35 @@ def test_a_garbage_flood_never_stops_legitimate_registrations(tmp_path: Path, pb
             assert time.monotonic() < deadline, audit
             time.sleep(0.2)
         assert "security.rate_limited" in audit
+
+
+def test_sdes_keys_over_plain_udp_are_refused_with_488(tmp_path: Path, pbx_port: int) -> None:
+    """MEDIA-1 with a real peer: SIPp registers a SIP user over plain UDP, then offers SRTP with
+    its key in the SDP: the edge answers 488 and nothing reaches the call control's callee
+    (no call record beyond the refusal at the edge, no media ports opened)."""
+    extra = (
+        f"[pbx]\nlisten_port = {pbx_port}\n\n"
+        f"[edge]\nenabled = true\nupstream_port = {pbx_port}\nrequire_device = false\n\n"
+        '[media]\nengine = "builtin"\nwan_address = "127.0.0.1"\nworkers = 1\n'
+        "port_min = 60000\nport_max = 60999\n"
+    )
+    with running_node(tmp_path, extra) as edge:
+        counts = edge.log_text().count("SIP users loaded")
+        done = voxgate(edge, "ext", "add", "201", "--remote", "--username", "alice")
+        match = re.search(r"password: (\S+)", done.stdout)
+        assert match is not None, done.stdout + done.stderr
+        import_extensions(edge, tmp_path, [("202", "Hx4-rMn8-Pq2v")])
+        wait_for_log(edge, "SIP users loaded", counts)
+        inf = auth_csv(tmp_path / "alice.csv", [("alice", auth_field("alice", match.group(1)),
+                                                  "127.0.0.1:5999", "202")])  # fmt: skip
+        port = str(free_port())  # the call must come from where the device registered
+        # (SIPp signs sip:<remote> unless told the Request-URI: docs/interop.md)
+        for scenario, auth_uri in (("register_auth", f"127.0.0.1:{edge.udp}"),
+                                   ("call_uac_keys_in_clear", f"202@127.0.0.1:{edge.udp}")):
+            result = run_sipp(tmp_path, scenario, edge.udp, calls=1, rate=1, timeout=30,
+                              extra=["-inf", str(inf), "-p", port, "-auth_uri", auth_uri])  # fmt: skip
+            assert result.counter("SuccessfulCall") == 1, (scenario, result.stdout[-3000:])
+        refusals = [line for line in edge.log_text().splitlines() if '"INVITE 488"' in line]
+        assert len(refusals) == 1, edge.log_text()[-3000:]
+        assert "media relay: 1 worker(s)" in edge.log_text()
+        assert "media of call" not in edge.log_text()  # no media was ever set up
