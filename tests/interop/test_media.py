@@ -36,7 +36,7 @@ from audio import (
 )
 from netnode import SERVER, TLS_PORT
 from netns import Namespace, Topology
-from peers import Node, free_port, voxgate
+from peers import Node, free_port, import_extensions, running_node, voxgate
 from phones import Baresip, account
 from test_edge_nat import LAN_PHONE, LAN_SERVER, PBX_PORT, UUID, EdgeLab, build_lab, log_entries
 
@@ -384,3 +384,82 @@ def _send_all(router: Namespace, port: int, packets: list[bytes]) -> None:
                f"for h in json.loads(sys.stdin.read()):\n"
                f"    s.sendto(bytes.fromhex(h), ({SERVER!r}, {port})); time.sleep(0.002)\n",
                stdin=json.dumps(hexes))  # fmt: skip
+
+
+def test_srtp_on_both_legs_with_a_call_control_over_tls(tmp_path: Path) -> None:
+    """MEDIA-3 with ``media.lan_srtp = true``: the edge fronts a separate call control over
+    verified TLS; alice (remote) and bob (registered at the call control over TLS) both insist
+    on SRTP. The relay decrypts alice's media and re-encrypts it with its own keys toward the
+    call control's side (and back): on loopback neither leg carries a tone in clear, and both
+    phones hear each other."""
+    mac = "0004f2a1b2c3"
+    with running_node(tmp_path / "pbx", "[edge]\nenabled = false\n") as pbx:
+        pbx_secret = "Pbx-Side-Secret-42"
+        import_extensions(pbx, tmp_path, [("201", pbx_secret), ("202", "Hx4-rMn8-Pq2v")])
+        extra = (
+            "[pbx]\nenabled = false\n\n"
+            f'[edge]\nenabled = true\nupstream_port = {pbx.tls}\nupstream_transport = "tls"\n'
+            f'upstream_ca = "{pbx.data_dir / "tls" / "cert.pem"}"\n\n'
+            '[media]\nengine = "builtin"\nwan_address = "127.0.0.1"\nlan_srtp = true\n'
+            "workers = 1\nport_min = 60000\nport_max = 60999\n"
+        )
+        with running_node(tmp_path / "edge", extra) as edge:
+            counts = edge.log_text().count("SIP users loaded"), edge.log_text().count("device table loaded")
+            device_password = "Dev1ce-Secret-9qkz"
+            done = voxgate(edge, "sipuser", "add", "alice", "--extension", "201", "--password",
+                           device_password, "--upstream-secret", pbx_secret)  # fmt: skip
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert voxgate(edge, "device", "add", mac, "--enable").returncode == 0
+            deadline = time.monotonic() + 15
+            while (edge.log_text().count("SIP users loaded") <= counts[0]
+                   or edge.log_text().count("device table loaded") <= counts[1]):  # fmt: skip
+                assert time.monotonic() < deadline, edge.log_text()[-3000:]
+                time.sleep(0.05)
+            outbound = f"sip:127.0.0.1:{edge.tls};transport=tls"
+            remote = Baresip(
+                "alice", "127.0.0.51",
+                account(f"<sip:alice@127.0.0.1:{edge.tls};transport=tls>", device_password,
+                        mediaenc="srtp-mand", params=f'sipnat=outbound;outbound="{outbound}"'),
+                edge.data_dir / "tls" / "cert.pem", tmp_path, uuid=UUID,
+                play=write_tone(tmp_path / "alice.wav", TONES["alice"], TALK_SECONDS + 5),
+                record=tmp_path / "rec-alice",
+            )  # fmt: skip
+            # bob at 127.0.0.1: baresip sends its RTP from 0.0.0.0-bound sockets, i.e. from
+            # 127.0.0.1 on loopback, and the relay takes the call control's side only from the
+            # address its SDP names (it latches on the devices' side only)
+            local = Baresip(
+                "bob", "127.0.0.1",
+                account(f"<sip:202@127.0.0.1:{pbx.tls};transport=tls>", "Hx4-rMn8-Pq2v",
+                        mediaenc="srtp-mand"),
+                pbx.data_dir / "tls" / "cert.pem", tmp_path,
+                play=write_tone(tmp_path / "bob.wav", TONES["bob"], TALK_SECONDS + 5),
+                record=tmp_path / "rec-bob",
+            )  # fmt: skip
+            with remote as a, local as b:
+                a.wait_registered()
+                b.wait_registered()
+                assert a.rtp_ports is not None and b.rtp_ports is not None
+                ports = udp_filter(ports=[a.rtp_ports, b.rtp_ports])
+                with capture(tmp_path / "legs.pcap", ports) as pcap:
+                    a.command("dial", f"sip:202@127.0.0.1:{edge.tls};transport=tls")
+                    a.wait_event("CALL_ESTABLISHED")
+                    b.wait_event("CALL_ESTABLISHED")
+                    time.sleep(TALK_SECONDS)
+                    b.command("hangup")
+                    b.wait_event("CALL_CLOSED")
+                    a.wait_event("CALL_CLOSED")
+            assert_each_heard_the_other(a, b, TALK_SECONDS - 2)
+            streams = rtp_streams(pcap, decode_ports=[a.rtp_ports, b.rtp_ports])
+            # both legs: the phone's own ports on one end, the relay's on the other
+            relay_ports = set(range(60000, 61000))
+            legs = {"alice": 0, "bob": 0}
+            for stream in streams:
+                ends = [int(e.rpartition(":")[2]) for e in (stream.source, stream.destination)]
+                assert any(port in relay_ports for port in ends), stream  # nothing bypasses it
+                name = "alice" if any(a.rtp_ports[0] <= p <= a.rtp_ports[1] for p in ends) else "bob"
+                legs[name] += 1
+                assert stream.packets >= (TALK_SECONDS - 2) * 50, stream
+                for tone in TONES.values():
+                    for codec in ("PCMU", "PCMA"):
+                        assert stream_tone_seconds(stream, tone, codec) == 0, (stream, tone)
+            assert legs == {"alice": 2, "bob": 2}, streams
