@@ -47,7 +47,7 @@ def listed(config: Path) -> set[str]:
 def test_db_upgrade(config: Path) -> None:
     done = vg(config, "db", "upgrade")
     assert done.returncode == 0
-    assert "revision 0005" in done.stdout
+    assert "revision 0006" in done.stdout
 
 
 def test_ext_lifecycle(config: Path) -> None:

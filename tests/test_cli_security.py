@@ -36,7 +36,7 @@ def test_import_list_export_and_delete(config: Path, tmp_path: Path) -> None:
     assert exported == "# Country X\n192.0.2.0/24  # first\n2001:db8::/32\n"
     assert vg(config, "netlist", "del", "--block", "--list", "Country X").returncode == 0
     assert "Country X" not in vg(config, "netlist", "list").stdout
-    audit = vg(config, "audit").stdout.splitlines()
+    audit = vg(config, "audit", "--action", "netlist.").stdout.splitlines()
     assert [line.split()[3] for line in audit] == ["netlist.delete", "netlist.add", "netlist.import"]
     assert all("cli:" in line for line in audit)
 

@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from voxgate.provisioning.server import ProvisioningServer
     from voxgate.services.security import SecurityService
     from voxgate.storage.engine import Store
+    from voxgate.web.server import AdminServer
 
 log = logging.getLogger(__name__)
 _TRANSPORTS = {"udp": Transport.UDP, "tcp": Transport.TCP, "tls": Transport.TLS}
@@ -92,6 +93,7 @@ class Node:
     pbx_driver: EndpointDriver | None = None
     _store: Store | None = None
     provisioning: ProvisioningServer | None = None
+    admin: AdminServer | None = None
     media: MediaControl | None = None
     _media_runner: MediaRunner | None = None
 
@@ -162,6 +164,7 @@ class Node:
         if edge_core is not None:
             await self._connect_edge(edge_core)
         await self._start_provisioning()
+        await self._start_admin()
 
     async def _start_media(self, core: EdgeCore) -> None:
         """The media relay ``[media]`` names, and the edge's calls routed through it."""
@@ -329,6 +332,8 @@ class Node:
         for transports in (self.transports, self.pbx_transports):
             if transports is not None:
                 await transports.close()
+        if self.admin is not None:
+            await self.admin.close()
         if self.provisioning is not None:
             await self.provisioning.close()
         if self._media_runner is not None:
@@ -367,6 +372,29 @@ class Node:
             await self.provisioning.start(config.address, config.port)
         except OSError as err:
             raise StartError(f"cannot open the provisioning listener: {err}") from err
+
+    # -- the web administration (ADMIN-1): HTTPS from admin.allowed_networks only --------------
+    async def _start_admin(self) -> None:
+        """Serve ``[admin]`` with the SIP listeners' TLS context (one certificate, one
+        reload)."""
+        config = self.settings.admin
+        if not config.enabled:
+            return
+        from voxgate.web.server import AdminServer  # noqa: PLC0415 - with the admin only
+
+        assert self._store is not None
+        if self._tls is None:
+            try:
+                self._tls = ReloadableContext(self._tls_factory)
+            except (OSError, ValueError) as err:  # ssl.SSLError is an OSError
+                raise StartError(f"the web administration needs the TLS certificate "
+                                 f"({self.settings.tls.certificate}): {err}; or set "
+                                 "admin.enabled = false") from err  # fmt: skip
+        self.admin = AdminServer(config, self._store, tls=self._tls)
+        try:
+            await self.admin.start(config.address, config.port)
+        except OSError as err:
+            raise StartError(f"cannot open the admin listener: {err}") from err
 
     def on_event(self, event: Event) -> None:
         """The UAS core's own answers (without the call control), and logging."""

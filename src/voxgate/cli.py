@@ -1,6 +1,7 @@
 """The ``voxgate`` command: ``init``, ``check-config``, ``serve``, ``db``, ``ext``, ``cdr``,
 ``netlist`` and ``audit`` (those two in :mod:`voxgate.cli_security`), ``device`` and
-``sipuser`` (in :mod:`voxgate.cli_devices`), ``installer`` (in :mod:`voxgate.cli_installer`).
+``sipuser`` (in :mod:`voxgate.cli_devices`), ``installer`` (in :mod:`voxgate.cli_installer`),
+``admin`` (in :mod:`voxgate.cli_admin`).
 
 Exit status: 0 success, 1 the command failed, 2 usage or configuration error.
 """
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TextIO
 
-from voxgate import __version__, cli_devices, cli_installer, cli_security
+from voxgate import __version__, cli_admin, cli_devices, cli_installer, cli_security
 from voxgate.config import certificates
 from voxgate.config.init import CONFIG_NAME, InitError, init_data_dir
 from voxgate.config.load import ConfigError, load_settings
@@ -61,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
 
     init = commands.add_parser(
         "init",
-        help="create a data directory: default config, TLS certificate and key",
+        help="create a data directory: default config, TLS certificate and key, database and "
+        "the first administrator (its password printed once)",
     )
     init.add_argument(
         "--data",
@@ -108,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_security.add_commands(commands, _data, _config_option)
     cli_devices.add_commands(commands, _data, _config_option)
     cli_installer.add_commands(commands, _data, _config_option)
+    cli_admin.add_commands(commands, _data, _config_option)
 
     cdr = commands.add_parser("cdr", help="call records")
     cdr_commands = cdr.add_subparsers(title="cdr commands", metavar="COMMAND")
@@ -222,11 +225,42 @@ def _init(args: argparse.Namespace) -> int:
         + certificates.fingerprint(result.certificate.read_bytes())
     )
     config = result.config_path
+    status = _first_admin(config)
+    if status != EXIT_OK:
+        return status
     print(f"next: voxgate check-config {config}")
     print(f"      voxgate ext add 201 --remote --username alice --config {config}"
           "   # a remote phone's extension and SIP user")  # fmt: skip
     print(f"      voxgate device add <MAC of the phone> --enable --config {config}")
     print(f"      voxgate serve --config {config}")
+    return EXIT_OK
+
+
+def _first_admin(config: Path) -> int:
+    """Create the database and, when it has no account, the first system administrator;
+    its password is printed once."""
+    settings = _load(config)
+    if settings is None:
+        return EXIT_CONFIG
+    return asyncio.run(_with_store(_create_first_admin, argparse.Namespace(
+        command_name="init"), settings))  # fmt: skip
+
+
+async def _create_first_admin(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    del args
+    from voxgate.services.admins import FIRST_ADMIN, AdminService  # noqa: PLC0415
+    from voxgate.services.audit import Actor  # noqa: PLC0415
+
+    password = await AdminService(store).create_first_admin(Actor.cli())
+    admin = settings.admin
+    where = f"https://<this host>:{admin.port}/" if admin.enabled else "(admin.enabled = false)"
+    if password is None:
+        print(f"kept     the administrator accounts (voxgate admin list); web administration "
+              f"at {where}")  # fmt: skip
+        return EXIT_OK
+    print(f"created  administrator {FIRST_ADMIN!r} (system) with password: {password}")
+    print("         shown once: it is stored only as a hash, and must be changed at the first "
+          f"login at {where}")  # fmt: skip
     return EXIT_OK
 
 
@@ -315,6 +349,7 @@ async def _with_store(command: DataCommand, args: argparse.Namespace, settings: 
 
     from voxgate.policy.devices import MacError  # noqa: PLC0415
     from voxgate.policy.netblocks import NetlistError  # noqa: PLC0415
+    from voxgate.services.admins import AdminError  # noqa: PLC0415
     from voxgate.services.devices import DeviceError  # noqa: PLC0415
     from voxgate.services.extensions import ExtensionError  # noqa: PLC0415
     from voxgate.services.installer import InstallerError  # noqa: PLC0415
@@ -333,7 +368,7 @@ async def _with_store(command: DataCommand, args: argparse.Namespace, settings: 
         await store.upgrade()
         return await command(args, settings, store)
     except (ExtensionError, NetlistChangeError, NetlistError, MacError, DeviceError, SipUserError,
-            SecretBoxError, InstallerError) as exc:  # fmt: skip
+            SecretBoxError, InstallerError, AdminError) as exc:  # fmt: skip
         print(f"voxgate: {name}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except (SQLAlchemyError, OSError) as exc:

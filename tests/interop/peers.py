@@ -131,6 +131,8 @@ def init_node(data: Path, host: str, udp: int, tcp: int, tls: int, extra: str = 
     text = config.read_text()
     if "[edge]" not in extra:  # init turns the edge on; these tests talk to the call control
         extra += "\n[edge]\nenabled = false\n"
+    if "[admin]" not in extra:  # the web administration on a free port (8444 may be taken)
+        extra += f'\n[admin]\naddress = "{host}"\nport = 0\n'
     if "[media]" not in extra:  # init binds the relay to this host's primary address
         extra += f'\n[media]\nengine = "none"\nwan_address = "{host}"\n'
 

@@ -56,7 +56,7 @@ def ext(number: str, **kw: object) -> ExtensionRecord:
 def test_migrations_are_idempotent_and_at_head(store_url: str) -> None:
     async def body(store: Store) -> None:
         await store.upgrade()
-        assert await store.current_revision() == "0005"
+        assert await store.current_revision() == "0006"
 
     run(store_url, body)
 

@@ -258,6 +258,7 @@ def _check_consistency(settings: Settings) -> None:
     except ValueError as err:
         raise ConfigError("edge.user_agent_pattern", str(err)) from None
     _check_media(settings)
+    _check_admin(settings)
     if settings.tls.verify_client != "none" and settings.tls.client_ca is None:
         raise ConfigError(
             "tls.client_ca", f'must be set when tls.verify_client = "{settings.tls.verify_client}"'
@@ -291,6 +292,21 @@ def _check_media(settings: Settings) -> None:
         if ipaddress.ip_address(first).is_unspecified:
             raise ConfigError("media.wan_address", f"must be set: the first SIP listener "
                               f"binds {first}, which is no address to put in SDP")
+
+
+def _check_admin(settings: Settings) -> None:
+    admin = settings.admin
+    for key in ("max_system_sessions", "max_group_sessions"):
+        if getattr(admin, key) > admin.max_sessions:
+            raise _fail(f"admin.{key}", f"exceeds admin.max_sessions ({admin.max_sessions})",
+                        getattr(admin, key))
+    provisioning = settings.provisioning
+    addresses = {admin.address, provisioning.address}
+    overlap = len(addresses) == 1 or any(ipaddress.ip_address(a).is_unspecified
+                                         for a in addresses)  # fmt: skip
+    if (admin.enabled and provisioning.enabled and admin.port != 0
+            and admin.port == provisioning.port and overlap):
+        raise _fail("admin.port", "same port as provisioning.port", admin.port)
 
 
 def _check_files(settings: Settings) -> None:

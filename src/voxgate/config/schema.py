@@ -512,6 +512,81 @@ class ProvisioningSettings:
     )
 
 
+LockoutPreset = Literal["edge", "call-control"]
+#: The lockout presets of ADMIN-3: (failures, window s, lockout s); "call-control" counts
+#: consecutive failures (no window: only a successful login clears them).
+LOCKOUT_PRESETS: Final[dict[str, tuple[int, int, int]]] = {
+    "edge": (6, 600, 1800), "call-control": (3, 0, 900),
+}
+#: Networks the admin server answers by default: loopback and private (RFC 1918, RFC 4193).
+DEFAULT_ADMIN_NETWORKS: Final = (
+    "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class AdminSettings:
+    """The web administration and its REST API over HTTPS (ADMIN-1…ADMIN-4), reachable from
+    the LAN only: connections from outside allowed_networks are closed before TLS."""
+
+    enabled: bool = setting(True, "Serve the web administration (the tls certificate).")
+    address: str = setting(
+        "0.0.0.0",  # noqa: S104 - reached from the LAN; allowed_networks is the gate
+        "Local IPv4 or IPv6 address literal; 0.0.0.0 or :: for all addresses (the LAN "
+        "address is better on a two-interface edge).",
+        kind="ip_address",
+    )
+    port: int = setting(8444, "HTTPS port (0 picks a free one).", min=0, max=65535)
+    allowed_networks: tuple[str, ...] = setting(
+        DEFAULT_ADMIN_NETWORKS,
+        "Source netblocks that may connect; any other source is closed before the TLS "
+        "handshake. Default: loopback and the private ranges.",
+        max=256, kind="netblock",
+    )
+    lockout: LockoutPreset = setting(
+        "edge",
+        "Login lockout per client address: edge (6 failures within 10 minutes lock it out "
+        "for 30 minutes) or call-control (3 consecutive failures: 15 minutes).",
+        choices=get_args(LockoutPreset),
+    )
+    lockout_max_failures: int = setting(
+        0, "Failed logins that lock an address out; 0: the preset's.", min=0, max=1000,
+    )
+    lockout_window: int = setting(
+        -1, "Seconds within which those failures count; 0: consecutive failures (until a "
+        "successful login); -1: the preset's.", min=-1, max=86400,
+    )
+    lockout_duration: int = setting(
+        0, "Seconds a locked-out address may not log in; 0: the preset's.", min=0, max=604800,
+    )
+    session_idle_timeout: int = setting(
+        900, "Seconds of inactivity after which a session ends (ADMIN-4).", min=60, max=86400,
+    )
+    max_sessions: int = setting(50, "Most sessions open at once.", min=1, max=10000)
+    max_system_sessions: int = setting(
+        5, "Most system administrator sessions open at once.", min=1, max=10000,
+    )
+    max_group_sessions: int = setting(
+        5, "Most group administrator sessions open at once.", min=1, max=10000,
+    )
+    password_max_age_days: int = setting(
+        0, "Days an administrator's password stays valid before it must be changed; 0: "
+        "never (an account may set its own).", min=0, max=3650,
+    )
+    max_connections: int = setting(
+        200, "Most simultaneous HTTPS connections (TLS handshakes included).", min=1,
+        max=100000,
+    )
+
+    @property
+    def lockout_rule(self) -> tuple[int, int, int]:
+        """(failures, window s — 0 for consecutive, lockout s): the preset with overrides."""
+        failures, window, duration = LOCKOUT_PRESETS[self.lockout]
+        return (self.lockout_max_failures or failures,
+                window if self.lockout_window < 0 else self.lockout_window,
+                self.lockout_duration or duration)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """The whole configuration of one node (one TOML file)."""
@@ -528,6 +603,7 @@ class Settings:
     provisioning: ProvisioningSettings = section(
         ProvisioningSettings, "Phone provisioning over HTTPS and the installer password.",
     )
+    admin: AdminSettings = section(AdminSettings, "The web administration (HTTPS, LAN only).")
 
     @property
     def store_url(self) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Float,
+    ForeignKey,
     Integer,
     MetaData,
     String,
@@ -252,3 +253,42 @@ class MediaRecordRow(Base):
     lan_dropped_source: Mapped[int] = mapped_column(Integer)
     lan_jitter_ms: Mapped[float] = mapped_column(Float)
     lan_source: Mapped[str] = mapped_column(String(80))
+
+
+class AdminAccountRow(Base):
+    """An account of the web administration (ADMIN-2, ADMIN-5): its role, its argon2 password
+    hash and the state of that password."""
+
+    __tablename__ = "admin_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(8))  # "system" | "group" | "user"
+    password_hash: Mapped[str] = mapped_column(Text)  # argon2id, PHC string
+    #: The password was set by someone else (or by voxgate init): changed at the next login.
+    must_change: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: Days a password stays valid; ``None`` follows ``admin.password_max_age_days``, 0 never.
+    password_max_age_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_login_from: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AdminGrantRow(Base):
+    """One grant of an account: ``kind`` "form" gives read or write access to one form of the
+    web administration (``name``: "devices", "netlists"…); "extension" and "device" put one
+    extension (number) or device (MAC) in a group administrator's or an end user's scope."""
+
+    __tablename__ = "admin_grants"
+    __table_args__ = (UniqueConstraint("account_id", "kind", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("admin_accounts.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # "form" | "extension" | "device"
+    name: Mapped[str] = mapped_column(String(64))
+    access: Mapped[str] = mapped_column(String(8))  # "read" | "write"
