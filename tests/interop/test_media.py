@@ -457,8 +457,10 @@ def test_srtp_on_both_legs_with_a_call_control_over_tls(tmp_path: Path) -> None:
                 ends = [int(e.rpartition(":")[2]) for e in (stream.source, stream.destination)]
                 assert any(port in relay_ports for port in ends), stream  # nothing bypasses it
                 name = "alice" if any(a.rtp_ports[0] <= p <= a.rtp_ports[1] for p in ends) else "bob"
-                legs[name] += 1
-                assert stream.packets >= (TALK_SECONDS - 2) * 50, stream
+                # (before alice's first packet latches her, the relay sends to her SDP address,
+                # 127.0.0.51, while her packets come from 127.0.0.1: a stream of a packet or two)
+                if stream.packets >= (TALK_SECONDS - 2) * 50:
+                    legs[name] += 1
                 for tone in TONES.values():
                     for codec in ("PCMU", "PCMA"):
                         assert stream_tone_seconds(stream, tone, codec) == 0, (stream, tone)
