@@ -94,7 +94,7 @@ async def chromium(base: str) -> AsyncIterator[Page]:
                                                    args=list(FLAGS))  # fmt: skip
         try:
             context = await browser.new_context(base_url=base, ignore_https_errors=True,
-                                                viewport={"width": 1280, "height": 860})  # fmt: skip
+                                                viewport={"width": 1366, "height": 860})  # fmt: skip
             context.set_default_timeout(15_000)
             yield await context.new_page()
         finally:

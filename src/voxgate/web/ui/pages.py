@@ -1,4 +1,5 @@
-"""The pages of the web administration: login, logout, password change, dashboard.
+"""The pages of the web administration: login, logout, password change; the routes of the
+other pages (dashboard, devices, netlists, audit log) are added from their modules.
 
 Login (``POST /login``) is guarded three ways: a locked-out address is refused before any
 password is checked (``429``); the form carries a login token that must match the
@@ -30,6 +31,8 @@ from voxgate.web.context import (
     source_of,
 )
 from voxgate.web.sessions import TOKEN_BYTES, SessionLimitError
+from voxgate.web.ui import auditlog, dashboard, devices, netlists
+from voxgate.web.ui.common import NAVIGATION
 
 #: Longest user name or password read from the form (longer is simply wrong).
 MAX_FIELD: Final = 256
@@ -43,7 +46,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/login", login_page), web.post("/login", login),
         web.post("/logout", logout),
         web.get("/password", password_page), web.post("/password", change_password),
-        web.get("/", dashboard),
+        *dashboard.routes(), *devices.routes(), *netlists.routes(), *auditlog.routes(),
     ]  # fmt: skip
 
 
@@ -148,7 +151,8 @@ def _password_form(request: web.Request, status: int = 200, message: str = "") -
     session = session_of(request)
     return context_of(request).render(
         "password.html", status, session=session, csrf_token=session.csrf_token,
-        message=message, role_name=ROLE_NAMES[session.role],
+        message=message, role_name=ROLE_NAMES[session.role], navigation=NAVIGATION,
+        section="/password",
     )  # fmt: skip
 
 
@@ -178,14 +182,3 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     session.password_changed_at = account.password_changed_at  # other sessions end
     session.must_change = False
     raise web.HTTPSeeOther("/")
-
-
-async def dashboard(request: web.Request) -> web.StreamResponse:
-    """``GET /``: the dashboard (a placeholder until the live views come)."""
-    context = context_of(request)
-    session = session_of(request)
-    return context.render(
-        "dashboard.html", session=session, csrf_token=session.csrf_token,
-        role_name=ROLE_NAMES[session.role], sessions_open=context.sessions.count(),
-        idle_minutes=context.settings.session_idle_timeout // 60,
-    )  # fmt: skip
