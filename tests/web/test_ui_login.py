@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 from browser import chromium, first_login, login, needs_chromium, ui_node
+from playwright.async_api import expect
 
 pytestmark = needs_chromium
 
@@ -19,6 +20,9 @@ def test_first_login_changes_the_generated_password(tmp_path: Path) -> None:
                 assert "/login" in page.url
                 await first_login(page, ui)
                 assert await page.locator("h1").first.inner_text() == "Dashboard"
+                for section in ("Devices", "Netlists", "Audit log", "Dashboard"):
+                    await page.get_by_role("link", name=section).click()
+                    await expect(page.get_by_role("heading", level=1)).to_have_text(section)
                 await page.get_by_role("button", name="Log out").click()
                 await page.wait_for_url("**/login")
                 await login(page, ui.username, ui.password)
