@@ -10,7 +10,7 @@ from aiohttp import web
 
 from voxgate.services.overview import OverviewService
 from voxgate.storage.repos.views import AuditFilter
-from voxgate.web.ui.common import PAGE_SIZE, page_number, render, store_of
+from voxgate.web.ui.common import PAGE_SIZE, page_number, render, store_of, system_only
 
 
 def _day(text: str) -> date | None:
@@ -52,4 +52,4 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
 
 def routes() -> list[web.RouteDef]:
     """The audit log page's route."""
-    return [web.get("/audit", audit_page)]
+    return [web.get("/audit", system_only(audit_page))]

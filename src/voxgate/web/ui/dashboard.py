@@ -12,7 +12,7 @@ from aiohttp import web
 
 from voxgate.services.overview import HourCount, OverviewService
 from voxgate.web.context import context_of
-from voxgate.web.ui.common import render, store_of
+from voxgate.web.ui.common import render, store_of, system_only
 
 HOURS: Final = 12
 #: Chart geometry (SVG user units).
@@ -96,4 +96,4 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
 
 def routes() -> list[web.RouteDef]:
     """The dashboard's route."""
-    return [web.get("/", dashboard)]
+    return [web.get("/", system_only(dashboard))]

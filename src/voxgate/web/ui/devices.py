@@ -14,7 +14,16 @@ from aiohttp import web
 from voxgate.policy.devices import format_mac
 from voxgate.services.devices import DeviceError, DeviceImportError, DeviceService
 from voxgate.web.context import actor_of
-from voxgate.web.ui.common import PAGE_SIZE, capitalized, done, field, page_number, render, store_of
+from voxgate.web.ui.common import (
+    PAGE_SIZE,
+    capitalized,
+    done,
+    field,
+    page_number,
+    render,
+    store_of,
+    system_only,
+)
 
 #: Largest CSV file read from the import form (the server's request limit is lower still).
 MAX_CSV: Final = 1024 * 1024
@@ -150,8 +159,11 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
 def routes() -> list[web.RouteDef]:
     """The devices page's routes."""
     return [
-        web.get("/devices", devices_page), web.get("/devices.csv", export_csv),
-        web.post("/devices/add", add), web.post("/devices/enable", enable),
-        web.post("/devices/disable", disable), web.post("/devices/describe", describe),
-        web.post("/devices/import", import_csv),
-    ]  # fmt: skip
+        web.get("/devices", system_only(devices_page)),
+        web.get("/devices.csv", system_only(export_csv)),
+        web.post("/devices/add", system_only(add)),
+        web.post("/devices/enable", system_only(enable)),
+        web.post("/devices/disable", system_only(disable)),
+        web.post("/devices/describe", system_only(describe)),
+        web.post("/devices/import", system_only(import_csv)),
+    ]

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from voxgate.services.netlists import KINDS, MANUAL, NetlistChangeError, NetlistService
 from voxgate.web.context import actor_of
-from voxgate.web.ui.common import capitalized, done, field, render, store_of
+from voxgate.web.ui.common import capitalized, done, field, render, store_of, system_only
 
 #: Netblocks of one netlist shown on the page (imported country lists hold thousands).
 MAX_SHOWN: Final = 500
@@ -69,5 +69,8 @@ async def delete(request: web.Request) -> web.StreamResponse:
 
 def routes() -> list[web.RouteDef]:
     """The netlists page's routes."""
-    return [web.get("/netlists", netlists_page), web.post("/netlists/add", add),
-            web.post("/netlists/delete", delete)]  # fmt: skip
+    return [
+        web.get("/netlists", system_only(netlists_page)),
+        web.post("/netlists/add", system_only(add)),
+        web.post("/netlists/delete", system_only(delete)),
+    ]
