@@ -12,6 +12,7 @@ Playwright (never a downloaded browser), and a real `voxgate serve` node to poin
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import subprocess
@@ -122,7 +123,13 @@ async def first_login(page: Page, ui: UiNode) -> None:
     ui.password = NEW_PASSWORD
 
 
-async def screenshot(page: Page, name: str) -> None:
-    """Save the whole page as docs/screenshots/``name``.png."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+async def screenshot(page: Page, name: str, scratch: Path) -> Path:
+    """Save the whole page as ``name``.png: into docs/screenshots/ when
+    ``VOXGATE_SCREENSHOTS=1`` (to refresh the documentation's pictures), else into
+    ``scratch`` (the test still renders it, and the worktree stays clean)."""
+    directory = SCREENSHOTS if os.environ.get("VOXGATE_SCREENSHOTS") == "1" else scratch
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 0
+    return path

@@ -1,7 +1,8 @@
 """The administration's pages in a real browser (headless Debian Chromium) against a real
 `voxgate serve`: a device the edge learned appears disabled and is enabled, a CSV import with
 one bad row names the line and imports nothing, a netblock goes on the block list, the audit
-log shows who did it; screenshots of the main pages go to docs/screenshots/."""
+log shows who did it; screenshots of the main pages (into docs/screenshots/ with
+VOXGATE_SCREENSHOTS=1)."""
 
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ def test_devices_netlists_audit_and_screenshots(tmp_path: Path) -> None:
         async def main() -> None:
             async with node_store(ui) as store, chromium(ui.base) as page:
                 await page.goto("/login")
-                await screenshot(page, "login")
+                await screenshot(page, "login", tmp_path)
                 await first_login(page, ui)
 
                 # the edge meets an unknown phone: a disabled row, its address as description
@@ -150,7 +151,7 @@ def test_devices_netlists_audit_and_screenshots(tmp_path: Path) -> None:
                 assert exported.startswith("mac,description,enabled,")
                 assert f"{PHONE},\"Reception, desk 1\",true" in exported
                 await page.goto("/devices")
-                await screenshot(page, "devices")
+                await screenshot(page, "devices", tmp_path)
 
                 # the block list
                 await page.get_by_role("link", name="Netlists").click()
@@ -167,7 +168,7 @@ def test_devices_netlists_audit_and_screenshots(tmp_path: Path) -> None:
                 await expect(page.get_by_role("alert")).to_contain_text(
                     "Bad netblock 'not-a-network'")
                 await page.goto("/netlists")
-                await screenshot(page, "netlists")
+                await screenshot(page, "netlists", tmp_path)
                 await page.get_by_role("button", name="Delete 198.51.100.7/32").click()
                 await expect(page.get_by_role("status")).to_have_text(
                     "Netblock 198.51.100.7/32 deleted.")
@@ -185,7 +186,7 @@ def test_devices_netlists_audit_and_screenshots(tmp_path: Path) -> None:
                 enable = page.locator("tr", has_text="device.enable")
                 assert "127.0.0.1" in await enable.inner_text()
                 await page.goto("/audit")
-                await screenshot(page, "audit")
+                await screenshot(page, "audit", tmp_path)
 
                 # the dashboard, with some hours of activity
                 await seed_activity(store, datetime.now(UTC))
@@ -194,6 +195,6 @@ def test_devices_netlists_audit_and_screenshots(tmp_path: Path) -> None:
                 assert await page.locator("svg.chart rect.bar-calls").count() == 12
                 await expect(page.locator("section.card", has_text="Security events")).to_contain_text(
                     "device.learned")
-                await screenshot(page, "dashboard")
+                await screenshot(page, "dashboard", tmp_path)
 
         asyncio.run(main())
