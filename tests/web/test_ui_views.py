@@ -95,6 +95,13 @@ def test_bad_input_is_explained_and_nothing_changes(tmp_path: Path) -> None:
         assert "line 2: enabled &#39;maybe&#39; is not true or false" in page
         assert "line 4: device 00:04:13:5a:7b:0a already on line 3" in page
         assert await devices_of(admin).count() == 0
+        big = aiohttp.FormData({"csrf_token": token})
+        rows = "".join(f"00:04:13:{i >> 16:02x}:{(i >> 8) & 255:02x}:{i & 255:02x},Desk\n"
+                       for i in range(3000))  # fmt: skip
+        big.add_field("file", ("mac,description\n" + rows).encode(), filename="big.csv")
+        async with browser.post("/devices/import", data=big) as answer:
+            assert answer.status == 413  # over the server's request limit: use the CLI
+        assert await devices_of(admin).count() == 0
         async with browser.post("/netlists/add", data={"kind": "block", "network": "300.1.2.3",
                                                        "csrf_token": token}) as answer:  # fmt: skip
             assert answer.status == 400
