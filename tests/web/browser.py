@@ -34,6 +34,9 @@ LISTENING: Final = re.compile(r"admin: listening on https 127\.0\.0\.1:(\d+)")
 GENERATED: Final = re.compile(r"^password: (\S+)", re.M)
 #: The password the tests change the generated one to.
 NEW_PASSWORD: Final = "Tq7-vWm3-Rb8k-Ops"
+#: Console errors a test provokes on purpose: refusals (wrong password 401, lockout 429,
+#: refused page 403, bad form 400) are logged by Chromium as failed resources.
+EXPECTED_CONSOLE: Final = re.compile(r"status of (400|401|403|429) ")
 SCREENSHOTS: Final = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(),
@@ -97,7 +100,12 @@ async def chromium(base: str) -> AsyncIterator[Page]:
             context = await browser.new_context(base_url=base, ignore_https_errors=True,
                                                 viewport={"width": 1366, "height": 860})  # fmt: skip
             context.set_default_timeout(15_000)
-            yield await context.new_page()
+            page = await context.new_page()
+            problems: list[str] = []  # CSP violations, script errors, failed resources
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            yield page
+            assert not [p for p in problems if not EXPECTED_CONSOLE.search(p)], problems
         finally:
             await browser.close()
 
