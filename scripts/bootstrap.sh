@@ -60,7 +60,7 @@ bootstrap() {
     case "$1" in
         runtime) _vg_debs python3-venv openssl && _vg_venv runtime ;;
         test) _vg_debs python3-venv openssl sip-tester tshark stunnel4 socat postgresql baresip kamailio \
-            nftables sipvicious curl rtpengine-daemon && _vg_venv test ;;
+            nftables sipvicious curl rtpengine-daemon chromium testssl.sh && _vg_venv test ;;
         *) echo "bootstrap: unknown purpose $1" >&2; return 2 ;;
     esac
 }

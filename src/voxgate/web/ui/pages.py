@@ -1,4 +1,5 @@
-"""The pages of the web administration: login, logout, password change, dashboard.
+"""The pages of the web administration: login, logout, password change; the routes of the
+other pages (dashboard, devices, netlists, audit log) are added from their modules.
 
 Login (``POST /login``) is guarded three ways: a locked-out address is refused before any
 password is checked (``429``); the form carries a login token that must match the
@@ -11,6 +12,7 @@ named (``503``).  After a login with a password that must change, every page lea
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import UTC, datetime
 from typing import Final
@@ -23,16 +25,19 @@ from voxgate.web.context import (
     CSRF_FIELD,
     LOGIN_COOKIE,
     SESSION_COOKIE,
-    AdminContext,
     actor_of,
     context_of,
     session_of,
     source_of,
 )
 from voxgate.web.sessions import TOKEN_BYTES, SessionLimitError
+from voxgate.web.ui import auditlog, dashboard, devices, netlists
+from voxgate.web.ui.common import NAVIGATION
 
 #: Longest user name or password read from the form (longer is simply wrong).
 MAX_FIELD: Final = 256
+#: What a login token looks like (``secrets.token_urlsafe(TOKEN_BYTES)``).
+LOGIN_TOKEN: Final = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def routes() -> list[web.RouteDef]:
@@ -41,7 +46,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/login", login_page), web.post("/login", login),
         web.post("/logout", logout),
         web.get("/password", password_page), web.post("/password", change_password),
-        web.get("/", dashboard),
+        *dashboard.routes(), *devices.routes(), *netlists.routes(), *auditlog.routes(),
     ]  # fmt: skip
 
 
@@ -53,9 +58,20 @@ def _next(raw: object) -> str:
     return "/"
 
 
-def _login_form(context: AdminContext, status: int, *, message: str = "", next_path: str = "/",
+def _login_token(request: web.Request) -> str:
+    """The login token: the browser's current one if it has one (another tab's form, or a
+    request the browser made on its own such as an icon, must not invalidate the form on
+    screen), else a fresh one."""
+    current = request.cookies.get(LOGIN_COOKIE, "")
+    if LOGIN_TOKEN.fullmatch(current):
+        return current
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def _login_form(request: web.Request, status: int, *, message: str = "", next_path: str = "/",
                 username: str = "") -> web.Response:  # fmt: skip
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    context = context_of(request)
+    token = _login_token(request)
     response = context.render("login.html", status, csrf_token=token, message=message,
                               next_path=next_path, username=username)  # fmt: skip
     response.set_cookie(LOGIN_COOKIE, token, secure=True, httponly=True, samesite="Strict",
@@ -65,7 +81,7 @@ def _login_form(context: AdminContext, status: int, *, message: str = "", next_p
 
 async def login_page(request: web.Request) -> web.StreamResponse:
     """``GET /login``: the form (with a fresh login token)."""
-    return _login_form(context_of(request), 200, next_path=_next(request.query.get("next")))
+    return _login_form(request, 200, next_path=_next(request.query.get("next")))
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -79,12 +95,12 @@ async def login(request: web.Request) -> web.StreamResponse:
     cookie = request.cookies.get(LOGIN_COOKIE, "")
     token = form.get(CSRF_FIELD)
     if not cookie or not isinstance(token, str) or not secrets.compare_digest(cookie, token):
-        return _login_form(context, 403, next_path=next_path, username=username,
+        return _login_form(request, 403, next_path=next_path, username=username,
                            message="The login form had expired: please try again.")  # fmt: skip
     locked = context.guard.locked_for(source, context.clock())
     if locked is not None:
         minutes = max(1, round(locked / 60))
-        return _login_form(context, 429, next_path=next_path, username=username,
+        return _login_form(request, 429, next_path=next_path, username=username,
                            message=f"Too many failed logins from your address: try again in "
                                    f"{minutes} minute{'s' if minutes > 1 else ''}.")  # fmt: skip
     account = await context.admins.authenticate(username, password, source)
@@ -94,8 +110,8 @@ async def login(request: web.Request) -> web.StreamResponse:
             minutes = max(1, round(duration / 60))
             message = (f"Wrong user name or password. Too many failed logins from your "
                        f"address: try again in {minutes} minutes.")  # fmt: skip
-            return _login_form(context, 429, message=message, next_path=next_path)
-        return _login_form(context, 401, message="Wrong user name or password.",
+            return _login_form(request, 429, message=message, next_path=next_path)
+        return _login_form(request, 401, message="Wrong user name or password.",
                            next_path=next_path, username=username)  # fmt: skip
     context.guard.succeeded(source)
     actor = Actor(f"admin:{account.username}", source)
@@ -108,7 +124,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         )  # fmt: skip
     except SessionLimitError as err:
         await context.audit.record(actor, "admin.session_refused", account.username, str(err))
-        return _login_form(context, 503, message=f"Login refused: {err}.", next_path=next_path)
+        return _login_form(request, 503, message=f"Login refused: {err}.", next_path=next_path)
     await context.audit.record(actor, "admin.login", account.username,
                                ROLE_NAMES[account.role] + (", must change its password"
                                                            if must_change else ""))  # fmt: skip
@@ -135,7 +151,8 @@ def _password_form(request: web.Request, status: int = 200, message: str = "") -
     session = session_of(request)
     return context_of(request).render(
         "password.html", status, session=session, csrf_token=session.csrf_token,
-        message=message, role_name=ROLE_NAMES[session.role],
+        message=message, role_name=ROLE_NAMES[session.role], navigation=NAVIGATION,
+        section="/password",
     )  # fmt: skip
 
 
@@ -165,14 +182,3 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     session.password_changed_at = account.password_changed_at  # other sessions end
     session.must_change = False
     raise web.HTTPSeeOther("/")
-
-
-async def dashboard(request: web.Request) -> web.StreamResponse:
-    """``GET /``: the dashboard (a placeholder until the live views come)."""
-    context = context_of(request)
-    session = session_of(request)
-    return context.render(
-        "dashboard.html", session=session, csrf_token=session.csrf_token,
-        role_name=ROLE_NAMES[session.role], sessions_open=context.sessions.count(),
-        idle_minutes=context.settings.session_idle_timeout // 60,
-    )  # fmt: skip

@@ -1,0 +1,169 @@
+"""The devices page (AUTH-2): the device table searched and paged, a device enabled,
+disabled, described or added by hand, the table imported from CSV (every bad row reported
+with its line number, nothing imported unless every row is good) and exported.  Every
+change goes through :class:`~voxgate.services.devices.DeviceService`, the CLI's service,
+which checks it and writes the audit event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Final
+
+from aiohttp import web
+
+from voxgate.policy.devices import format_mac
+from voxgate.services.devices import DeviceError, DeviceImportError, DeviceService
+from voxgate.web.context import actor_of
+from voxgate.web.ui.common import (
+    PAGE_SIZE,
+    capitalized,
+    done,
+    field,
+    page_number,
+    render,
+    store_of,
+    system_only,
+)
+
+#: Largest CSV file read from the import form (the server's request limit is lower still).
+MAX_CSV: Final = 1024 * 1024
+
+
+def _service(request: web.Request) -> DeviceService:
+    return DeviceService(store_of(request))
+
+
+async def devices_page(request: web.Request, *, status: int = 200, error: str = "",
+                       problems: list[str] | None = None) -> web.Response:  # fmt: skip
+    """``GET /devices``: the table; ``q`` searches MAC and description, ``disabled`` shows
+    only disabled devices."""
+    service = _service(request)
+    search = request.query.get("q", "").strip()[:128] or None
+    disabled_only = request.query.get("disabled") == "1"
+    page = page_number(request)
+    total = await service.count(search=search, disabled_only=disabled_only)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(page, pages)
+    rows = await service.list(search=search, disabled_only=disabled_only,
+                              offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)  # fmt: skip
+    waiting = await service.count(disabled_only=True)
+    return render(
+        request, "devices.html", status, section="/devices", devices=rows, total=total,
+        page=page, pages=pages, search=search or "", disabled_only=disabled_only,
+        waiting=waiting, format_mac=format_mac, error=error, problems=problems or [],
+        now=datetime.now(UTC),
+    )  # fmt: skip
+
+
+async def _change(request: web.Request, action: str) -> web.StreamResponse:
+    form = await request.post()
+    mac = field(form, "mac", 64)
+    service = _service(request)
+    actor = actor_of(request)
+    try:
+        if action == "device.enable":
+            record = await service.enable(mac, actor)
+        elif action == "device.disable":
+            record = await service.disable(mac, actor)
+        else:
+            record = await service.set_description(mac, field(form, "description", 512), actor)
+    except DeviceError as err:
+        return await devices_page(request, status=400, error=capitalized(str(err)))
+    raise done("/devices", action, format_mac(record.mac), **_keep(form))
+
+
+def _keep(form: object) -> dict[str, str]:
+    """The list's search and filter through a change (hidden fields ``q``, ``disabled``)."""
+    kept: dict[str, str] = {}
+    getter = getattr(form, "get", None)
+    if getter is None:
+        return kept
+    for name in ("q", "disabled"):
+        value = getter(name, "")
+        if isinstance(value, str) and value:
+            kept[name] = value[:128]
+    return kept
+
+
+async def enable(request: web.Request) -> web.StreamResponse:
+    """``POST /devices/enable``."""
+    return await _change(request, "device.enable")
+
+
+async def disable(request: web.Request) -> web.StreamResponse:
+    """``POST /devices/disable``."""
+    return await _change(request, "device.disable")
+
+
+async def describe(request: web.Request) -> web.StreamResponse:
+    """``POST /devices/describe``."""
+    return await _change(request, "device.set")
+
+
+async def add(request: web.Request) -> web.StreamResponse:
+    """``POST /devices/add``: a device by MAC, with a description, enabled or not."""
+    form = await request.post()
+    try:
+        record = await _service(request).add(
+            field(form, "mac", 64), actor_of(request), description=field(form, "description", 512),
+            enabled=form.get("enabled") == "1",
+        )  # fmt: skip
+    except DeviceError as err:
+        return await devices_page(request, status=400, error=capitalized(str(err)))
+    raise done("/devices", "device.add", format_mac(record.mac))
+
+
+async def import_csv(request: web.Request) -> web.StreamResponse:
+    """``POST /devices/import``: a CSV file (``file``) or pasted text (``text``); ``update``
+    lets rows change existing devices."""
+    form = await request.post()
+    upload = form.get("file")
+    text = ""
+    if isinstance(upload, web.FileField):
+        data = upload.file.read(MAX_CSV + 1)
+        if len(data) > MAX_CSV:
+            return await devices_page(request, status=400, error="The file is too large.")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return await devices_page(request, status=400,
+                                      error="The file is not UTF-8 text.")  # fmt: skip
+    if not text.strip():
+        pasted = form.get("text")
+        text = pasted if isinstance(pasted, str) else ""
+    if not text.strip():
+        return await devices_page(request, status=400, error="Choose a CSV file to import.")
+    try:
+        result = await _service(request).import_csv(text, actor_of(request),
+                                                    update=form.get("update") == "1")  # fmt: skip
+    except DeviceImportError as err:
+        return await devices_page(
+            request, status=400, problems=err.problems,
+            error=f"{len(err.problems)} bad row{'s' if len(err.problems) > 1 else ''} in the "
+                  "file: nothing was imported.",
+        )  # fmt: skip
+    except DeviceError as err:
+        return await devices_page(request, status=400, error=capitalized(str(err)))
+    raise done("/devices", "device.import",
+               f"{result.added} added, {result.updated} changed")  # fmt: skip
+
+
+async def export_csv(request: web.Request) -> web.StreamResponse:
+    """``GET /devices.csv``: every device, in the format the import reads."""
+    text = await _service(request).export_csv()
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return web.Response(text=text, content_type="text/csv", charset="utf-8", headers={
+        "Content-Disposition": f'attachment; filename="voxgate-devices-{stamp}.csv"'})
+
+
+def routes() -> list[web.RouteDef]:
+    """The devices page's routes."""
+    return [
+        web.get("/devices", system_only(devices_page)),
+        web.get("/devices.csv", system_only(export_csv)),
+        web.post("/devices/add", system_only(add)),
+        web.post("/devices/enable", system_only(enable)),
+        web.post("/devices/disable", system_only(disable)),
+        web.post("/devices/describe", system_only(describe)),
+        web.post("/devices/import", system_only(import_csv)),
+    ]

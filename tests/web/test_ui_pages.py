@@ -1,0 +1,200 @@
+"""The administration's pages in a real browser (headless Debian Chromium) against a real
+`voxgate serve`: a device the edge learned appears disabled and is enabled, a CSV import with
+one bad row names the line and imports nothing, a netblock goes on the block list, the audit
+log shows who did it; screenshots of the main pages (into docs/screenshots/ with
+VOXGATE_SCREENSHOTS=1)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from browser import UiNode, chromium, first_login, needs_chromium, screenshot, ui_node
+from playwright.async_api import Page, expect
+
+from voxgate.config.load import load_settings
+from voxgate.policy.devices import IdentitySource
+from voxgate.services.devices import DeviceService
+from voxgate.storage.engine import Store
+from voxgate.storage.repos.bindings import BindingRecord, BindingRepo
+from voxgate.storage.repos.cdr import CdrRecord, CdrRepo
+from voxgate.storage.repos.registration_events import (
+    RegistrationEventRecord,
+    RegistrationEventRepo,
+)
+
+pytestmark = needs_chromium
+
+PHONE = "00:04:13:5a:7b:01"
+USER_AGENT = "snom D785/10.1.184.14"
+
+
+@asynccontextmanager
+async def node_store(ui: UiNode) -> AsyncIterator[Store]:
+    """The node's own database (what the edge writes to)."""
+    store = await Store.open(load_settings(ui.config).store_url)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def seed_activity(store: Store, now: datetime) -> None:
+    """Registrations and calls of the last hours, as the call control writes them."""
+    bindings, events, calls = [], [], []
+    for i in range(6):
+        extension = f"{201 + i}"
+        registered = now - timedelta(minutes=7 * i + 1)
+        bindings.append(BindingRecord(
+            extension, f"sip:{extension}@192.168.10.{20 + i}:5060", None, None,
+            now + timedelta(minutes=50), f"call-{i}", 1, None, "tls", f"192.168.10.{20 + i}",
+            5061, "tls:127.0.0.1:5061", USER_AGENT, registered,
+        ))  # fmt: skip
+    for hour in range(10):
+        for n in range((hour * 3) % 7 + 2):
+            at = now - timedelta(hours=hour, minutes=5 * n)
+            events.append(RegistrationEventRecord(
+                at, f"{201 + n % 6}", f"192.168.10.{20 + n % 6}", 5061, "tls", None, USER_AGENT,
+                f"{201 + n % 6}", "SHA-256", "registered", None,
+            ))  # fmt: skip
+        for n in range((hour * 5) % 4 + hour % 3):
+            start = now - timedelta(hours=hour, minutes=9 * n + 2)
+            answered = n % 3 != 2
+            calls.append(CdrRecord(
+                f"c{hour}-{n}", f"{201 + n % 6}", f"Desk {201 + n % 6}", f"{202 + (n + 1) % 5}",
+                start, start + timedelta(seconds=4) if answered else None,
+                start + timedelta(seconds=4 + 37 * (n + 1) if answered else 20),
+                float(37 * (n + 1)) if answered else 0.0,
+                "answered" if answered else "no-answer", 200 if answered else 480,
+                "" if answered else "Temporarily Unavailable", "192.168.10.20",
+            ))  # fmt: skip
+    await BindingRepo(store).apply(bindings, [])
+    await RegistrationEventRepo(store).add_many(events)
+    await CdrRepo(store).add_many(calls)
+
+
+async def row_of(page: Page, mac: str) -> str:
+    return await page.locator(f'tr[data-mac="{mac}"]').inner_text()
+
+
+def test_devices_netlists_audit_and_screenshots(tmp_path: Path) -> None:
+    with ui_node(tmp_path) as ui:
+        async def main() -> None:
+            async with node_store(ui) as store, chromium(ui.base) as page:
+                await page.goto("/login")
+                await screenshot(page, "login", tmp_path)
+                await first_login(page, ui)
+
+                # the edge meets an unknown phone: a disabled row, its address as description
+                devices = DeviceService(store)
+                assert await devices.learn(PHONE, "192.168.10.31", IdentitySource.USER_AGENT,
+                                           USER_AGENT)  # fmt: skip
+                await page.get_by_role("link", name="Devices").click()
+                await expect(page.locator(f'tr[data-mac="{PHONE}"] .state')).to_have_text(
+                    "disabled")
+                assert "192.168.10.31" in await row_of(page, PHONE)
+                await page.get_by_role("button", name=f"Enable {PHONE}").click()
+                await expect(page.get_by_role("status")).to_have_text(
+                    f"Device {PHONE} enabled: it may now reach the call control.")
+                await expect(page.locator(f'tr[data-mac="{PHONE}"] .state')).to_have_text(
+                    "enabled")
+                assert (await devices.get(PHONE)).enabled
+
+                # a description, and a device added by hand
+                await page.get_by_label(f"Description of {PHONE}").fill("Reception, desk 1")
+                await page.locator(f'tr[data-mac="{PHONE}"]').get_by_role(
+                    "button", name="Save").click()
+                await expect(page.get_by_role("status")).to_contain_text("Description of device")
+                await page.get_by_label("MAC address").fill("00-04-13-5a-7b-02")
+                await page.get_by_label("Description", exact=True).fill("Meeting room")
+                await page.get_by_role("button", name="Add device").click()
+                await expect(page.get_by_role("status")).to_have_text(
+                    "Device 00:04:13:5a:7b:02 added.")
+
+                # an import with one bad row: the line named, nothing imported
+                before = await devices.count()
+                bad = tmp_path / "phones.csv"
+                bad.write_text("mac,description,enabled\n00:04:13:5a:7b:10,Desk 10,true\n"
+                               "00:04:13:zz:7b:11,Desk 11,true\n00:04:13:5a:7b:12,Desk 12,no\n")
+                await page.get_by_label("CSV file").set_input_files(str(bad))
+                await page.get_by_role("button", name="Import").click()
+                problems = page.get_by_role("alert", name="Import errors")
+                await expect(problems).to_contain_text(
+                    "1 bad row in the file: nothing was imported.")
+                assert await problems.locator("li").all_inner_texts() == [
+                    "line 3: not a MAC address: '00:04:13:zz:7b:11'"]
+                assert await devices.count() == before
+
+                good = tmp_path / "good.csv"
+                good.write_text("mac,description,enabled\n00:04:13:5a:7b:10,Desk 10,true\n"
+                                "00:04:13:5a:7b:12,Desk 12,no\n")
+                await page.get_by_label("CSV file").set_input_files(str(good))
+                await page.get_by_role("button", name="Import").click()
+                await expect(page.get_by_role("status")).to_have_text(
+                    "Import done: 2 added, 0 changed.")
+                assert await devices.count() == before + 2
+                await devices.learn("00:04:13:5a:7b:20", "192.168.10.44",
+                                    IdentitySource.INSTANCE, "Yealink SIP-T54W 96.86.0.70")
+                await page.reload()
+
+                # search, then the export
+                await page.get_by_label("Search devices").fill("desk 1")
+                await page.get_by_role("button", name="Search").click()
+                assert await page.locator("tbody tr").count() == 3  # desk 1, Desk 10, Desk 12
+                async with page.expect_download() as download_info:
+                    await page.get_by_role("link", name="Export CSV").click()
+                download = await download_info.value
+                exported = Path(await download.path()).read_text()
+                assert exported.startswith("mac,description,enabled,")
+                assert f"{PHONE},\"Reception, desk 1\",true" in exported
+                await page.goto("/devices")
+                await screenshot(page, "devices", tmp_path)
+
+                # the block list
+                await page.get_by_role("link", name="Netlists").click()
+                await page.get_by_label("Netblock").fill("203.0.113.0/24")
+                await page.get_by_label("Comment").fill("SIP scanner")
+                await page.get_by_role("button", name="Add netblock").click()
+                await expect(page.get_by_role("status")).to_have_text(
+                    "Netblock 203.0.113.0/24 added.")
+                await expect(page.locator("table")).to_contain_text("203.0.113.0/24")
+                await page.get_by_label("Netblock").fill("198.51.100.7")
+                await page.get_by_role("button", name="Add netblock").click()
+                await page.get_by_label("Netblock").fill("not-a-network")
+                await page.get_by_role("button", name="Add netblock").click()
+                await expect(page.get_by_role("alert")).to_contain_text(
+                    "Bad netblock 'not-a-network'")
+                await page.goto("/netlists")
+                await screenshot(page, "netlists", tmp_path)
+                await page.get_by_role("button", name="Delete 198.51.100.7/32").click()
+                await expect(page.get_by_role("status")).to_have_text(
+                    "Netblock 198.51.100.7/32 deleted.")
+
+                # the audit log: who, from where, what; filtered
+                await page.get_by_role("link", name="Audit log").click()
+                table = page.locator("table.audit")
+                await expect(table).to_contain_text("device.enable")
+                await expect(table).to_contain_text("admin:ops")
+                await page.get_by_label("Action").fill("device.")
+                await page.get_by_role("button", name="Filter").click()
+                actions = await page.locator("table.audit td .tag").all_inner_texts()
+                assert set(actions) == {"device.learned", "device.enable", "device.set",
+                                        "device.add", "device.import"}  # fmt: skip
+                enable = page.locator("tr", has_text="device.enable")
+                assert "127.0.0.1" in await enable.inner_text()
+                await page.goto("/audit")
+                await screenshot(page, "audit", tmp_path)
+
+                # the dashboard, with some hours of activity
+                await seed_activity(store, datetime.now(UTC))
+                await page.get_by_role("link", name="Dashboard").click()
+                await expect(page.locator(".stat .value").first).to_have_text("6")
+                assert await page.locator("svg.chart rect.bar-calls").count() == 12
+                await expect(page.locator("section.card", has_text="Security events")).to_contain_text(
+                    "device.learned")
+                await screenshot(page, "dashboard", tmp_path)
+
+        asyncio.run(main())
