@@ -26,7 +26,7 @@ from voxgate.services.admins import AdminService
 from voxgate.services.audit import AuditLog
 from voxgate.storage.engine import Store
 from voxgate.transport.tlsctx import ReloadableContext
-from voxgate.web.api import openapi
+from voxgate.web.api import openapi, resources
 from voxgate.web.api import session as session_api
 from voxgate.web.context import CONTEXT, STATIC, AdminContext, template_environment
 from voxgate.web.lockout import LoginGuard, lockout_policy
@@ -62,6 +62,7 @@ class AdminServer:
     ) -> None:  # fmt: skip
         self.settings = settings
         self.tls = tls
+        self.store = store
         self.allowed = allowed_networks(settings)
         audit = AuditLog(store)
         self.context = AdminContext(
@@ -87,7 +88,8 @@ class AdminServer:
         app = web.Application(middlewares=[authenticate], client_max_size=MAX_BODY)
         app[CONTEXT] = self.context
         app.on_response_prepare.append(security_headers)
-        app.add_routes(pages.routes() + session_api.routes() + openapi.routes())
+        app.add_routes(pages.routes() + session_api.routes() + openapi.routes()
+                       + resources.routes(self.store))
         app.router.add_static("/static/", STATIC, append_version=False)
         return app
 
