@@ -26,6 +26,11 @@ SCHEMAS: Final[dict[str, Any]] = {
         },
     },
 }  # fmt: skip
+def import_refused(description: str) -> dict[str, Any]:
+    """The ``422`` of an import: bad rows by line, or a bad parameter."""
+    return json_body({"anyOf": [ref("ImportRefused"), ref("Invalid")]}, description)
+
+
 STATE_CHANGE: Final[list[dict[str, list[str]]]] = [{"session": [], "csrf": []}]
 
 

@@ -258,8 +258,7 @@ PATHS: Final = {
                                                "updated": {"type": "integer"}}},
                                "imported"),
             **d.refusals(write=True),
-            "422": d.json_body(d.ref("ImportRefused"),
-                               "bad rows, each with its line number; nothing imported"),
+            "422": d.import_refused("bad rows, each with its line number; nothing imported"),
         },
     }},
     f"{BASE}/export": {"get": {

@@ -7,10 +7,10 @@ from typing import Any, Final
 from aiohttp import web
 
 from voxgate.storage.engine import Store
-from voxgate.web.api import describe, devices
+from voxgate.web.api import describe, devices, netlists
 from voxgate.web.api.v1 import Services
 
-MODULES: Final = (devices,)
+MODULES: Final = (devices, netlists)
 
 
 def routes(store: Store) -> list[web.RouteDef]:
