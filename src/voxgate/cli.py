@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import importlib
 import ipaddress
 import os
@@ -507,32 +506,10 @@ async def _cdr_export(args: argparse.Namespace, settings: Settings, store: Store
 async def _write_cdr_csv(
     store: Store, out: TextIO, since: datetime | None, until: datetime | None
 ) -> None:
-    from voxgate.storage.repos.cdr import CDR_FIELDS, PAGE, CdrRecord, CdrRepo  # noqa: PLC0415
-    from voxgate.storage.repos.media import MEDIA_CDR_FIELDS, MediaRepo, cdr_columns  # noqa: PLC0415
+    from voxgate.services.cdr import CdrService  # noqa: PLC0415
+    from voxgate.storage.repos.cdr import CdrFilter  # noqa: PLC0415
 
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CDR_FIELDS + MEDIA_CDR_FIELDS)
-    media = MediaRepo(store)
-
-    async def flush(page: list[CdrRecord]) -> None:
-        # a call through the edge's relay: its media record, by either leg's Call-ID
-        found = await media.for_calls(i for r in page for i in (r.call_id, r.callee_call_id))
-        for record in page:
-            row: list[object] = []
-            for name in CDR_FIELDS:
-                value = getattr(record, name)
-                row.append(value.isoformat() if isinstance(value, datetime) else
-                           "" if value is None else value)  # fmt: skip
-            row += cdr_columns(found.get(record.call_id) or found.get(record.callee_call_id))
-            writer.writerow(row)
-
-    page: list[CdrRecord] = []
-    async for record in CdrRepo(store).iter_range(since, until):
-        page.append(record)
-        if len(page) >= PAGE:
-            await flush(page)
-            page = []
-    await flush(page)
+    await CdrService(store).write_csv(out, CdrFilter(since, until))
 
 
 def _write_out(path: Path | None, text: str) -> int:
