@@ -5,6 +5,7 @@ streamed page by page so that a year of calls need not fit in memory."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
 
@@ -37,8 +38,10 @@ class CdrService:
         return (await self.repo.count(which),
                 await self.repo.matching(which, offset=offset, limit=limit))  # fmt: skip
 
-    async def write_csv(self, out: TextSink, which: CdrFilter) -> None:
-        """The records ``which`` selects, oldest first, as CSV into ``out``."""
+    async def write_csv(self, out: TextSink, which: CdrFilter, *,
+                        drain: Callable[[], Awaitable[None]] | None = None) -> None:  # fmt: skip
+        """The records ``which`` selects, oldest first, as CSV into ``out``; ``drain`` is
+        awaited after each page (a web answer sends what ``out`` holds)."""
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(EXPORT_COLUMNS)
 
@@ -54,6 +57,8 @@ class CdrService:
                                "" if value is None else value)  # fmt: skip
                 row += cdr_columns(found.get(record.call_id) or found.get(record.callee_call_id))
                 writer.writerow(row)
+            if drain is not None:
+                await drain()
 
         page: list[CdrRecord] = []
         async for record in self.repo.iter_matching(which):

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from aiohttp import web
 
 from voxgate.web.api import describe as d
-from voxgate.web.api.v1 import Services, answering, invalid, paging
+from voxgate.web.api.v1 import Services, answering, paging, query_time
 from voxgate.web.grants import grants_of
 
 FORM: Final = "audit"
@@ -19,19 +18,6 @@ BASE: Final = "/api/v1/audit"
 def routes(services: Services) -> list[web.RouteDef]:
     """The resource's routes."""
     return [web.get(BASE, answering(services, list_events))]
-
-
-def query_time(request: web.Request, name: str) -> datetime | None:
-    """Query parameter ``name``: an ISO 8601 time (UTC when it names no zone), else ``422``."""
-    text = request.query.get(name)
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise invalid(name, f"{name} must be an ISO 8601 time, e.g. 2026-12-01T08:00:00Z"
-                      ) from None  # fmt: skip
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 async def list_events(request: web.Request, services: Services) -> web.StreamResponse:
@@ -49,7 +35,6 @@ async def list_events(request: web.Request, services: Services) -> web.StreamRes
         "target": e.target, "detail": e.detail} for e in events]})  # fmt: skip
 
 
-_TIME: Final = {"type": "string", "format": "date-time"}
 SCHEMAS: Final[dict[str, Any]] = {"AuditEvent": {
     "type": "object", "required": ["at", "actor", "source", "action", "target", "detail"],
     "properties": {name: {"type": "string"} for name in (
@@ -58,8 +43,8 @@ SCHEMAS: Final[dict[str, Any]] = {"AuditEvent": {
 PATHS: Final = {BASE: {"get": {
     "summary": "The audit log, newest first: who, when, from where, what",
     "parameters": [
-        d.query("since", _TIME, "events at or after (ISO 8601; UTC if no zone)"),
-        d.query("until", _TIME, "events before"),
+        d.query("since", d.TIME, "events at or after (ISO 8601; UTC if no zone)"),
+        d.query("until", d.TIME, "events before"),
         d.query("actor", {"type": "string"}, "exactly this actor, e.g. admin:alice"),
         d.query("action", {"type": "string"}, "actions starting with, e.g. device."),
         *d.PAGING,

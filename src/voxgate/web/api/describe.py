@@ -72,6 +72,7 @@ def path(name: str, description: str) -> dict[str, Any]:
             "description": description}  # fmt: skip
 
 
+TIME: Final = {"type": "string", "format": "date-time"}
 PAGING: Final = [
     query("offset", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
           "rows to skip (default 0)"),

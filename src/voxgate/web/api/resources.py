@@ -7,10 +7,10 @@ from typing import Any, Final
 from aiohttp import web
 
 from voxgate.storage.engine import Store
-from voxgate.web.api import audit, describe, devices, netlists
+from voxgate.web.api import audit, cdr, describe, devices, netlists
 from voxgate.web.api.v1 import Services
 
-MODULES: Final = (devices, netlists, audit)
+MODULES: Final = (devices, netlists, cdr, audit)
 
 
 def routes(store: Store) -> list[web.RouteDef]:

@@ -13,11 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from aiohttp import web
 
 from voxgate.services.audit import AuditLog
+from voxgate.services.cdr import CdrService
 from voxgate.services.devices import DeviceService
 from voxgate.services.netlists import NetlistService
 from voxgate.storage.engine import Store
@@ -41,11 +43,12 @@ class Services:
     devices: DeviceService
     netlists: NetlistService
     audit: AuditLog
+    cdr: CdrService
 
     @classmethod
     def open(cls, store: Store) -> Services:
         """The services over ``store``."""
-        return cls(DeviceService(store), NetlistService(store), AuditLog(store))
+        return cls(DeviceService(store), NetlistService(store), AuditLog(store), CdrService(store))
 
 
 class ApiError(Exception):
@@ -183,3 +186,16 @@ def paging(request: web.Request) -> tuple[int, int]:
     """``(offset, limit)`` from the query."""
     return (query_int(request, "offset", 0, 0, 2**31 - 1),
             query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT))  # fmt: skip
+
+
+def query_time(request: web.Request, name: str) -> datetime | None:
+    """Query parameter ``name``: an ISO 8601 time (UTC when it names no zone), else ``422``."""
+    text = request.query.get(name)
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise invalid(name, f"{name} must be an ISO 8601 time, e.g. 2026-12-01T08:00:00Z"
+                      ) from None  # fmt: skip
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
