@@ -27,6 +27,7 @@ from voxgate.config.schema import Listener, Settings
 from voxgate.observability.logging import configure_logging
 
 if TYPE_CHECKING:  # imported when a data command runs, not at start-up
+    from voxgate.services.audit import Actor
     from voxgate.services.extensions import ExtensionService
     from voxgate.storage.engine import Store
 
@@ -396,6 +397,12 @@ def _read_secret(args: argparse.Namespace) -> str | None:
     return value
 
 
+def _cli_actor() -> Actor:
+    from voxgate.services.audit import Actor  # noqa: PLC0415
+
+    return Actor.cli()
+
+
 def _extensions(settings: Settings, store: Store) -> ExtensionService:
     from voxgate.services.extensions import ExtensionService  # noqa: PLC0415
 
@@ -418,7 +425,7 @@ async def _ext_add(args: argparse.Namespace, settings: Settings, store: Store) -
     assert secret is not None
     record = await _extensions(settings, store).add(
         args.number, secret, display_name=args.name, enabled=not args.disabled,
-        max_contacts=args.max_contacts,
+        max_contacts=args.max_contacts, actor=_cli_actor(),
     )  # fmt: skip
     print(f"added extension {record.number}")
     return EXIT_OK
@@ -461,20 +468,21 @@ async def _ext_set(args: argparse.Namespace, settings: Settings, store: Store) -
     secret = _read_secret(args) if (args.secret is not None or args.generate_secret) else None
     await _extensions(settings, store).change(
         args.number, secret=secret, display_name=args.name, enabled=args.enabled,
-        max_contacts=limit,
+        max_contacts=limit, actor=_cli_actor(),
     )  # fmt: skip
     print(f"changed extension {args.number}")
     return EXIT_OK
 
 
 async def _ext_del(args: argparse.Namespace, settings: Settings, store: Store) -> int:
-    await _extensions(settings, store).delete(args.number)
+    await _extensions(settings, store).delete(args.number, actor=_cli_actor())
     print(f"deleted extension {args.number}")
     return EXIT_OK
 
 
 async def _ext_import(args: argparse.Namespace, settings: Settings, store: Store) -> int:
-    report = await _extensions(settings, store).import_csv(args.file, update=args.update)
+    report = await _extensions(settings, store).import_csv(args.file, update=args.update,
+                                                          actor=_cli_actor())
     print(f"imported {report.added} new, {report.updated} changed extension(s)")
     return EXIT_OK
 
