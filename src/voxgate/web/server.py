@@ -24,6 +24,7 @@ from voxgate.config.schema import AdminSettings
 from voxgate.policy.netblocks import NetblockSet
 from voxgate.services.admins import AdminService
 from voxgate.services.audit import AuditLog
+from voxgate.services.sipusers import SipUserService
 from voxgate.storage.engine import Store
 from voxgate.transport.tlsctx import ReloadableContext
 from voxgate.web.api import openapi, resources
@@ -58,11 +59,12 @@ class AdminServer:
 
     def __init__(
         self, settings: AdminSettings, store: Store, *, tls: ReloadableContext | None,
-        clock: Callable[[], float] | None = None,
+        clock: Callable[[], float] | None = None, sipusers: SipUserService | None = None,
     ) -> None:  # fmt: skip
         self.settings = settings
         self.tls = tls
         self.store = store
+        self.sipusers = sipusers
         self.allowed = allowed_networks(settings)
         audit = AuditLog(store)
         self.context = AdminContext(
@@ -89,7 +91,7 @@ class AdminServer:
         app[CONTEXT] = self.context
         app.on_response_prepare.append(security_headers)
         app.add_routes(pages.routes() + session_api.routes() + openapi.routes()
-                       + resources.routes(self.store))
+                       + resources.routes(self.store, self.sipusers))
         app.router.add_static("/static/", STATIC, append_version=False)
         return app
 

@@ -22,6 +22,7 @@ from voxgate.services.audit import AuditLog
 from voxgate.services.cdr import CdrService
 from voxgate.services.devices import DeviceService
 from voxgate.services.netlists import NetlistService
+from voxgate.services.sipusers import SipUserService
 from voxgate.storage.engine import Store
 from voxgate.web.context import actor_of
 from voxgate.web.grants import ForbiddenError
@@ -44,11 +45,21 @@ class Services:
     netlists: NetlistService
     audit: AuditLog
     cdr: CdrService
+    #: SIP users and, through them, the embedded call control's extensions (they need the
+    #: node's realms and secret key: ``None`` without them, and their routes are left out).
+    sipusers: SipUserService | None = None
 
     @classmethod
-    def open(cls, store: Store) -> Services:
+    def open(cls, store: Store, sipusers: SipUserService | None = None) -> Services:
         """The services over ``store``."""
-        return cls(DeviceService(store), NetlistService(store), AuditLog(store), CdrService(store))
+        return cls(DeviceService(store), NetlistService(store), AuditLog(store),
+                   CdrService(store), sipusers)  # fmt: skip
+
+    @property
+    def users(self) -> SipUserService:
+        """The SIP user service (its routes exist only when there is one)."""
+        assert self.sipusers is not None, "SIP user routes without the service"
+        return self.sipusers
 
 
 class ApiError(Exception):
