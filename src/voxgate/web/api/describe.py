@@ -66,10 +66,10 @@ def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]
             "description": description}  # fmt: skip
 
 
-def path(name: str, description: str) -> dict[str, Any]:
+def path(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     """A path parameter."""
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"},
-            "description": description}  # fmt: skip
+    return {"name": name, "in": "path", "required": True,
+            "schema": schema or {"type": "string"}, "description": description}  # fmt: skip
 
 
 TIME: Final = {"type": "string", "format": "date-time"}

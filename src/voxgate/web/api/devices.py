@@ -213,7 +213,9 @@ _DEVICE: Final = {
         "created_at": {"type": "string"}, "updated_at": {"type": "string"},
     },
 }  # fmt: skip
-_MAC: Final = d.path("mac", "the device's MAC (aa:bb:cc:dd:ee:ff, aabbccddeeff, …)")
+_MAC: Final = d.path("mac", "the device's MAC (aa:bb:cc:dd:ee:ff, aabbccddeeff, …; a unicast "
+                           "address)", {"type": "string",
+                                        "pattern": "^[0-9a-f][02468ace](:[0-9a-f]{2}){5}$"})
 _DESCRIPTION: Final = {"type": "string", "maxLength": 128}
 SCHEMAS: Final = {
     "Device": _DEVICE,

@@ -194,7 +194,7 @@ PATHS: Final = {
                                **d.refusals(write=True)}},
     },
     BASE + "/{number}": {
-        "parameters": [d.path("number", "the extension number")],
+        "parameters": [d.path("number", "the extension number", _NUMBER)],
         "get": {"summary": "One extension",
                 "responses": {"200": d.json_body(d.ref("Extension"), "the extension"),
                               **d.refusals(found=True, body=True)}},

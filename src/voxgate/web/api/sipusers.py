@@ -241,7 +241,8 @@ PATHS: Final = {
                                **d.refusals(write=True)}},
     },
     BASE + "/{username}": {
-        "parameters": [d.path("username", "the SIP username")],
+        "parameters": [d.path("username", "the SIP username", {
+            "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"})],
         "get": {"summary": "One SIP user",
                 "responses": {"200": d.json_body(d.ref("SipUser"), "the user"),
                               **d.refusals(found=True, body=True)}},
