@@ -113,6 +113,11 @@ def test_refusals_not_logged_in_and_csrf(tmp_path: Path) -> None:
             status, error = await root.call(method, path, json=json, csrf_header=False)
             assert status == 403 and "CSRF" in error["error"]
         assert not (await devices.get(A)).enabled and await devices.count() == 3
+        admin.clock[0] += admin.server.settings.session_idle_timeout  # the session expires
+        status, error = await root.call("GET", "/api/v1/devices")
+        assert (status, error["error"]) == (401, "not logged in, or the session has expired")
+        status, _ = await root.call("DELETE", f"/api/v1/devices/{A}")
+        assert status == 401 and await devices.count() == 3
 
     run(tmp_path, body)
 
@@ -199,5 +204,20 @@ def test_import_all_or_nothing_and_export(tmp_path: Path) -> None:
         assert status == 200 and len(text.splitlines()) == 3
         [event] = await admin.audit.recent(action_prefix="device.import")
         assert (event.actor, event.detail) == ("admin:root", "1 added, 1 changed")
+
+    run(tmp_path, body)
+
+
+def test_import_larger_than_a_form(tmp_path: Path) -> None:
+    async def body(admin: Admin, devices: DeviceService) -> None:
+        root = await caller(admin, "root")
+        rows = "".join(f"0004f2{n:06x},{'desk phone on floor ' * 3}{n},false\n"
+                       for n in range(1, 3001))  # fmt: skip
+        text = "mac,description,enabled\n" + rows
+        assert len(text) > 3 * 64 * 1024  # more than the server's form limit
+        status, done = await root.call("POST", "/api/v1/devices/import", data=text,
+                                       headers={"Content-Type": "text/csv"})
+        assert (status, done) == (200, {"added": 3000, "updated": 0})
+        assert await devices.count() == 3000
 
     run(tmp_path, body)
