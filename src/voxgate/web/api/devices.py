@@ -187,8 +187,8 @@ async def import_devices(request: web.Request, services: Services) -> web.Stream
                     for p in err.problems]  # fmt: skip
         raise ApiError(422, f"{len(problems)} bad row(s), nothing imported",
                        problems=problems) from None  # fmt: skip
-    except DeviceError as err:
-        raise ApiError(422, str(err), problems=[str(err)]) from None
+    except DeviceError as err:  # a device in the file was added meanwhile: run it again
+        raise ApiError(409, str(err)) from None
     return web.json_response({"added": done.added, "updated": done.updated})
 
 
@@ -259,6 +259,7 @@ PATHS: Final = {
                                 "properties": {"added": {"type": "integer"},
                                                "updated": {"type": "integer"}}},
                                "imported"),
+            "409": d.error("a device in the file was added meanwhile: nothing imported"),
             **d.refusals(write=True),
             "422": d.import_refused("bad rows, each with its line number; nothing imported"),
         },

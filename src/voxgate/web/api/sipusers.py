@@ -98,7 +98,7 @@ def _refused(err: SipUserError) -> ApiError:
         return not_found(text)
     if text == EQUAL:
         return invalid("upstream_secret", text)
-    return ApiError(422, text)
+    return invalid("body", text)
 
 
 async def list_users(request: web.Request, services: Services) -> web.StreamResponse:
