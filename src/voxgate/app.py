@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from voxgate.media.control import MediaControl
     from voxgate.provisioning.server import ProvisioningServer
     from voxgate.services.security import SecurityService
+    from voxgate.services.sipusers import SipUserService
     from voxgate.storage.engine import Store
     from voxgate.web.server import AdminServer
 
@@ -390,7 +391,8 @@ class Node:
                 raise StartError(f"the web administration needs the TLS certificate "
                                  f"({self.settings.tls.certificate}): {err}; or set "
                                  "admin.enabled = false") from err  # fmt: skip
-        self.admin = AdminServer(config, self._store, tls=self._tls)
+        self.admin = AdminServer(config, self._store, tls=self._tls,
+                                 sipusers=_admin_sipusers(self.settings, self._store))
         try:
             await self.admin.start(config.address, config.port)
         except OSError as err:
@@ -464,6 +466,20 @@ def _pbx_core(settings: Settings, endpoint: Endpoint) -> PbxCore:
             server_name=settings.sip.server_name,
         ),
     )  # fmt: skip
+
+
+def _admin_sipusers(settings: Settings, store: Store) -> SipUserService | None:
+    """The SIP user service (and its extensions) of the web API, as the CLI builds it;
+    ``None`` without a readable key file (the API then leaves those routes out)."""
+    from voxgate.services.sipusers import SipUserService  # noqa: PLC0415 - with the admin
+    from voxgate.storage.secretbox import SecretBoxError, read_key_file  # noqa: PLC0415
+
+    try:
+        key = read_key_file(settings.store.secret_key)
+    except SecretBoxError as err:
+        log.warning("admin: no SIP users or extensions in the web API: %s", err)
+        return None
+    return SipUserService(store, settings.edge.realm, key, pbx_realm=settings.pbx.realm)
 
 
 async def _start_edge(core: EdgeCore, store: Store, settings: Settings) -> EdgeService:

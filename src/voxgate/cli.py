@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import importlib
 import ipaddress
 import os
@@ -28,6 +27,7 @@ from voxgate.config.schema import Listener, Settings
 from voxgate.observability.logging import configure_logging
 
 if TYPE_CHECKING:  # imported when a data command runs, not at start-up
+    from voxgate.services.audit import Actor
     from voxgate.services.extensions import ExtensionService
     from voxgate.storage.engine import Store
 
@@ -397,6 +397,12 @@ def _read_secret(args: argparse.Namespace) -> str | None:
     return value
 
 
+def _cli_actor() -> Actor:
+    from voxgate.services.audit import Actor  # noqa: PLC0415
+
+    return Actor.cli()
+
+
 def _extensions(settings: Settings, store: Store) -> ExtensionService:
     from voxgate.services.extensions import ExtensionService  # noqa: PLC0415
 
@@ -419,7 +425,7 @@ async def _ext_add(args: argparse.Namespace, settings: Settings, store: Store) -
     assert secret is not None
     record = await _extensions(settings, store).add(
         args.number, secret, display_name=args.name, enabled=not args.disabled,
-        max_contacts=args.max_contacts,
+        max_contacts=args.max_contacts, actor=_cli_actor(),
     )  # fmt: skip
     print(f"added extension {record.number}")
     return EXIT_OK
@@ -462,20 +468,21 @@ async def _ext_set(args: argparse.Namespace, settings: Settings, store: Store) -
     secret = _read_secret(args) if (args.secret is not None or args.generate_secret) else None
     await _extensions(settings, store).change(
         args.number, secret=secret, display_name=args.name, enabled=args.enabled,
-        max_contacts=limit,
+        max_contacts=limit, actor=_cli_actor(),
     )  # fmt: skip
     print(f"changed extension {args.number}")
     return EXIT_OK
 
 
 async def _ext_del(args: argparse.Namespace, settings: Settings, store: Store) -> int:
-    await _extensions(settings, store).delete(args.number)
+    await _extensions(settings, store).delete(args.number, actor=_cli_actor())
     print(f"deleted extension {args.number}")
     return EXIT_OK
 
 
 async def _ext_import(args: argparse.Namespace, settings: Settings, store: Store) -> int:
-    report = await _extensions(settings, store).import_csv(args.file, update=args.update)
+    report = await _extensions(settings, store).import_csv(args.file, update=args.update,
+                                                          actor=_cli_actor())
     print(f"imported {report.added} new, {report.updated} changed extension(s)")
     return EXIT_OK
 
@@ -507,32 +514,10 @@ async def _cdr_export(args: argparse.Namespace, settings: Settings, store: Store
 async def _write_cdr_csv(
     store: Store, out: TextIO, since: datetime | None, until: datetime | None
 ) -> None:
-    from voxgate.storage.repos.cdr import CDR_FIELDS, PAGE, CdrRecord, CdrRepo  # noqa: PLC0415
-    from voxgate.storage.repos.media import MEDIA_CDR_FIELDS, MediaRepo, cdr_columns  # noqa: PLC0415
+    from voxgate.services.cdr import CdrService  # noqa: PLC0415
+    from voxgate.storage.repos.cdr import CdrFilter  # noqa: PLC0415
 
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CDR_FIELDS + MEDIA_CDR_FIELDS)
-    media = MediaRepo(store)
-
-    async def flush(page: list[CdrRecord]) -> None:
-        # a call through the edge's relay: its media record, by either leg's Call-ID
-        found = await media.for_calls(i for r in page for i in (r.call_id, r.callee_call_id))
-        for record in page:
-            row: list[object] = []
-            for name in CDR_FIELDS:
-                value = getattr(record, name)
-                row.append(value.isoformat() if isinstance(value, datetime) else
-                           "" if value is None else value)  # fmt: skip
-            row += cdr_columns(found.get(record.call_id) or found.get(record.callee_call_id))
-            writer.writerow(row)
-
-    page: list[CdrRecord] = []
-    async for record in CdrRepo(store).iter_range(since, until):
-        page.append(record)
-        if len(page) >= PAGE:
-            await flush(page)
-            page = []
-    await flush(page)
+    await CdrService(store).write_csv(out, CdrFilter(since, until))
 
 
 def _write_out(path: Path | None, text: str) -> int:

@@ -5,6 +5,7 @@ the test moves (no sleeping)."""
 from __future__ import annotations
 
 import re
+import secrets
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,9 @@ from voxgate.config import certificates
 from voxgate.config.schema import AdminSettings
 from voxgate.services.admins import AdminService
 from voxgate.services.audit import Actor, AuditLog
+from voxgate.services.sipusers import SipUserService
 from voxgate.storage.engine import Store
+from voxgate.storage.secretbox import KEY_SIZE
 from voxgate.transport.tlsctx import ReloadableContext, build_server_context
 from voxgate.web.server import AdminServer
 
@@ -94,7 +97,9 @@ async def running(tmp_path: Path, settings: AdminSettings | None = None,
     tls = ReloadableContext(lambda: build_server_context(certificate=cert_path,
                                                          private_key=key_path))
     clock = [1000.0]
-    server = AdminServer(settings, store, tls=tls, clock=lambda: clock[0])
+    users = SipUserService(store, "edge.test", secrets.token_bytes(KEY_SIZE),
+                           pbx_realm="pbx.test")  # the API's SIP users and extensions
+    server = AdminServer(settings, store, tls=tls, clock=lambda: clock[0], sipusers=users)
     host, port = await server.start(settings.address, settings.port)
     admin = Admin(server, AdminService(store), AuditLog(store), clock, f"https://{host}:{port}",
                   cert_path)

@@ -60,6 +60,7 @@ def test_serve_runs_the_web_administration(tmp_path: Path) -> None:
             time.sleep(0.05)
             text = node.log_text()
         port = int(found.group(1))
+        assert "no SIP users or extensions in the web API" not in text  # the key file was read
         listing = subprocess.run([sys.executable, "-m", "voxgate", "admin", "list", "--config",
                                str(node.data_dir / "voxgate.toml")],
                               capture_output=True, text=True, check=True)  # fmt: skip

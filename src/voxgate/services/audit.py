@@ -54,7 +54,9 @@ class AuditLog:
         await self.repo.add(records)
 
     async def recent(
-        self, *, limit: int = 100, action_prefix: str | None = None, since: datetime | None = None
-    ) -> list[AuditRecord]:
-        """The newest events first."""
-        return await self.repo.recent(limit=limit, action_prefix=action_prefix, since=since)
+        self, *, limit: int = 100, action_prefix: str | None = None, since: datetime | None = None,
+        until: datetime | None = None, actor: str | None = None, offset: int = 0,
+    ) -> list[AuditRecord]:  # fmt: skip
+        """The newest events first (``since`` ≤ at < ``until``)."""
+        return await self.repo.recent(limit=limit, action_prefix=action_prefix, since=since,
+                                      until=until, actor=actor, offset=offset)  # fmt: skip

@@ -19,6 +19,7 @@ from typing import Final
 
 from sqlalchemy.exc import IntegrityError
 
+from voxgate.services.audit import Actor, AuditLog
 from voxgate.services.secrets_policy import generate_secret, weakness
 from voxgate.sip.digest import ha1
 from voxgate.storage.engine import Store
@@ -88,6 +89,7 @@ class ExtensionService:
     def __init__(self, store: Store, realm: str) -> None:
         self.repo = ExtensionRepo(store)
         self.realm = realm
+        self.audit = AuditLog(store)
 
     async def all(self) -> list[ExtensionRecord]:
         """Every extension."""
@@ -102,9 +104,10 @@ class ExtensionService:
 
     async def add(
         self, number: str, secret: str, *, display_name: str = "", enabled: bool = True,
-        max_contacts: int | None = None,
+        max_contacts: int | None = None, actor: Actor | None = None,
     ) -> ExtensionRecord:  # fmt: skip
-        """Create an extension with a strong secret."""
+        """Create an extension with a strong secret (an audit event when ``actor`` is given;
+        a SIP user's service that creates one writes its own)."""
         check_number(number)
         check_name(display_name)
         check_max_contacts(max_contacts)
@@ -122,13 +125,19 @@ class ExtensionService:
             await self.repo.add([record])
         except IntegrityError:  # added meanwhile by another admin (the unique number)
             raise taken from None
+        if actor is not None:
+            state = "enabled" if enabled else "disabled"
+            await self.audit.record(actor, "extension.add", number,
+                                    f"{state}, display name {display_name!r}")  # fmt: skip
         return record
 
     async def change(
         self, number: str, *, secret: str | None = None, display_name: str | None = None,
         enabled: bool | None = None, max_contacts: int | str | None = "keep",
+        actor: Actor | None = None,
     ) -> ExtensionRecord:  # fmt: skip
-        """Change some fields; ``max_contacts=None`` returns to the configured default."""
+        """Change some fields; ``max_contacts=None`` returns to the configured default (an
+        audit event when ``actor`` is given)."""
         record = await self.get(number)
         values: dict[str, object] = {"updated_at": datetime.now(UTC)}
         if display_name is not None:
@@ -147,15 +156,23 @@ class ExtensionService:
             values["ha1_md5"], values["ha1_sha256"] = hashes(number, self.realm, secret)
             values["realm"] = self.realm
         await self.repo.update(number, **values)
+        if actor is not None:
+            what = [name if name != "ha1_md5" else "new secret" for name in values
+                    if name not in ("updated_at", "ha1_sha256", "realm")]  # fmt: skip
+            await self.audit.record(actor, "extension.set", number, ", ".join(what))
         return await self.get(number)
 
-    async def delete(self, number: str) -> None:
-        """Delete an extension."""
+    async def delete(self, number: str, *, actor: Actor | None = None) -> None:
+        """Delete an extension (an audit event when ``actor`` is given)."""
         if not await self.repo.delete(check_number(number)):
             raise ExtensionError(f"no extension {number}")
+        if actor is not None:
+            await self.audit.record(actor, "extension.delete", number)
 
     # -- CSV --------------------------------------------------------------------------------
-    async def import_csv(self, source: Path | str, *, update: bool = False) -> ImportReport:
+    async def import_csv(
+        self, source: Path | str, *, update: bool = False, actor: Actor | None = None
+    ) -> ImportReport:
         """Import rows ``number,display_name,secret,enabled,max_contacts`` (or the export's HA1
         columns instead of ``secret``) from a file or from CSV text.
 
@@ -180,6 +197,10 @@ class ExtensionService:
         except IntegrityError:  # a number was added by someone else since the check above
             raise ExtensionError("an extension in the file was added meanwhile; nothing "
                                  "imported, run the import again") from None  # fmt: skip
+        if actor is not None:
+            name = source.name if isinstance(source, Path) else "CSV text"
+            await self.audit.record(actor, "extension.import", name,
+                                    f"{len(add)} added, {len(change)} changed")  # fmt: skip
         return ImportReport(added=len(add), updated=len(change))
 
     def _parse(self, text: str) -> tuple[list[tuple[int, ExtensionRecord]], list[str]]:

@@ -136,6 +136,10 @@ class NetlistService:
                                 f"the whole netlist ({count} netblocks)")  # fmt: skip
         return count
 
+    async def entries(self, kind: str, title: str | None = None) -> list[NetblockRecord]:
+        """The netblocks of the ``kind`` list (or of its netlist ``title``), oldest first."""
+        return await self.repo.entries(check_kind(kind), title)
+
     async def summaries(self) -> list[NetlistSummary]:
         """Every netlist with its size."""
         return await self.repo.summaries()

@@ -24,9 +24,10 @@ from voxgate.config.schema import AdminSettings
 from voxgate.policy.netblocks import NetblockSet
 from voxgate.services.admins import AdminService
 from voxgate.services.audit import AuditLog
+from voxgate.services.sipusers import SipUserService
 from voxgate.storage.engine import Store
 from voxgate.transport.tlsctx import ReloadableContext
-from voxgate.web.api import openapi
+from voxgate.web.api import openapi, resources
 from voxgate.web.api import session as session_api
 from voxgate.web.context import CONTEXT, STATIC, AdminContext, template_environment
 from voxgate.web.lockout import LoginGuard, lockout_policy
@@ -58,10 +59,12 @@ class AdminServer:
 
     def __init__(
         self, settings: AdminSettings, store: Store, *, tls: ReloadableContext | None,
-        clock: Callable[[], float] | None = None,
+        clock: Callable[[], float] | None = None, sipusers: SipUserService | None = None,
     ) -> None:  # fmt: skip
         self.settings = settings
         self.tls = tls
+        self.store = store
+        self.sipusers = sipusers
         self.allowed = allowed_networks(settings)
         audit = AuditLog(store)
         self.context = AdminContext(
@@ -87,7 +90,8 @@ class AdminServer:
         app = web.Application(middlewares=[authenticate], client_max_size=MAX_BODY)
         app[CONTEXT] = self.context
         app.on_response_prepare.append(security_headers)
-        app.add_routes(pages.routes() + session_api.routes() + openapi.routes())
+        app.add_routes(pages.routes() + session_api.routes() + openapi.routes()
+                       + resources.routes(self.store, self.sipusers))
         app.router.add_static("/static/", STATIC, append_version=False)
         return app
 

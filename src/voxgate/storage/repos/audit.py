@@ -43,10 +43,17 @@ class AuditRepo:
             ])  # fmt: skip
 
     async def recent(
-        self, *, limit: int = 100, action_prefix: str | None = None, since: datetime | None = None
-    ) -> list[AuditRecord]:
-        """The newest events first; only actions starting with ``action_prefix`` if given."""
-        query = select(AuditEventRow).order_by(AuditEventRow.id.desc()).limit(limit)
+        self, *, limit: int = 100, action_prefix: str | None = None, since: datetime | None = None,
+        until: datetime | None = None, actor: str | None = None, offset: int = 0,
+    ) -> list[AuditRecord]:  # fmt: skip
+        """The newest events first; only actions starting with ``action_prefix``, before
+        ``until`` and by ``actor`` if given."""
+        query = (select(AuditEventRow).order_by(AuditEventRow.id.desc()).offset(offset)
+                 .limit(limit))  # fmt: skip
+        if until is not None:
+            query = query.where(AuditEventRow.at < until)
+        if actor is not None:
+            query = query.where(AuditEventRow.actor == actor)
         if action_prefix is not None:
             query = query.where(AuditEventRow.action.startswith(action_prefix, autoescape=True))
         if since is not None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import builtins
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select
 
 from voxgate.storage.engine import Store
 from voxgate.storage.repos._session import Within, core_connection
@@ -37,6 +38,41 @@ class CdrRecord:
 CDR_FIELDS = tuple(CdrRecord.__dataclass_fields__)
 #: Rows read per query by :meth:`CdrRepo.iter_range`.
 PAGE: Final = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class CdrFilter:
+    """Which records: calls started in [since, until), from ``caller``, to ``callee``, with
+    ``disposition`` (each exact, if given), and with ``parties`` (if given) among their
+    caller or callee."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    caller: str | None = None
+    callee: str | None = None
+    disposition: str | None = None
+    parties: Collection[str] | None = None
+
+    def conditions(self) -> builtins.list[ColumnElement[bool]]:
+        """The WHERE clauses."""
+        row = CallRecordRow
+        found: builtins.list[ColumnElement[bool]] = []
+        if self.since is not None:
+            found.append(row.started_at >= self.since)
+        if self.until is not None:
+            found.append(row.started_at < self.until)
+        for column, value in ((row.caller, self.caller), (row.callee, self.callee),
+                              (row.disposition, self.disposition)):  # fmt: skip
+            if value is not None:
+                found.append(column == value)
+        if self.parties is not None:
+            parties = sorted(self.parties)
+            found.append(or_(row.caller.in_(parties), row.callee.in_(parties)))
+        return found
+
+
+def _record(row: CallRecordRow) -> CdrRecord:
+    return CdrRecord(**{f: getattr(row, f) for f in CDR_FIELDS})
 
 
 def _row(record: CdrRecord) -> dict[str, object]:
@@ -75,11 +111,14 @@ class CdrRepo:
         the whole table in memory nor a read transaction (SQLite: a WAL snapshot that stops
         checkpoints) open while the caller writes the file.
         """
-        base = select(CallRecordRow).order_by(CallRecordRow.started_at, CallRecordRow.id)
-        if since is not None:
-            base = base.where(CallRecordRow.started_at >= since)
-        if until is not None:
-            base = base.where(CallRecordRow.started_at < until)
+        async for record in self.iter_matching(CdrFilter(since, until), page=page):
+            yield record
+
+    async def iter_matching(self, which: CdrFilter, *, page: int = PAGE
+                            ) -> AsyncIterator[CdrRecord]:  # fmt: skip
+        """:meth:`iter_range` for the records ``which`` selects."""
+        base = (select(CallRecordRow).where(*which.conditions())
+                .order_by(CallRecordRow.started_at, CallRecordRow.id))  # fmt: skip
         after: tuple[datetime, int] | None = None
         while True:
             query = base if after is None else base.where(or_(
@@ -89,7 +128,22 @@ class CdrRepo:
             async with self.store.sessions() as session:
                 rows = (await session.execute(query.limit(page))).scalars().all()
             for row in rows:
-                yield CdrRecord(**{f: getattr(row, f) for f in CDR_FIELDS})
+                yield _record(row)
             if len(rows) < page:
                 return
             after = (rows[-1].started_at, rows[-1].id)
+
+    async def matching(self, which: CdrFilter, *, offset: int = 0, limit: int = 100
+                       ) -> builtins.list[CdrRecord]:  # fmt: skip
+        """A page of the records ``which`` selects, newest first."""
+        query = (select(CallRecordRow).where(*which.conditions())
+                 .order_by(CallRecordRow.started_at.desc(), CallRecordRow.id.desc())
+                 .offset(offset).limit(limit))  # fmt: skip
+        async with self.store.sessions() as session:
+            return [_record(row) for row in (await session.scalars(query)).all()]
+
+    async def count(self, which: CdrFilter) -> int:
+        """How many records ``which`` selects."""
+        query = select(func.count(CallRecordRow.id)).where(*which.conditions())
+        async with self.store.sessions() as session:
+            return int(await session.scalar(query) or 0)

@@ -8,6 +8,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from voxgate import __version__
+from voxgate.web.api import resources
 
 JSON: Final = "application/json"
 FORM: Final = "application/x-www-form-urlencoded"
@@ -76,6 +77,7 @@ def document() -> dict[str, Any]:
                     "required": ["username", "role", "csrf_token", "must_change_password",
                                  "source", "idle_timeout"],
                 },
+                **resources.schemas(),
             },
         },
         "security": [{"session": []}],
@@ -134,5 +136,6 @@ def document() -> dict[str, Any]:
             "/": {"get": {"summary": "The dashboard",
                           "responses": {"200": _page("the dashboard"),
                                         "303": _see_other("to /login or /password")}}},
+            **resources.paths(),
         },
     }

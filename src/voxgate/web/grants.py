@@ -1,0 +1,117 @@
+"""Grant enforcement (ADMIN-5): what the logged-in account may read and change.
+
+The rule, in full (grants are the rows of :mod:`voxgate.services.admins`):
+
+- **system** administrators may do everything; their grants are not consulted.
+- **group** administrators may use a form (``devices``, ``netlists``, …) only as far as a
+  ``("form", <form>, read|write)`` grant allows (write implies read), and on a resource that
+  has a scope (a device, an extension) only when a ``("device", <MAC>, …)`` or
+  ``("extension", <number>, …)`` grant puts it in their scope with that access too.
+- **end users** may only *read* their own devices and extensions (the scope grants that name
+  them); form grants do not give them more through the API, and they change nothing.
+
+A refusal is :class:`ForbiddenError` (the API answers ``403`` with a JSON error naming what is
+missing, and writes an ``admin.denied`` audit event).  Each request reads the account's
+grants again, so a grant revoked by the CLI applies at the next request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+from aiohttp import web
+
+from voxgate.storage.repos.admins import AdminGrantRecord
+from voxgate.web.context import context_of, session_of
+
+Access = Literal["read", "write"]
+_RANK: Final = {"read": 1, "write": 2}
+#: The forms an end user may read (their own objects only).
+USER_FORMS: Final = frozenset({"devices", "extensions"})
+
+
+class ForbiddenError(Exception):
+    """The account lacks a grant; the message says which, for the person refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class Grants:
+    """One account's role and grants, as read at the start of a request."""
+
+    username: str
+    role: str
+    #: form → strongest access granted.
+    forms: Mapping[str, str] = field(default_factory=dict)
+    #: (kind, name) → strongest access granted, for kinds ``device`` and ``extension``.
+    scope: Mapping[tuple[str, str], str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, username: str, role: str, records: Iterable[AdminGrantRecord]) -> Grants:
+        """The grants of ``username`` (role ``role``) from its grant rows."""
+        forms: dict[str, str] = {}
+        scope: dict[tuple[str, str], str] = {}
+        for grant in records:
+            if grant.kind == "form":
+                if _RANK[grant.access] > _RANK.get(forms.get(grant.name, ""), 0):
+                    forms[grant.name] = grant.access
+            else:
+                key = (grant.kind, grant.name)
+                if _RANK[grant.access] > _RANK.get(scope.get(key, ""), 0):
+                    scope[key] = grant.access
+        return cls(username, role, forms, scope)
+
+    @property
+    def is_system(self) -> bool:
+        """A system administrator: everything is allowed."""
+        return self.role == "system"
+
+    def allows_form(self, form: str, access: Access) -> bool:
+        """Whether the account may use ``form`` with ``access``."""
+        if self.is_system:
+            return True
+        if self.role == "user":
+            return access == "read" and form in USER_FORMS
+        return _RANK.get(self.forms.get(form, ""), 0) >= _RANK[access]
+
+    def allows(self, kind: str, name: str, access: Access) -> bool:
+        """Whether ``name`` (a normalized MAC for ``device``) of ``kind`` is in the account's
+        scope with ``access`` (end users: read only)."""
+        if self.is_system:
+            return True
+        if self.role == "user" and access != "read":
+            return False
+        return _RANK.get(self.scope.get((kind, name), ""), 0) >= _RANK[access]
+
+    def in_scope(self, kind: str) -> frozenset[str] | None:
+        """The names of ``kind`` the account may read; ``None``: every one (system)."""
+        if self.is_system:
+            return None
+        return frozenset(name for k, name in self.scope if k == kind)
+
+    def require_form(self, form: str, access: Access) -> None:
+        """:class:`ForbiddenError` unless :meth:`allows_form`."""
+        if not self.allows_form(form, access):
+            raise ForbiddenError(f"{self.username} has no {access} grant for the {form} form")
+
+    def require(self, form: str, access: Access, kind: str, name: str, shown: str) -> None:
+        """:class:`ForbiddenError` unless the form and the object ``name`` (shown as ``shown``)
+        are allowed with ``access``."""
+        self.require_form(form, access)
+        if not self.allows(kind, name, access):
+            raise ForbiddenError(f"{kind} {shown} is not in the {access} scope of {self.username}")
+
+    def require_system(self, what: str) -> None:
+        """:class:`ForbiddenError` unless a system administrator."""
+        if not self.is_system:
+            raise ForbiddenError(f"{what} is for system administrators only")
+
+
+async def grants_of(request: web.Request) -> Grants:
+    """The grants of the caller of ``request`` (read from the store now)."""
+    session = session_of(request)
+    if session.role == "system":
+        return Grants(session.username, session.role)
+    records = await context_of(request).admins.grants(session.username)
+    return Grants.of(session.username, session.role, records)
