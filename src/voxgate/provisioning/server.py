@@ -32,8 +32,6 @@ import hmac
 import ipaddress
 import logging
 import re
-import socket
-import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -48,19 +46,15 @@ from voxgate.provisioning.phoneconfig import PhoneConfig
 from voxgate.services.installer import USERNAME, DeviceOutcome, InstallerService
 from voxgate.sip.flow import Transport
 from voxgate.storage.repos.sip_users import SipUserRepo
+from voxgate.transport.https import GatedHttpsListener
 from voxgate.transport.tlsctx import ReloadableContext
 
 log = logging.getLogger(__name__)
 
 REALM: Final = "voxgate provisioning"
 CHALLENGE: Final = f'Basic realm="{REALM}", charset="UTF-8"'
-#: Seconds a client gets to finish its TLS handshake.
-HANDSHAKE_TIMEOUT: Final = 10.0
 #: Seconds an idle keep-alive connection stays open.
 KEEPALIVE_TIMEOUT: Final = 15.0
-#: Seconds :meth:`ProvisioningServer.close` gives requests under way.
-CLOSE_GRACE: Final = 2.0
-BACKLOG: Final = 128
 #: A host name or IP literal that may go into a configuration (from the request's Host).
 _HOST: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
@@ -102,10 +96,7 @@ class ProvisioningServer:
         self.tls = tls
         self.max_connections = max_connections
         self._clock = clock
-        self._runner: web.AppRunner | None = None
-        self._listener: socket.socket | None = None
-        self._accepting: asyncio.Task[None] | None = None
-        self._handshakes: set[asyncio.Task[None]] = set()
+        self._listener: GatedHttpsListener | None = None
         #: ``bound``: the listening address once started.
         self.bound: tuple[str, int] | None = None
         self.stats: dict[str, int] = dict.fromkeys(
@@ -123,85 +114,24 @@ class ProvisioningServer:
         """Listen on ``host:port`` (TLS); returns the bound address."""
         if self.tls is None:
             raise ValueError("the provisioning server needs a TLS context")
-        runner = web.AppRunner(self.application(), access_log=None,
-                               keepalive_timeout=KEEPALIVE_TIMEOUT,
-                               shutdown_timeout=CLOSE_GRACE)  # fmt: skip
-        await runner.setup()
-        self._runner = runner
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind((host, port))
-            listener.listen(BACKLOG)
-            listener.setblocking(False)
-        except OSError:
-            listener.close()
-            await self.close()
-            raise
-        self._listener = listener
-        self.bound = listener.getsockname()[:2]
-        self._accepting = asyncio.get_running_loop().create_task(self._accept(listener, self.tls))
-        log.info("provisioning: listening on https %s:%d", *self.bound)
+        self._listener = GatedHttpsListener(
+            "provisioning", admit=lambda source: self.gate.check(source, self._now()).admitted,
+            tls=self.tls, max_connections=self.max_connections,
+            keepalive_timeout=KEEPALIVE_TIMEOUT, stats=self.stats,
+        )  # fmt: skip
+        self.bound = await self._listener.start(self.application(), host, port)
         return self.bound
 
     async def close(self) -> None:
         """Stop listening, end the handshakes and the connections."""
-        if self._accepting is not None:
-            self._accepting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._accepting
-            self._accepting = None
         if self._listener is not None:
-            self._listener.close()
+            await self._listener.close()
             self._listener = None
-        for task in list(self._handshakes):
-            task.cancel()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     @property
     def open_connections(self) -> int:
         """Connections open, TLS handshakes under way included."""
-        server = None if self._runner is None else self._runner.server
-        return len(self._handshakes) + (0 if server is None else len(server.connections))
-
-    async def _accept(self, listener: socket.socket, tls: ReloadableContext) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                sock, peer = await loop.sock_accept(listener)
-            except OSError as err:  # EMFILE, ECONNABORTED…: the listener itself stays
-                log.warning("provisioning: accept failed: %s", err)
-                await asyncio.sleep(0.1)
-                continue
-            source = str(peer[0])
-            if self.open_connections >= self.max_connections:
-                self.stats["refused_connections"] += 1
-                sock.close()
-                continue
-            if not self.gate.check(source, self._now()).admitted:
-                self.stats["denied_connections"] += 1
-                sock.close()  # before the handshake: a denied source costs no TLS work
-                continue
-            sock.setblocking(False)
-            task = loop.create_task(self._handshake(sock, tls.current, source))
-            self._handshakes.add(task)
-            task.add_done_callback(self._handshakes.discard)
-
-    async def _handshake(self, sock: socket.socket, context: ssl.SSLContext, peer: str) -> None:
-        runner = self._runner
-        if runner is None or runner.server is None:
-            sock.close()
-            return
-        try:
-            await asyncio.get_running_loop().connect_accepted_socket(
-                runner.server, sock, ssl=context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT
-            )
-        except (OSError, EOFError, ValueError) as err:  # SSLError, timeout, reset
-            self.stats["handshake_failures"] += 1
-            log.debug("provisioning: TLS handshake failed: %r", err, extra={"peer": peer})
+        return 0 if self._listener is None else self._listener.open_connections
 
     def _now(self) -> float:
         return self._clock() if self._clock is not None else asyncio.get_running_loop().time()

@@ -10,11 +10,8 @@ accept, so a certificate reload (``SIGHUP``) applies to SIP and the administrati
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
-import socket
-import ssl
 from collections.abc import Callable
 from typing import Final
 
@@ -26,6 +23,7 @@ from voxgate.services.admins import AdminService
 from voxgate.services.audit import AuditLog
 from voxgate.services.sipusers import SipUserService
 from voxgate.storage.engine import Store
+from voxgate.transport.https import GatedHttpsListener
 from voxgate.transport.tlsctx import ReloadableContext
 from voxgate.web.api import openapi, resources
 from voxgate.web.api import session as session_api
@@ -37,13 +35,8 @@ from voxgate.web.ui import pages
 
 log = logging.getLogger(__name__)
 
-#: Seconds a client gets to finish its TLS handshake.
-HANDSHAKE_TIMEOUT: Final = 10.0
 #: Seconds an idle keep-alive connection stays open.
 KEEPALIVE_TIMEOUT: Final = 75.0
-#: Seconds :meth:`AdminServer.close` gives requests under way.
-CLOSE_GRACE: Final = 2.0
-BACKLOG: Final = 128
 #: Largest request body (forms; CSV uploads will raise it on their route).
 MAX_BODY: Final = 64 * 1024
 
@@ -76,10 +69,7 @@ class AdminServer:
             clock=clock or (lambda: asyncio.get_running_loop().time()),
             templates=template_environment(),
         )  # fmt: skip
-        self._runner: web.AppRunner | None = None
-        self._listener: socket.socket | None = None
-        self._accepting: asyncio.Task[None] | None = None
-        self._handshakes: set[asyncio.Task[None]] = set()
+        self._listener: GatedHttpsListener | None = None
         #: The listening address once started.
         self.bound: tuple[str, int] | None = None
         self.stats: dict[str, int] = dict.fromkeys(
@@ -100,49 +90,24 @@ class AdminServer:
         """Listen on ``host:port`` (TLS); returns the bound address."""
         if self.tls is None:
             raise ValueError("the admin server needs a TLS context")
-        runner = web.AppRunner(self.application(), access_log=None,
-                               keepalive_timeout=KEEPALIVE_TIMEOUT,
-                               shutdown_timeout=CLOSE_GRACE)  # fmt: skip
-        await runner.setup()
-        self._runner = runner
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind((host, port))
-            listener.listen(BACKLOG)
-            listener.setblocking(False)
-        except OSError:
-            listener.close()
-            await self.close()
-            raise
-        self._listener = listener
-        self.bound = listener.getsockname()[:2]
-        self._accepting = asyncio.get_running_loop().create_task(self._accept(listener, self.tls))
-        log.info("admin: listening on https %s:%d", *self.bound)
+        self._listener = GatedHttpsListener(
+            "admin", admit=self._admit, tls=self.tls,
+            max_connections=self.settings.max_connections,
+            keepalive_timeout=KEEPALIVE_TIMEOUT, stats=self.stats,
+        )  # fmt: skip
+        self.bound = await self._listener.start(self.application(), host, port)
         return self.bound
 
     async def close(self) -> None:
         """Stop listening, end the handshakes and the connections."""
-        if self._accepting is not None:
-            self._accepting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._accepting
-            self._accepting = None
         if self._listener is not None:
-            self._listener.close()
+            await self._listener.close()
             self._listener = None
-        for task in list(self._handshakes):
-            task.cancel()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     @property
     def open_connections(self) -> int:
         """Connections open, TLS handshakes under way included."""
-        server = None if self._runner is None else self._runner.server
-        return len(self._handshakes) + (0 if server is None else len(server.connections))
+        return 0 if self._listener is None else self._listener.open_connections
 
     def admits(self, source: str) -> bool:
         """Whether ``source`` is in ``admin.allowed_networks``."""
@@ -151,40 +116,9 @@ class AdminServer:
         except ValueError:
             return False
 
-    async def _accept(self, listener: socket.socket, tls: ReloadableContext) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                sock, peer = await loop.sock_accept(listener)
-            except OSError as err:  # EMFILE, ECONNABORTED…: the listener itself stays
-                log.warning("admin: accept failed: %s", err)
-                await asyncio.sleep(0.1)
-                continue
-            source = str(peer[0])
-            if not self.admits(source):
-                self.stats["denied_connections"] += 1
-                log.info("admin: connection from %s closed: not in admin.allowed_networks",
-                         source, extra={"peer": source})  # fmt: skip
-                sock.close()  # before the handshake
-                continue
-            if self.open_connections >= self.settings.max_connections:
-                self.stats["refused_connections"] += 1
-                sock.close()
-                continue
-            sock.setblocking(False)
-            task = loop.create_task(self._handshake(sock, tls.current, source))
-            self._handshakes.add(task)
-            task.add_done_callback(self._handshakes.discard)
-
-    async def _handshake(self, sock: socket.socket, context: ssl.SSLContext, peer: str) -> None:
-        runner = self._runner
-        if runner is None or runner.server is None:
-            sock.close()
-            return
-        try:
-            await asyncio.get_running_loop().connect_accepted_socket(
-                runner.server, sock, ssl=context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT
-            )
-        except (OSError, EOFError, ValueError) as err:  # SSLError, timeout, reset
-            self.stats["handshake_failures"] += 1
-            log.debug("admin: TLS handshake failed: %r", err, extra={"peer": peer})
+    def _admit(self, source: str) -> bool:
+        if self.admits(source):
+            return True
+        log.info("admin: connection from %s closed: not in admin.allowed_networks", source,
+                 extra={"peer": source})  # fmt: skip
+        return False
