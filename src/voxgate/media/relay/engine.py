@@ -82,18 +82,16 @@ class RelayEngine:
             if cached is not None and cached[0] == sdp:
                 return cached[1]
         sd = _parse(sdp)
+        offerer = 0 if call is None else call.plan.party_of(from_tag)
+        if offerer is None:
+            raise MediaError(488, "an offer from a party the call does not know")
+        side = options.from_side if call is None else call.plan.parties[offerer].side
+        relayed = relayed_streams(sd, side)  # refused before any port is opened
         if call is None:
-            relayed_streams(sd, options.from_side)  # refuse before any port is opened
             call = _Call(new_plan(call_id, from_tag, options), self._clock(), {}, {}, {})
             self._calls[call_id] = call
-            offerer = 0
-        else:
-            found = call.plan.party_of(from_tag)
-            if found is None:
-                raise MediaError(488, "an offer from a party the call does not know")
-            offerer = found
         try:
-            ports = await self._open_pairs(call, sd, options)
+            ports = await self._open_pairs(call, relayed)
             out = serialize_sdp(plan_offer(call.plan, offerer, sd, options=options, ports=ports,
                                            relay=self._relay))  # fmt: skip
         except MediaError:
@@ -167,13 +165,10 @@ class RelayEngine:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
-    async def _open_pairs(
-        self, call: _Call, sd: SessionDescription, options: OfferOptions
-    ) -> dict[int, tuple[int, int]]:
+    async def _open_pairs(self, call: _Call, relayed: list[bool]) -> dict[int, tuple[int, int]]:
         """Open a pair for every m= line the offer relays that has none; close the pairs of
         lines it no longer relays. Ports by line, as (end a, end b)."""
         plan = call.plan
-        relayed = relayed_streams(sd, options.from_side)
         ports: dict[int, tuple[int, int]] = {}
         for index, wanted in enumerate(relayed):
             pair = call.pairs.get(index)

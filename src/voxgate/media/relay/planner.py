@@ -137,11 +137,12 @@ def plan_offer(
 ) -> SessionDescription:  # fmt: skip
     """Take an offer from party ``offerer`` and return the offer for the other party.
 
-    ``ports`` gives, per relayed m= line, the local RTP ports of ends a and b (the engine
-    has opened the pairs).
+    ``ports`` gives, per relayed m= line, the local RTP ports of ends a and b: the engine
+    has checked the offer with :func:`relayed_streams` and opened the pairs; a line without
+    ports is not relayed.
     """
     keys, supported, addresses = relay.keys, relay.supported, relay.addresses
-    relayed = relayed_streams(sd, plan.parties[offerer].side)
+    relayed = [index in ports for index in range(len(sd.media))]
     source, target = plan.parties[offerer], plan.parties[1 - offerer]
     _grow(source, len(sd.media))
     _grow(target, len(sd.media))
