@@ -8,8 +8,6 @@ from __future__ import annotations
 import itertools
 
 from edgebench import (
-    BOB,
-    BOB_SECRET,
     DEVICE,
     LAN,
     LEVEL1,
@@ -109,26 +107,12 @@ def test_a_remote_device_calls_a_desk_phone_and_hangs_up() -> None:
 
 def test_a_desk_phone_calls_the_remote_device_on_its_registered_flow() -> None:
     net = registered_bench()
-
-    def invite(auth: str = "") -> bytes:
-        return sip("INVITE sip:201@127.0.0.1 SIP/2.0", [
-            f"Via: SIP/2.0/UDP {BOB[0]}:{BOB[1]};branch=z9hG4bKbi{next(_n)};rport", "Max-Forwards: 70",
-            "From: \"Bob\" <sip:202@127.0.0.1>;tag=bobcall", "To: <sip:201@127.0.0.1>", "Call-ID: bob-call-1",
-            f"CSeq: {next(_n)} INVITE", f"Contact: <sip:202@{BOB[0]}:{BOB[1]}>",
-            *([f"Proxy-Authorization: {auth}"] if auth else []),
-        ], SDP_B)  # fmt: skip
-
-    net.bob_sends(invite())
-    challenge = select_challenge(challenges_from(next(m for m in net.to_bob if isinstance(m, Response)), proxy=True))
-    assert challenge is not None
-    creds = answer(challenge, "INVITE", "sip:201@127.0.0.1", "202", password=BOB_SECRET, cnonce="b2")
-    net.to_device.clear()
-    net.bob_sends(invite(str(creds)))
+    bob_invites_alice(net)
     (to_device,) = [m for m in net.to_device if isinstance(m, Request) and m.method == "INVITE"]
     assert str(to_device.uri) == "sip:alice@192.168.1.20:5061;transport=tls"  # the device's Contact
     assert to_device.from_.uri.user == "202" and to_device.from_.display_name == "Bob"
     head = to_device.to_bytes().split(b"\r\n\r\n")[0]
-    assert b"127.0.0.1" not in head and b"bob-call-1" not in head and b"10.0.0.22" not in head
+    assert b"127.0.0.1" not in head and b"bob-call-2" not in head and b"10.0.0.22" not in head
     # the device answers on the same flow; bob gets the 200 with alice's SDP
     ok = make_response(to_device, 200, to_tag="devtag", body=SDP_A)
     ok.headers.add("Contact", "<sip:alice@192.168.1.20:5061;transport=tls>")
