@@ -7,15 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from voxgate.config.fields import Meta, meta_of, setting
 from voxgate.config.reference import schema_tables
-from voxgate.config.schema import (
-    DEFAULT_PORTS,
-    Listener,
-    Meta,
-    Settings,
-    meta_of,
-    setting,
-)
+from voxgate.config.schema import DEFAULT_PORTS, Listener, Settings
 
 
 def _all_fields() -> list[typing.Any]:

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from voxgate.config import certificates
+from voxgate.config.fields import meta_of
 from voxgate.config.reference import format_toml, schema_tables
-from voxgate.config.schema import NODE_NAME_PATTERN, Settings, meta_of
+from voxgate.config.schema import NODE_NAME_PATTERN, Settings
 
 CONFIG_NAME: Final = "voxgate.toml"
 CERTIFICATE_PATH: Final = Path("tls/cert.pem")

@@ -21,8 +21,9 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 from cryptography import x509
 
+from voxgate.config.fields import Meta, meta_of
 from voxgate.config.reference import render_reference
-from voxgate.config.schema import Meta, Settings, meta_of
+from voxgate.config.schema import Settings
 from voxgate.policy.devices import compile_user_agent_pattern
 from voxgate.sdp.model import CRYPTO_KEY_LENGTHS
 

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from voxgate.config.schema import Meta, Settings, meta_of
+from voxgate.config.fields import Meta, meta_of
+from voxgate.config.schema import Settings
 
 _INTRO = """\
 # Configuration reference

@@ -1,9 +1,10 @@
 """The typed configuration schema: one tree of frozen dataclasses.
 
-Every key is declared with :func:`setting`, which records its default, bounds or choices and a
-one-line doc in the field metadata.  The loader (``config/load.py``) validates a TOML document
-against these declarations and the configuration reference (``docs/config-reference.md``) is
-generated from them, so the code, the validation and the admin guide cannot disagree.
+Every key is declared with :func:`~voxgate.config.fields.setting`, which records its default,
+bounds or choices and a one-line doc in the field metadata.  The loader (``config/load.py``)
+validates a TOML document against these declarations and the configuration reference
+(``docs/config-reference.md``) is generated from them, so the code, the validation and the
+admin guide cannot disagree.
 """
 
 # setting() and section() wrap dataclasses.field(); ruff only knows field() by name.
@@ -11,14 +12,12 @@ generated from them, so the code, the validation and the admin guide cannot disa
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar, get_args
+from typing import Final, Literal, get_args
 
+from voxgate.config.fields import section, setting
 from voxgate.policy.devices import DEFAULT_UA_PATTERN
-
-_T = TypeVar("_T")
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["text", "json"]
@@ -26,9 +25,6 @@ TransportName = Literal["udp", "tcp", "tls"]
 TlsVersion = Literal["1.2", "1.3"]
 ClientVerification = Literal["none", "optional", "required"]
 DigestChoice = Literal["SHA-256 MD5", "MD5", "SHA-256"]
-#: Checks beyond the Python type: an IP address literal, a CIDR netblock, an OpenSSL cipher
-#: string.
-ValueKind = Literal["ip_address", "netblock", "openssl_ciphers"]
 
 #: Well-known SIP ports (RFC 3261 §19.1.2) used when a listener omits ``port``.
 DEFAULT_PORTS: Final[dict[TransportName, int]] = {"udp": 5060, "tcp": 5060, "tls": 5061}
@@ -37,58 +33,6 @@ DEFAULT_PORTS: Final[dict[TransportName, int]] = {"udp": 5060, "tcp": 5060, "tls
 SERVER_NAME_PATTERN: Final = r"[\x21-\x7e]([\x20-\x7e]{0,126}[\x21-\x7e])?"
 #: Node name: a DNS-label-like word, empty means "the host name".
 NODE_NAME_PATTERN: Final = r"([A-Za-z0-9][A-Za-z0-9._-]{0,62})?"
-
-
-@dataclass(frozen=True, slots=True)
-class Meta:
-    """What the schema knows about one key (stored in the field's metadata under ``"voxgate"``)."""
-
-    doc: str
-    min: int | None = None
-    max: int | None = None
-    choices: tuple[str, ...] | None = None
-    pattern: str | None = None
-    kind: ValueKind | None = None
-    secret: bool = False
-
-
-META_KEY: Final = "voxgate"
-
-
-def setting(
-    default: _T,
-    doc: str,
-    *,
-    min: int | None = None,
-    max: int | None = None,
-    choices: tuple[str, ...] | None = None,
-    pattern: str | None = None,
-    kind: ValueKind | None = None,
-    secret: bool = False,
-) -> _T:
-    """Declare one configuration key: default, bounds (inclusive), choices and a doc line.
-
-    For integers *min*/*max* bound the value, for strings *max* bounds the length.  *pattern*
-    is a regular expression the whole string must match; *kind* names a check the loader
-    applies beyond the type; *secret* keeps the value out of error messages.
-    """
-    meta = Meta(
-        doc=doc, min=min, max=max, choices=choices, pattern=pattern, kind=kind, secret=secret
-    )
-    return dataclasses.field(default=default, metadata={META_KEY: meta})
-
-
-def section(factory: type[_T], doc: str) -> _T:
-    """Declare a nested ``[table]`` whose keys all have defaults."""
-    return dataclasses.field(default_factory=factory, metadata={META_KEY: Meta(doc=doc)})
-
-
-def meta_of(field: dataclasses.Field[Any]) -> Meta:
-    """The :class:`Meta` declared for *field* (every schema field has one)."""
-    meta = field.metadata.get(META_KEY)
-    if not isinstance(meta, Meta):
-        raise TypeError(f"schema field {field.name!r} was not declared with setting()")
-    return meta
 
 
 @dataclass(frozen=True, slots=True)
