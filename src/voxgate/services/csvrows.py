@@ -34,11 +34,15 @@ def rows(
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """``(line, {column: stripped cell})`` for every non-blank row; a bad header or a row with
     the wrong number of fields is added to ``problems`` instead."""
-    reader = csv.reader(io.StringIO(text))
+    # newline=None: a lone CR ends a line too (old Mac files), as a text editor shows it
+    reader = csv.reader(io.StringIO(text, newline=None))
     try:
         header = [h.strip().lower() for h in next(reader)]
     except StopIteration:
         problems.append("line 1: empty file (a header row is required)")
+        return
+    except csv.Error as err:
+        problems.append(f"line 1: not CSV ({err})")
         return
     missing = [c for c in required if c not in header]
     unknown = sorted(set(header) - set(known))
@@ -48,7 +52,14 @@ def rows(
                "a column appears twice")  # fmt: skip
         problems.append(f"line 1: {why}")
         return
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:  # e.g. a quote never closed: the rest cannot be read
+            problems.append(f"line {reader.line_num}: not CSV ({err})")
+            return
         line = reader.line_num
         if not any(cell.strip() for cell in row):
             continue
