@@ -15,6 +15,7 @@ from aiohttp import web
 from voxgate.config.schema import AdminSettings
 from voxgate.services.admins import AdminService
 from voxgate.services.audit import Actor, AuditLog
+from voxgate.services.livecalls import LiveCalls, no_calls
 from voxgate.web.lockout import LoginGuard
 from voxgate.web.progress import ImportTracker
 from voxgate.web.sessions import Session, SessionStore
@@ -40,6 +41,8 @@ class AdminContext:
     clock: Callable[[], float]
     templates: jinja2.Environment
     product: str = "voxgate"
+    #: The node's calls under way (the dashboard's); none without a node.
+    live_calls: LiveCalls = no_calls
     #: CSV imports under way, for the progress bars of the pages that sent them.
     imports: ImportTracker = field(default_factory=ImportTracker)
 
