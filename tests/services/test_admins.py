@@ -185,6 +185,8 @@ def test_own_account_system_forms_and_the_sessions_hook(store_url: str) -> None:
         await service.delete("dave", me)
         assert ended == ["gina", "dave", "gina", "dave"]
 
+        with pytest.raises(AdminError, match="not a MAC address"):
+            await service.grant("gina", "device", "zz", "read", ME)
         for form in ("admins", "tls"):
             with pytest.raises(AdminError, match=f"the {form} form is for system administrators"):
                 await service.grant("gina", "form", form, "read", ME)

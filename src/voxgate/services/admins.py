@@ -46,7 +46,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from voxgate.policy.devices import format_mac
 from voxgate.services.audit import Actor, AuditLog
-from voxgate.services.devices import check_mac
+from voxgate.services.devices import DeviceError, check_mac
 from voxgate.services.secrets_policy import generate_secret, weakness
 from voxgate.storage.engine import Store
 from voxgate.storage.repos.admins import (
@@ -176,7 +176,10 @@ def check_grant(kind: str, name: str, access: str) -> AdminGrantRecord:
     if kind == "extension" and not re.fullmatch(r"[0-9*#+]{1,15}", name):
         raise AdminError(f"bad extension number {name!r}")
     if kind == "device":
-        name = check_mac(name)
+        try:
+            name = check_mac(name)
+        except DeviceError as err:
+            raise AdminError(str(err)) from None
     return AdminGrantRecord(kind, name, access)
 
 
