@@ -211,9 +211,12 @@ def test_accounts_added_changed_reset_and_deleted_through_the_page(tmp_path: Pat
         status, _, page = await post(alice, "/admins/add", {"username": "hugo", "role": "user"})
         assert status == 400 and "Account &#39;hugo&#39; exists." in page
 
+        sessions = admin.server.context.sessions
+        assert sessions.count("group") == 1  # gina's, on the password page
         status, where, _ = await post(alice, "/admins/gina/change", {
             "state": "1", "role": "group", "max_age": "30"})  # enabled left unchecked
         assert status == 303
+        assert sessions.count("group") == 0  # disabled: its session ended at once
         gina = await admin.admins.get("gina")
         assert (gina.enabled, gina.password_max_age_days) == (False, 30)
         status, where, _ = await post(alice, "/admins/gina/change", {
