@@ -1,6 +1,6 @@
-"""The dashboard (ADMIN-5): live registrations, recent calls, security events, and an SVG
-chart of calls and registrations per hour drawn on the server (no script, no chart library:
-the page is plain HTML under ``default-src 'self'``).
+"""The dashboard (ADMIN-5): active calls with their media counters, live registrations, recent
+calls, security events, and an SVG chart of calls and registrations per hour drawn on the
+server (no script, no chart library: the page is plain HTML under ``default-src 'self'``).
 
 It shows the whole node (form ``dashboard``).  An account without that grant is sent from
 ``/`` to the first section it may read (where a login or a password change lands)."""
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Final
 
 from aiohttp import web
 
+from voxgate.services.livecalls import MAX_SHOWN
 from voxgate.services.overview import HourCount, OverviewService
 from voxgate.web.context import context_of
 from voxgate.web.grants import ForbiddenError, grants_of
@@ -95,7 +97,16 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         request, "dashboard.html", section="/", overview=overview, chart=chart(overview.hours),
         hours=HOURS, sessions_open=context.sessions.count(),
         idle_minutes=context.settings.session_idle_timeout // 60,
+        live=await context.live_calls(), max_shown=MAX_SHOWN, now=datetime.now(UTC),
+        minutes=minutes,
     )  # fmt: skip
+
+
+def minutes(seconds: float) -> str:
+    """``m:ss`` (``h:mm:ss`` from an hour on)."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 _guarded_dashboard = needs("dashboard")(dashboard)
