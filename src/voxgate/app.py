@@ -392,6 +392,7 @@ class Node:
                                  f"({self.settings.tls.certificate}): {err}; or set "
                                  "admin.enabled = false") from err  # fmt: skip
         self.admin = AdminServer(config, self._store, tls=self._tls,
+                                 tls_settings=self.settings.tls,
                                  sipusers=_admin_sipusers(self.settings, self._store))
         try:
             await self.admin.start(config.address, config.port)

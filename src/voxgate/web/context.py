@@ -1,6 +1,6 @@
 """What every handler of the web administration reaches: settings, services, sessions, the
-login guard, the clock and the templates (one :class:`AdminContext` per server, kept in the
-aiohttp application under :data:`CONTEXT`)."""
+login guard, the certificate service, the clock and the templates (one :class:`AdminContext`
+per server, kept in the aiohttp application under :data:`CONTEXT`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from aiohttp import web
 from voxgate.config.schema import AdminSettings
 from voxgate.services.admins import AdminService
 from voxgate.services.audit import Actor, AuditLog
+from voxgate.services.certificates import CertificateService
 from voxgate.web.lockout import LoginGuard
 from voxgate.web.sessions import Session, SessionStore
 
@@ -38,6 +39,8 @@ class AdminContext:
     guard: LoginGuard
     clock: Callable[[], float]
     templates: jinja2.Environment
+    #: The certificate of the node's TLS listeners (the TLS page).
+    certificates: CertificateService | None = None
     product: str = "voxgate"
 
     def render(self, name: str, status: int = 200, **values: Any) -> web.Response:
