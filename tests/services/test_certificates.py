@@ -45,22 +45,31 @@ class Node:
         key = _init_key()
         self.cert_file, self.key_file = self.dir / "cert.pem", self.dir / "key.pem"
         self.chain_file = self.dir / "chain.pem" if chain else None
-        self.cert_file.write_bytes(selfsigned.certificate_pem(
-            selfsigned.self_signed_certificate(key, "edge.example", now=_now())))
+        self.cert_file.write_bytes(
+            selfsigned.certificate_pem(
+                selfsigned.self_signed_certificate(key, "edge.example", now=_now())
+            )
+        )
         self.key_file.write_bytes(selfsigned.private_key_pem(key))
         self.key_file.chmod(0o600)
         if self.chain_file is not None:
             self.chain_file.write_bytes(b"")
-        self.tls = TlsSettings(certificate=self.cert_file, private_key=self.key_file,
-                               chain=self.chain_file)
-        self.live = ReloadableContext(lambda: build_server_context(
-            certificate=self.cert_file, private_key=self.key_file, chain=self.chain_file))
+        self.tls = TlsSettings(
+            certificate=self.cert_file, private_key=self.key_file, chain=self.chain_file
+        )
+        self.live = ReloadableContext(
+            lambda: build_server_context(
+                certificate=self.cert_file, private_key=self.key_file, chain=self.chain_file
+            )
+        )
         self.store = store
 
-    def service(self, live: LiveContext | str | None = "node", build: Any = build_server_context,
-                ) -> CertificateService:  # fmt: skip
-        return CertificateService(self.store, self.tls, build=build,
-                                  live=self.live if live == "node" else live)  # type: ignore[arg-type]
+    def service(
+        self, live: LiveContext | str | None = "node", build: Any = build_server_context
+    ) -> CertificateService:
+        """The service of this node's files (``live``: the node's context, or another)."""
+        chosen = self.live if isinstance(live, str) else live
+        return CertificateService(self.store, self.tls, build=build, live=chosen)
 
     def files(self) -> dict[str, bytes]:
         return {p.name: p.read_bytes() for p in sorted(self.dir.iterdir())}
@@ -114,8 +123,9 @@ def refused(tmp_path: Path, field: str, words: str, cert: bytes, key: bytes,
 
 
 # -- installed --------------------------------------------------------------------------------
-def test_a_ca_signed_certificate_and_its_chain_replace_the_self_signed_one(tmp_path: Path,
-                                                                           ca: Pki) -> None:
+def test_a_ca_signed_certificate_and_its_chain_replace_the_self_signed_one(
+    tmp_path: Path, ca: Pki
+) -> None:
     async def body(node: Node) -> None:
         old_cert, old_key = node.cert_file.read_bytes(), node.key_file.read_bytes()
         context = node.live.current
@@ -136,11 +146,18 @@ def test_a_ca_signed_certificate_and_its_chain_replace_the_self_signed_one(tmp_p
         assert previous_key.read_bytes() == old_key
         assert stat.S_IMODE(previous_key.stat().st_mode) == 0o600
         assert set(done.previous) == {node.dir / "cert.pem.previous", previous_key}
-        assert sorted(node.files()) == ["cert.pem", "cert.pem.previous", "key.pem",
-                                        "key.pem.previous"]  # no temporary file left
+        assert sorted(node.files()) == [
+            "cert.pem",
+            "cert.pem.previous",
+            "key.pem",
+            "key.pem.previous",
+        ]  # no temporary file left
         [event] = await AuditLog(node.store).recent(action_prefix="tls.")
         assert (event.actor, event.action, event.target) == (
-            "cli:tester", "tls.install", "O=Example Customer,CN=edge.example")
+            "cli:tester",
+            "tls.install",
+            "CN=edge.example, O=Example Customer",
+        )
         assert ca.leaf.fingerprint in event.detail and "PRIVATE" not in event.detail
         shown = node.service().describe()
         assert shown.certificate is not None
@@ -162,8 +179,9 @@ def test_the_leaf_and_its_chain_in_one_file(tmp_path: Path, ca: Pki) -> None:
     run(tmp_path, body)
 
 
-def test_a_configured_chain_file_gets_the_chain_and_is_emptied_without_one(tmp_path: Path,
-                                                                           ca: Pki) -> None:
+def test_a_configured_chain_file_gets_the_chain_and_is_emptied_without_one(
+    tmp_path: Path, ca: Pki
+) -> None:
     async def body(node: Node) -> None:
         assert node.chain_file is not None
         service = node.service()
@@ -194,8 +212,9 @@ def test_strong_keys_are_accepted(tmp_path: Path, ca: Pki, key: Callable[[], Any
     run(tmp_path, body)
 
 
-def test_without_a_running_node_the_files_are_written_and_not_loaded(tmp_path: Path,
-                                                                     ca: Pki) -> None:
+def test_without_a_running_node_the_files_are_written_and_not_loaded(
+    tmp_path: Path, ca: Pki
+) -> None:
     async def body(node: Node) -> None:
         context = node.live.current
         done = await node.service(live=None).install(ca.leaf.pem, ca.leaf.key_pem,
@@ -213,8 +232,9 @@ def test_without_a_running_node_the_files_are_written_and_not_loaded(tmp_path: P
     run(tmp_path, body)
 
 
-def test_when_the_node_cannot_load_the_files_the_previous_ones_come_back(tmp_path: Path,
-                                                                         ca: Pki) -> None:
+def test_when_the_node_cannot_load_the_files_the_previous_ones_come_back(
+    tmp_path: Path, ca: Pki
+) -> None:
     class Broken:
         loaded_at = 0.0
 
@@ -250,39 +270,73 @@ def test_what_openssl_refuses_is_refused_and_nothing_is_written(tmp_path: Path, 
 # -- refused ----------------------------------------------------------------------------------
 def test_a_key_of_another_certificate(tmp_path: Path, ca: Pki) -> None:
     other = ca.server("other.example")
-    refused(tmp_path, "key", "does not belong to the certificate 'edge.example'", ca.leaf.pem,
-            other.key_pem)
+    refused(
+        tmp_path,
+        "key",
+        "does not belong to the certificate 'edge.example'",
+        ca.leaf.pem,
+        other.key_pem,
+    )
 
 
 def test_a_file_that_does_not_start_with_the_server_certificate(tmp_path: Path, ca: Pki) -> None:
-    refused(tmp_path, "cert", "must start with the server certificate",
-            ca.intermediate.pem + ca.leaf.pem, ca.leaf.key_pem)
+    refused(
+        tmp_path,
+        "cert",
+        "must start with the server certificate",
+        ca.intermediate.pem + ca.leaf.pem,
+        ca.leaf.key_pem,
+    )
 
 
 def test_an_expired_certificate(tmp_path: Path, ca: Pki) -> None:
     old = ca.server(days=(-400, -35))
-    refused(tmp_path, "cert", "the certificate has expired: it was valid until", old.pem,
-            old.key_pem, ca.intermediate.pem)
+    refused(
+        tmp_path,
+        "cert",
+        "the certificate has expired: it was valid until",
+        old.pem,
+        old.key_pem,
+        ca.intermediate.pem,
+    )
 
 
 def test_a_certificate_not_valid_yet(tmp_path: Path, ca: Pki) -> None:
     later = ca.server(days=(3, 400))
-    refused(tmp_path, "cert", "the certificate is not valid yet", later.pem, later.key_pem,
-            ca.intermediate.pem)
+    refused(
+        tmp_path,
+        "cert",
+        "the certificate is not valid yet",
+        later.pem,
+        later.key_pem,
+        ca.intermediate.pem,
+    )
 
 
 def test_an_expired_chain_certificate(tmp_path: Path) -> None:
     root = issue("Old Root", ca=True, days=(-900, 3000))
     intermediate = issue("Old Intermediate", issuer=root, ca=True, days=(-800, -1))
     leaf = issue("edge.example", issuer=intermediate, days=(-10, 30))
-    refused(tmp_path, "chain", "chain certificate 'Old Intermediate' has expired", leaf.pem,
-            leaf.key_pem, intermediate.pem)
+    refused(
+        tmp_path,
+        "chain",
+        "chain certificate 'Old Intermediate' has expired",
+        leaf.pem,
+        leaf.key_pem,
+        intermediate.pem,
+    )
 
 
 def test_a_weak_rsa_key(tmp_path: Path, ca: Pki) -> None:
     weak = ca.server(key=rsa_key(1024))
-    refused(tmp_path, "key", "the RSA key has 1024 bits: at least 2048 are needed", weak.pem,
-            weak.key_pem, ca.intermediate.pem)
+    refused(
+        tmp_path,
+        "key",
+        "the RSA key has 1024 bits: at least 2048 are needed",
+        weak.pem,
+        weak.key_pem,
+        ca.intermediate.pem,
+    )
 
 
 def test_an_ec_key_on_a_curve_phones_lack(tmp_path: Path, ca: Pki) -> None:
@@ -311,8 +365,7 @@ def test_a_broken_certificate_file(tmp_path: Path, ca: Pki, mangle: Callable[[by
 
 
 def test_a_private_key_in_the_certificate_field(tmp_path: Path, ca: Pki) -> None:
-    refused(tmp_path, "cert", "holds a private key", ca.leaf.pem + ca.leaf.key_pem,
-            ca.leaf.key_pem)
+    refused(tmp_path, "cert", "holds a private key", ca.leaf.pem + ca.leaf.key_pem, ca.leaf.key_pem)
 
 
 @pytest.mark.parametrize(("key", "words"), [
@@ -324,27 +377,45 @@ def test_a_private_key_in_the_certificate_field(tmp_path: Path, ca: Pki) -> None
                  "damaged or unsupported", id="broken"),
     pytest.param(lambda leaf: b"key", "not a PEM private key", id="text"),
 ])  # fmt: skip
-def test_a_private_key_that_cannot_be_used(tmp_path: Path, ca: Pki,
-                                           key: Callable[[Issued], bytes], words: str) -> None:
+def test_a_private_key_that_cannot_be_used(
+    tmp_path: Path, ca: Pki, key: Callable[[Issued], bytes], words: str
+) -> None:
     refused(tmp_path, "key", words, ca.leaf.pem, key(ca.leaf))
 
 
 def test_the_encrypted_key_message_says_how_to_decrypt(tmp_path: Path, ca: Pki) -> None:
-    refused(tmp_path, "key", "passphrase): voxgate must read it unattended; decrypt it with "
-            "openssl pkey", ca.leaf.pem, ca.leaf.encrypted_key_pem())
+    refused(
+        tmp_path,
+        "key",
+        "passphrase): voxgate must read it unattended; decrypt it with openssl pkey",
+        ca.leaf.pem,
+        ca.leaf.encrypted_key_pem(),
+    )
 
 
 def test_a_chain_out_of_order(tmp_path: Path, ca: Pki) -> None:
-    refused(tmp_path, "chain", "the chain is out of order: 'edge.example' was issued by "
-            "'Example Root CA Intermediate', which must come right after it", ca.leaf.pem,
-            ca.leaf.key_pem, ca.root.pem + ca.intermediate.pem)
+    refused(
+        tmp_path,
+        "chain",
+        "the chain is out of order: 'edge.example' was issued by "
+        "'Example Root CA Intermediate', which must come right after it",
+        ca.leaf.pem,
+        ca.leaf.key_pem,
+        ca.root.pem + ca.intermediate.pem,
+    )
 
 
 def test_a_chain_of_another_ca(tmp_path: Path, ca: Pki) -> None:
     other = pki("Other Root CA")
-    refused(tmp_path, "chain", "the chain does not belong to the certificate: 'Other Root CA "
-            "Intermediate' did not issue 'edge.example'", ca.leaf.pem, ca.leaf.key_pem,
-            other.intermediate.pem)
+    refused(
+        tmp_path,
+        "chain",
+        "the chain does not belong to the certificate: 'Other Root CA "
+        "Intermediate' did not issue 'edge.example'",
+        ca.leaf.pem,
+        ca.leaf.key_pem,
+        other.intermediate.pem,
+    )
 
 
 # -- described ----------------------------------------------------------------------------------
@@ -356,8 +427,7 @@ def test_the_self_signed_certificate_of_init_is_described_with_a_warning(tmp_pat
         assert info.fingerprint == selfsigned.fingerprint(node.cert_file.read_bytes())
         assert info.issuer == info.subject and info.chain_length == 0
         assert shown.days_left is not None and 820 <= shown.days_left <= 825
-        assert [w.split(":")[0] for w in shown.warnings] == [
-            "This certificate is self-signed"]
+        assert [w.split(":")[0] for w in shown.warnings] == ["This certificate is self-signed"]
         assert (shown.min_version, shown.verify_client) == ("1.2", "none")
         assert shown.reload_pending is False and shown.problem == ""
 
@@ -371,7 +441,8 @@ def test_a_certificate_expiring_soon_or_expired_is_announced(tmp_path: Path, ca:
         service = node.service()
         assert service.describe().warnings == (
             f"This certificate expires in 10 days ({soon.cert.not_valid_after_utc:%Y-%m-%d}): "
-            "install a renewed one.",)
+            "install a renewed one.",
+        )
         expired = ca.server(days=(-80, -2))
         node.cert_file.write_bytes(expired.pem)  # by hand, past every check
         os.utime(node.cert_file, (0, 0))

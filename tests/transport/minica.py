@@ -82,8 +82,8 @@ def issue(subject: str, *, issuer: Issued | None = None, ca: bool = False, key: 
                 general.append(x509.DNSName(text))
         builder = builder.add_extension(x509.SubjectAlternativeName(general), critical=False)
         builder = builder.add_extension(
-            x509.ExtendedKeyUsage(list(usage or (ExtendedKeyUsageOID.SERVER_AUTH,))),
-            critical=False)
+            x509.ExtendedKeyUsage(list(usage or (ExtendedKeyUsageOID.SERVER_AUTH,))), critical=False
+        )
     algorithm = None if isinstance(signer[1], ed25519.Ed25519PrivateKey) else hashes.SHA256()
     return Issued(builder.sign(signer[1], algorithm), key)
 

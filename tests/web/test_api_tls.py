@@ -59,8 +59,12 @@ def test_a_system_administrator_reads_the_certificate_and_installs_another(tmp_p
         assert shown["certificate"]["fingerprint_sha256"] == old
         assert shown["certificate"]["self_signed"] is True
         assert shown["warnings"][0].startswith("This certificate is self-signed")
-        assert shown["settings"] == {"min_version": "1.2", "ciphers": "ECDHE+AESGCM:ECDHE+CHACHA20",
-                                     "verify_client": "none", "client_ca": None}
+        assert shown["settings"] == {
+            "min_version": "1.2",
+            "ciphers": "ECDHE+AESGCM:ECDHE+CHACHA20",
+            "verify_client": "none",
+            "client_ca": None,
+        }
         assert shown["files"]["certificate"] == str(admin.cafile)
         assert shown["reload_pending"] is False
         assert await asyncio.to_thread(handshake, admin.base) == old
@@ -71,7 +75,10 @@ def test_a_system_administrator_reads_the_certificate_and_installs_another(tmp_p
         new = answer["certificate"]
         assert new["fingerprint_sha256"] == LEAF.fingerprint
         assert (new["common_name"], new["chain_length"], new["self_signed"]) == (
-            "edge.example", 1, False)
+            "edge.example",
+            1,
+            False,
+        )
         assert new["names"] == ["edge.example", "localhost", "127.0.0.1"]
         # a new handshake gets it, with its chain: verified against the customer's root only
         assert await asyncio.to_thread(handshake, admin.base, ca_file) == LEAF.fingerprint
@@ -89,8 +96,9 @@ def test_the_chain_may_follow_the_certificate_and_chain_may_be_null(tmp_path: Pa
     async def body(admin: Admin, devices: DeviceService) -> None:
         del devices
         root = await caller(admin, "root")
-        status, answer = await root.call("PUT", BASE + "/certificate", json=upload(
-            cert=LEAF.pem + CHAIN.pem, chain=None))
+        status, answer = await root.call(
+            "PUT", BASE + "/certificate", json=upload(cert=LEAF.pem + CHAIN.pem, chain=None)
+        )
         assert status == 200, answer
         assert answer["certificate"]["chain_length"] == 1
 
@@ -149,8 +157,12 @@ def test_bad_uploads_are_422_naming_the_field(tmp_path: Path) -> None:
             status, answer = await root.call("PUT", BASE + "/certificate", json=sent)
             assert status == 422, (sent, answer)
             assert answer["field"] == field and words in answer["reason"], answer
-        status, answer = await root.call("PUT", BASE + "/certificate", data=b"[1, 2]",
-                                         headers={"Content-Type": "application/json"})
+        status, answer = await root.call(
+            "PUT",
+            BASE + "/certificate",
+            data=b"[1, 2]",
+            headers={"Content-Type": "application/json"},
+        )
         assert (status, answer["field"]) == (422, "body")
         assert admin.cafile.read_bytes() == before
         assert await admin.audit_actions("tls.") == []

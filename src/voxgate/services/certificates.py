@@ -436,8 +436,8 @@ def certificate_info(cert: x509.Certificate, chain_length: int) -> CertificateIn
     except CertificateError as err:
         key = str(err)
     return CertificateInfo(
-        subject=cert.subject.rfc4514_string(), common_name=_common_name(cert) or "",
-        names=_alt_names(cert), issuer=cert.issuer.rfc4514_string(),
+        subject=_name(cert.subject), common_name=_common_name(cert) or "",
+        names=_alt_names(cert), issuer=_name(cert.issuer),
         not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
         fingerprint=fingerprint_of(cert), key=key,
         self_signed=cert.issuer == cert.subject and _issued_by(cert, cert),
@@ -491,7 +491,7 @@ def _check_links(certificates: Sequence[tuple[x509.Certificate, Field]]) -> None
                                    "issuer…)")  # fmt: skip
         raise CertificateError(field, f"the chain does not belong to the certificate: "
                                f"{_shown(issuer)} did not issue {_shown(child)} (issued by "
-                               f"{child.issuer.rfc4514_string()})")  # fmt: skip
+                               f"{_name(child.issuer)})")  # fmt: skip
 
 
 def _issued_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -512,7 +512,13 @@ def _common_name(cert: x509.Certificate) -> str | None:
 
 
 def _shown(cert: x509.Certificate) -> str:
-    return repr(_common_name(cert) or cert.subject.rfc4514_string())
+    return repr(_common_name(cert) or _name(cert.subject))
+
+
+def _name(name: x509.Name) -> str:
+    """A distinguished name in the certificate's order, as ``openssl x509 -subject`` shows it
+    (``O=Example, CN=edge.example``)."""
+    return ", ".join(attribute.rfc4514_string() for attribute in name)
 
 
 def _alt_names(cert: x509.Certificate) -> tuple[str, ...]:
