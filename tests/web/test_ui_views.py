@@ -15,6 +15,7 @@ from adminweb import GOOD, ME, Admin, csrf, login, running
 from voxgate.policy.devices import IdentitySource
 from voxgate.services.devices import DeviceService
 from voxgate.services.overview import per_hour
+from voxgate.web.security import MAX_IMPORT
 from voxgate.web.ui.dashboard import _scale_top, chart
 
 PHONE = "00:04:13:5a:7b:01"
@@ -97,10 +98,10 @@ def test_bad_input_is_explained_and_nothing_changes(tmp_path: Path) -> None:
         assert await devices_of(admin).count() == 0
         big = aiohttp.FormData({"csrf_token": token})
         rows = "".join(f"00:04:13:{i >> 16:02x}:{(i >> 8) & 255:02x}:{i & 255:02x},Desk\n"
-                       for i in range(3000))  # fmt: skip
+                       for i in range(MAX_IMPORT // 20))  # fmt: skip
         big.add_field("file", ("mac,description\n" + rows).encode(), filename="big.csv")
         async with browser.post("/devices/import", data=big) as answer:
-            assert answer.status == 413  # over the server's request limit: use the CLI
+            assert answer.status == 413  # over the limit of an import
         assert await devices_of(admin).count() == 0
         async with browser.post("/netlists/add", data={"kind": "block", "network": "300.1.2.3",
                                                        "csrf_token": token}) as answer:  # fmt: skip

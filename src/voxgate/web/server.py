@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 #: Seconds an idle keep-alive connection stays open.
 KEEPALIVE_TIMEOUT: Final = 75.0
-#: Largest request body (forms; CSV uploads will raise it on their route).
+#: Largest request body (forms; imports may send more: voxgate.web.security.MAX_IMPORT).
 MAX_BODY: Final = 64 * 1024
 
 
@@ -97,6 +97,7 @@ class AdminServer:
         """Listen on ``host:port`` (TLS); returns the bound address."""
         if self.tls is None:
             raise ValueError("the admin server needs a TLS context")
+        await self.context.guard.restore(self.context.clock)
         self._listener = GatedHttpsListener(
             "admin", admit=self._admit, tls=self.tls,
             max_connections=self.settings.max_connections,

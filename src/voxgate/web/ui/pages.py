@@ -31,7 +31,7 @@ from voxgate.web.context import (
     source_of,
 )
 from voxgate.web.sessions import TOKEN_BYTES, SessionLimitError
-from voxgate.web.ui import auditlog, dashboard, devices, netlists, tls
+from voxgate.web.ui import auditlog, dashboard, devices, imports, netlists, tls
 from voxgate.web.ui.common import NAVIGATION
 
 #: Longest user name or password read from the form (longer is simply wrong).
@@ -47,7 +47,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/logout", logout),
         web.get("/password", password_page), web.post("/password", change_password),
         *dashboard.routes(), *devices.routes(), *netlists.routes(), *tls.routes(),
-        *auditlog.routes(),
+        *auditlog.routes(), *imports.routes(),
     ]  # fmt: skip
 
 
