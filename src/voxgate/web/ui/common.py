@@ -28,9 +28,11 @@ DONE: Final = {
     "netlist.add": "Netblock {subject} added.",
     "netlist.exists": "Netblock {subject} was already in that netlist: nothing changed.",
     "netlist.delete": "Netblock {subject} deleted.",
+    "tls.install": "Certificate {subject} installed: new connections to every TLS listener "
+                   "(SIP over TLS, this administration) use it.",
 }
 NAVIGATION: Final = (("/", "Dashboard"), ("/devices", "Devices"), ("/netlists", "Netlists"),
-                     ("/audit", "Audit log"))  # fmt: skip
+                     ("/tls", "TLS"), ("/audit", "Audit log"))  # fmt: skip
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
