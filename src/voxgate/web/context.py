@@ -1,6 +1,6 @@
 """What every handler of the web administration reaches: settings, services, sessions, the
-login guard, the clock, the templates and the imports under way (one :class:`AdminContext`
-per server, kept in the aiohttp application under :data:`CONTEXT`)."""
+login guard, the certificate service, the clock, the templates and the imports under way (one
+:class:`AdminContext` per server, kept in the aiohttp application under :data:`CONTEXT`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from aiohttp import web
 from voxgate.config.schema import AdminSettings
 from voxgate.services.admins import AdminService
 from voxgate.services.audit import Actor, AuditLog
+from voxgate.services.certificates import CertificateService
 from voxgate.services.livecalls import LiveCalls, no_calls
 from voxgate.web.lockout import LoginGuard
 from voxgate.web.progress import ImportTracker
@@ -40,6 +41,8 @@ class AdminContext:
     guard: LoginGuard
     clock: Callable[[], float]
     templates: jinja2.Environment
+    #: The certificate of the node's TLS listeners (the TLS page).
+    certificates: CertificateService | None = None
     product: str = "voxgate"
     #: The node's calls under way (the dashboard's); none without a node.
     live_calls: LiveCalls = no_calls

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from voxgate.services.audit import AuditLog
 from voxgate.services.cdr import CdrService
+from voxgate.services.certificates import CertificateService
 from voxgate.services.devices import DeviceService
 from voxgate.services.netlists import NetlistService
 from voxgate.services.sipusers import SipUserService
@@ -46,18 +47,27 @@ class Services:
     #: SIP users and, through them, the embedded call control's extensions (they need the
     #: node's realms and secret key: ``None`` without them, and their routes are left out).
     sipusers: SipUserService | None = None
+    #: The certificate of the node's TLS listeners (``None``: its routes are left out).
+    certificates: CertificateService | None = None
 
     @classmethod
-    def open(cls, store: Store, sipusers: SipUserService | None = None) -> Services:
+    def open(cls, store: Store, sipusers: SipUserService | None = None,
+             certificates: CertificateService | None = None) -> Services:  # fmt: skip
         """The services over ``store``."""
         return cls(DeviceService(store), NetlistService(store), AuditLog(store),
-                   CdrService(store), sipusers)  # fmt: skip
+                   CdrService(store), sipusers, certificates)  # fmt: skip
 
     @property
     def users(self) -> SipUserService:
         """The SIP user service (its routes exist only when there is one)."""
         assert self.sipusers is not None, "SIP user routes without the service"
         return self.sipusers
+
+    @property
+    def tls(self) -> CertificateService:
+        """The certificate service (its routes exist only when there is one)."""
+        assert self.certificates is not None, "TLS routes without the service"
+        return self.certificates
 
 
 class ApiError(Exception):

@@ -52,13 +52,15 @@ DONE: Final = {
     "admin.forms": "Form grants of {subject} saved.",
     "admin.scope": "Granted {subject}.",
     "admin.revoke": "Grant of {subject} removed.",
+    "tls.install": "Certificate {subject} installed: new connections to every TLS listener "
+                   "(SIP over TLS, this administration) use it.",
 }
 #: The sections: path, label, and the form (voxgate.services.admins.FORMS, or SYSTEM_FORMS
 #: for the system administrators' own) whose read grant shows it.
 NAVIGATION: Final = (
     ("/", "Dashboard", "dashboard"), ("/devices", "Devices", "devices"),
-    ("/netlists", "Netlists", "netlists"), ("/audit", "Audit log", "audit"),
-    ("/admins", "Administrators", "admins"),
+    ("/netlists", "Netlists", "netlists"), ("/tls", "TLS", "tls"),
+    ("/audit", "Audit log", "audit"), ("/admins", "Administrators", "admins"),
 )  # fmt: skip
 
 
