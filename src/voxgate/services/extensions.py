@@ -8,10 +8,12 @@ that share the realm.
 
 from __future__ import annotations
 
+import asyncio
+import builtins
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,9 +93,20 @@ class ExtensionService:
         self.realm = realm
         self.audit = AuditLog(store)
 
-    async def all(self) -> list[ExtensionRecord]:
+    async def all(self) -> builtins.list[ExtensionRecord]:
         """Every extension."""
         return await self.repo.snapshot()
+
+    async def list(
+        self, *, search: str | None = None, offset: int = 0, limit: int | None = None
+    ) -> builtins.list[ExtensionRecord]:
+        """Extensions by number whose number or display name has ``search``; a page of them
+        when ``limit`` is given."""
+        return await self.repo.list(search=search, offset=offset, limit=limit)
+
+    async def count(self, *, search: str | None = None) -> int:
+        """How many extensions :meth:`list` would give without paging."""
+        return await self.repo.count(search=search)
 
     async def get(self, number: str) -> ExtensionRecord:
         """One extension, or :class:`ExtensionError`."""
@@ -171,16 +184,24 @@ class ExtensionService:
 
     # -- CSV --------------------------------------------------------------------------------
     async def import_csv(
-        self, source: Path | str, *, update: bool = False, actor: Actor | None = None
-    ) -> ImportReport:
+        self, source: Path | str, *, update: bool = False, actor: Actor | None = None,
+        refuse: Callable[[str], str | None] | None = None,
+    ) -> ImportReport:  # fmt: skip
         """Import rows ``number,display_name,secret,enabled,max_contacts`` (or the export's HA1
         columns instead of ``secret``) from a file or from CSV text.
 
         Every bad row is reported with its line number; nothing is written unless every row
         is good (one transaction), so a failed import can be fixed and run again as it is.
+        ``refuse`` says why a number may not be written by the caller (``None``: it may), for
+        an administrator limited to some extensions.  The rows are checked in a worker thread
+        (each secret costs a strength estimate and two hashes), so that a large file does not
+        hold up the event loop it shares with SIP.
         """
-        text = _read(source) if isinstance(source, Path) else source
-        records, problems = self._parse(text)
+        text = _read(source) if isinstance(source, Path) else source.removeprefix("\ufeff")
+        records, problems = await asyncio.to_thread(self._parse, text)
+        if refuse is not None:
+            problems.extend(f"line {line}: {why}" for line, r in records
+                            if (why := refuse(r.number)) is not None)  # fmt: skip
         numbers = [r.number for _, r in records]
         existing = await self.repo.existing(numbers)
         if not update:
@@ -203,20 +224,31 @@ class ExtensionService:
                                     f"{len(add)} added, {len(change)} changed")  # fmt: skip
         return ImportReport(added=len(add), updated=len(change))
 
-    def _parse(self, text: str) -> tuple[list[tuple[int, ExtensionRecord]], list[str]]:
-        reader = csv.reader(io.StringIO(text))
+    def _parse(self, text: str) -> tuple[builtins.list[tuple[int, ExtensionRecord]],
+                                         builtins.list[str]]:  # fmt: skip
+        # newline=None: a lone CR ends a line too, as in csvrows (and as an editor shows it)
+        reader = csv.reader(io.StringIO(text, newline=None))
         try:
             header = [h.strip().lower() for h in next(reader)]
         except StopIteration:
             return [], ["line 1: empty file (a header row is required)"]
+        except csv.Error as err:
+            return [], [f"line 1: not CSV ({err})"]
         missing = _missing_columns(header)
         if missing:
             return [], [f"line 1: {missing}"]
-        records: list[tuple[int, ExtensionRecord]] = []
-        problems: list[str] = []
+        records: builtins.list[tuple[int, ExtensionRecord]] = []
+        problems: builtins.list[str] = []
         seen: dict[str, int] = {}
         now = datetime.now(UTC)
-        for row in reader:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as err:  # e.g. a quote never closed: the rest cannot be read
+                problems.append(f"line {reader.line_num}: not CSV ({err})")
+                break
             line = reader.line_num
             if not any(cell.strip() for cell in row):
                 continue

@@ -22,8 +22,10 @@ any key file); one without them can update existing users but not create new one
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -227,6 +229,10 @@ class SipUserService:
         """Users by name; ``search`` matches part of the username or (upstream) extension."""
         return await self.repo.list(search=search, offset=offset, limit=limit)
 
+    async def count(self, *, search: str | None = None) -> int:
+        """How many users :meth:`list` would give without paging."""
+        return await self.repo.count(search=search)
+
     async def snapshot(self) -> tuple[builtins.list[SipUserCredentials], int]:
         """Every user with its level-2 secret decrypted, and the change counter: what the
         edge's in-memory credential table is built from."""
@@ -401,8 +407,9 @@ class SipUserService:
 
     # -- CSV --------------------------------------------------------------------------------
     async def import_csv(
-        self, source: Path | str, actor: Actor, *, update: bool = False
-    ) -> SipUserImport:
+        self, source: Path | str, actor: Actor, *, update: bool = False,
+        refuse: Callable[[str], str | None] | None = None,
+    ) -> SipUserImport:  # fmt: skip
         """Import rows ``username,password,extension,upstream_username,upstream_secret,
         device_mac,enabled`` (or the export's ``realm,ha1_md5,ha1_sha256`` instead of
         ``password``) from a file or from CSV text.
@@ -411,27 +418,15 @@ class SipUserService:
         new user and unchanged for an existing one, and so are an empty ``password`` and
         ``upstream_secret`` (a new user needs both); an empty ``device_mac`` unbinds.
         Every bad row is reported with its line number; nothing is written unless every row
-        is good (one transaction).  Existing users are refused unless ``update``."""
+        is good (one transaction).  Existing users are refused unless ``update``.
+        ``refuse`` says why an extension may not be written by the caller (``None``: it
+        may): a row's extension, and an existing user's present one.  The rows are checked
+        in a worker thread (strength estimates and hashes), away from the event loop."""
         try:
             text = csvrows.read_text(source)
         except csvrows.CsvError as err:
             raise SipUserError(str(err)) from None
-        problems: list[str] = []
-        parsed: list[tuple[int, _Row]] = []
-        seen: dict[str, int] = {}
-        for line, fields in csvrows.rows(text, ("username", "extension"), IMPORT_COLUMNS,
-                                         problems):  # fmt: skip
-            try:
-                row = self._parse(fields)
-            except (SipUserError, csvrows.CsvError) as err:
-                problems.append(f"line {line}: {err}")
-                continue
-            if row.username in seen:
-                problems.append(f"line {line}: SIP user {row.username} already on line "
-                                f"{seen[row.username]}")  # fmt: skip
-                continue
-            seen[row.username] = line
-            parsed.append((line, row))
+        parsed, problems = await asyncio.to_thread(self._parse_rows, text)
         existing = await self.repo.existing([row.username for _, row in parsed])
         now = datetime.now(UTC)
         add: list[SipUserRecord] = []
@@ -442,6 +437,10 @@ class SipUserService:
                 if old is not None and not update:
                     raise SipUserError(f"SIP user {row.username} exists already (use --update "
                                        "to change it)")  # fmt: skip
+                why = None if refuse is None else refuse(row.extension) or (
+                    refuse(old.extension) if old is not None else None)  # fmt: skip
+                if why is not None:
+                    raise SipUserError(why)
                 record = self._merge(row, old, now)
             except SipUserError as err:
                 problems.append(f"line {line}: {err}")
@@ -458,6 +457,26 @@ class SipUserService:
         await self.audit.record(actor, "sipuser.import", name,
                                 f"{len(add)} added, {len(change)} changed")  # fmt: skip
         return SipUserImport(added=len(add), updated=len(change))
+
+    def _parse_rows(self, text: str) -> tuple[builtins.list[tuple[int, _Row]], builtins.list[str]]:
+        """The good rows of ``text`` with their lines, and the problems of the others."""
+        problems: list[str] = []
+        parsed: list[tuple[int, _Row]] = []
+        seen: dict[str, int] = {}
+        for line, fields in csvrows.rows(text, ("username", "extension"), IMPORT_COLUMNS,
+                                         problems):  # fmt: skip
+            try:
+                row = self._parse(fields)
+            except (SipUserError, csvrows.CsvError) as err:
+                problems.append(f"line {line}: {err}")
+                continue
+            if row.username in seen:
+                problems.append(f"line {line}: SIP user {row.username} already on line "
+                                f"{seen[row.username]}")  # fmt: skip
+                continue
+            seen[row.username] = line
+            parsed.append((line, row))
+        return parsed, problems
 
     def _parse(self, fields: dict[str, str]) -> _Row:
         username = check_username(fields["username"])
@@ -511,10 +530,14 @@ class SipUserService:
                              row.upstream_username, sealed, device, enabled,
                              old.created_at if old is not None else now, now)  # fmt: skip
 
-    async def export_csv(self, *, include_secrets: bool = False) -> str:
-        """Every user in the export format: HA1 values, and the level-2 secrets in clear
-        only with ``include_secrets``."""
-        records = await self.repo.list()
+    async def export_csv(
+        self, *, include_secrets: bool = False,
+        records: Sequence[SipUserRecord] | None = None,
+    ) -> str:  # fmt: skip
+        """Every user (or those of ``records``) in the export format: HA1 values, and the
+        level-2 secrets in clear only with ``include_secrets``."""
+        if records is None:
+            records = await self.repo.list()
         return csvrows.to_text(EXPORT_COLUMNS, (
             (r.username, r.extension, r.upstream_username,
              self.unseal(r) if include_secrets else "",
