@@ -87,7 +87,7 @@ async def csrf(client: aiohttp.ClientSession) -> str:
 @asynccontextmanager
 async def running(tmp_path: Path, settings: AdminSettings | None = None,
                   *, store: Store | None = None, cert: tuple[Path, Path] | None = None,
-                  ) -> AsyncIterator[Admin]:  # fmt: skip
+                  with_key: bool = True) -> AsyncIterator[Admin]:  # fmt: skip
     settings = settings or AdminSettings(address="127.0.0.1", port=0)
     own = store is None
     if store is None:
@@ -98,7 +98,7 @@ async def running(tmp_path: Path, settings: AdminSettings | None = None,
                                                          private_key=key_path))
     clock = [1000.0]
     users = SipUserService(store, "edge.test", secrets.token_bytes(KEY_SIZE),
-                           pbx_realm="pbx.test")  # the API's SIP users and extensions
+                           pbx_realm="pbx.test") if with_key else None  # without: no key file
     server = AdminServer(settings, store, tls=tls, clock=lambda: clock[0], sipusers=users)
     host, port = await server.start(settings.address, settings.port)
     admin = Admin(server, AdminService(store), AuditLog(store), clock, f"https://{host}:{port}",

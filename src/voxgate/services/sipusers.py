@@ -229,6 +229,10 @@ class SipUserService:
         """Users by name; ``search`` matches part of the username or (upstream) extension."""
         return await self.repo.list(search=search, offset=offset, limit=limit)
 
+    async def for_extension(self, extension: str) -> builtins.list[SipUserRecord]:
+        """The users that reach the call control as ``extension``, by name."""
+        return await self.repo.for_extension(extension)
+
     async def count(self, *, search: str | None = None) -> int:
         """How many users :meth:`list` would give without paging."""
         return await self.repo.count(search=search)

@@ -15,6 +15,7 @@ from aiohttp import web
 from voxgate.config.schema import AdminSettings
 from voxgate.services.admins import AdminService
 from voxgate.services.audit import Actor, AuditLog
+from voxgate.services.sipusers import SipUserService
 from voxgate.web.lockout import LoginGuard
 from voxgate.web.sessions import Session, SessionStore
 
@@ -39,6 +40,9 @@ class AdminContext:
     clock: Callable[[], float]
     templates: jinja2.Environment
     product: str = "voxgate"
+    #: SIP users and, through them, the embedded call control's extensions: they need the
+    #: node's realms and key file (``None`` without them; their pages say so).
+    sipusers: SipUserService | None = None
 
     def render(self, name: str, status: int = 200, **values: Any) -> web.Response:
         """A page from template ``name`` (autoescaped)."""

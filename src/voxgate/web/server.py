@@ -67,7 +67,7 @@ class AdminServer:
             )),
             guard=LoginGuard(lockout_policy(settings), audit),
             clock=clock or (lambda: asyncio.get_running_loop().time()),
-            templates=template_environment(),
+            templates=template_environment(), sipusers=sipusers,
         )  # fmt: skip
         self._listener: GatedHttpsListener | None = None
         #: The listening address once started.

@@ -7,7 +7,6 @@ which checks it and writes the audit event."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Final
 
 from aiohttp import web
 
@@ -16,7 +15,9 @@ from voxgate.services.devices import DeviceError, DeviceImportError, DeviceServi
 from voxgate.web.context import actor_of
 from voxgate.web.ui.common import (
     PAGE_SIZE,
+    FormError,
     capitalized,
+    csv_upload,
     done,
     field,
     page_number,
@@ -24,9 +25,6 @@ from voxgate.web.ui.common import (
     store_of,
     system_only,
 )
-
-#: Largest CSV file read from the import form (the server's request limit is lower still).
-MAX_CSV: Final = 1024 * 1024
 
 
 def _service(request: web.Request) -> DeviceService:
@@ -117,22 +115,10 @@ async def import_csv(request: web.Request) -> web.StreamResponse:
     """``POST /devices/import``: a CSV file (``file``) or pasted text (``text``); ``update``
     lets rows change existing devices."""
     form = await request.post()
-    upload = form.get("file")
-    text = ""
-    if isinstance(upload, web.FileField):
-        data = upload.file.read(MAX_CSV + 1)
-        if len(data) > MAX_CSV:
-            return await devices_page(request, status=400, error="The file is too large.")
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            return await devices_page(request, status=400,
-                                      error="The file is not UTF-8 text.")  # fmt: skip
-    if not text.strip():
-        pasted = form.get("text")
-        text = pasted if isinstance(pasted, str) else ""
-    if not text.strip():
-        return await devices_page(request, status=400, error="Choose a CSV file to import.")
+    try:
+        text = csv_upload(form)
+    except FormError as err:
+        return await devices_page(request, status=400, error=str(err))
     try:
         result = await _service(request).import_csv(text, actor_of(request),
                                                     update=form.get("update") == "1")  # fmt: skip
