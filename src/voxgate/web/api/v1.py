@@ -20,6 +20,7 @@ from aiohttp import web
 
 from voxgate.services.audit import AuditLog
 from voxgate.services.cdr import CdrService
+from voxgate.services.certificates import CertificateService
 from voxgate.services.devices import DeviceService
 from voxgate.services.netlists import NetlistService
 from voxgate.services.sipusers import SipUserService
@@ -32,8 +33,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: Default and largest page size of a list.
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
-#: Largest CSV or text body of an import.
-MAX_IMPORT: Final = 8 * 1024 * 1024
 _LINE: Final = re.compile(r"line (\d+): (.*)", re.DOTALL)
 
 
@@ -48,18 +47,27 @@ class Services:
     #: SIP users and, through them, the embedded call control's extensions (they need the
     #: node's realms and secret key: ``None`` without them, and their routes are left out).
     sipusers: SipUserService | None = None
+    #: The certificate of the node's TLS listeners (``None``: its routes are left out).
+    certificates: CertificateService | None = None
 
     @classmethod
-    def open(cls, store: Store, sipusers: SipUserService | None = None) -> Services:
+    def open(cls, store: Store, sipusers: SipUserService | None = None,
+             certificates: CertificateService | None = None) -> Services:  # fmt: skip
         """The services over ``store``."""
         return cls(DeviceService(store), NetlistService(store), AuditLog(store),
-                   CdrService(store), sipusers)  # fmt: skip
+                   CdrService(store), sipusers, certificates)  # fmt: skip
 
     @property
     def users(self) -> SipUserService:
         """The SIP user service (its routes exist only when there is one)."""
         assert self.sipusers is not None, "SIP user routes without the service"
         return self.sipusers
+
+    @property
+    def tls(self) -> CertificateService:
+        """The certificate service (its routes exist only when there is one)."""
+        assert self.certificates is not None, "TLS routes without the service"
+        return self.certificates
 
 
 class ApiError(Exception):
@@ -159,10 +167,10 @@ async def json_object(request: web.Request) -> Mapping[str, Any]:
 
 
 async def text_body(request: web.Request) -> str:
-    """The request's body as text (an import: up to :data:`MAX_IMPORT` bytes)."""
-    clone = request.clone(client_max_size=MAX_IMPORT)
+    """The request's body as text (an import: up to
+    :data:`voxgate.web.security.MAX_IMPORT` bytes, the limit on the ``…/import`` paths)."""
     try:
-        return (await clone.read()).decode("utf-8")
+        return (await request.read()).decode("utf-8")
     except UnicodeDecodeError:
         raise ApiError(422, "the body must be UTF-8 text", field="body") from None
 

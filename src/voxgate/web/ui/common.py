@@ -18,6 +18,7 @@ from voxgate.services.admins import ROLE_NAMES
 from voxgate.services.sipusers import SipUserService
 from voxgate.storage.engine import Store
 from voxgate.web.context import context_of, session_of
+from voxgate.web.security import MAX_IMPORT
 
 #: Rows on one page of a table.
 PAGE_SIZE: Final = 50
@@ -50,12 +51,12 @@ DONE: Final = {
     "sipuser.upstream": "New upstream secret of SIP user {subject} set.",
     "sipuser.delete": "SIP user {subject} deleted.",
     "sipuser.import": "Import done: {subject}.",
+    "tls.install": "Certificate {subject} installed: new connections to every TLS listener "
+                   "(SIP over TLS, this administration) use it.",
 }  # fmt: skip
 NAVIGATION: Final = (("/", "Dashboard"), ("/devices", "Devices"), ("/extensions", "Extensions"),
-                     ("/sipusers", "SIP users"), ("/netlists", "Netlists"),
+                     ("/sipusers", "SIP users"), ("/netlists", "Netlists"), ("/tls", "TLS"),
                      ("/audit", "Audit log"))  # fmt: skip
-#: Largest CSV file read from an import form (the server's request limit is lower still).
-MAX_CSV: Final = 1024 * 1024
 #: Longest secret or password read from a form (longer ones are refused by the services).
 MAX_SECRET: Final = 256
 
@@ -175,8 +176,8 @@ def csv_upload(form: MultiDictProxy[Any]) -> str:
     upload = form.get("file")
     text = ""
     if isinstance(upload, web.FileField):
-        data = upload.file.read(MAX_CSV + 1)
-        if len(data) > MAX_CSV:
+        data = upload.file.read(MAX_IMPORT + 1)
+        if len(data) > MAX_IMPORT:
             raise FormError("The file is too large.")
         try:
             text = data.decode("utf-8-sig")
