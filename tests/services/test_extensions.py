@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from voxgate.services.extensions import CsvImportError, ExtensionError, ExtensionService
+from voxgate.services.extensions import CsvImportError, ExtensionError, ExtensionService, hashes
 from voxgate.services.secrets_policy import generate_secret, weakness
 from voxgate.sip.digest import ha1
 from voxgate.storage.engine import Store
@@ -195,5 +195,17 @@ def test_a_lone_carriage_return_ends_a_line(store_url: str) -> None:
             await service.import_csv("number,secret\r0")
         assert refused.value.problems == ["line 2: 1 fields, the header has 2"]
         assert (await service.import_csv(f"number,secret\r201,{GOOD}\r")).added == 1
+
+    with_service(store_url, body)
+
+
+def test_an_import_reports_its_progress(store_url: str) -> None:
+    rows = "".join(f"{n},Ext {n},true,,voxgate,{','.join(hashes(str(n), 'voxgate', GOOD))}\n" for n in range(1000, 2200))
+    text = "number,display_name,enabled,max_contacts,realm,ha1_md5,ha1_sha256\n" + rows
+    reports: list[tuple[str, int, int]] = []
+
+    async def body(service: ExtensionService) -> None:
+        assert (await service.import_csv(text, progress=lambda *r: reports.append(r))).added == 1200
+        assert reports == [("checking", 500, 1202), ("checking", 1000, 1202), ("writing", 0, 1200), ("writing", 1200, 1200)]
 
     with_service(store_url, body)

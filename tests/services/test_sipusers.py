@@ -319,3 +319,16 @@ def test_search_count_and_an_import_refused_by_the_caller(store_url: str) -> Non
         assert [r["username"] for r in exported] == ["alice"]
 
     run(store_url, body)
+
+
+def test_an_import_reports_its_progress(store_url: str) -> None:
+    text = "username,password,extension,upstream_secret\n" + "".join(
+        f"u{i},{DEVICE_PW},{200 + i},{UPSTREAM}\n" for i in range(600))
+    reports: list[tuple[str, int, int]] = []
+
+    async def body(service: SipUserService, audit: AuditLog) -> None:
+        del audit
+        assert (await service.import_csv(text, ME, progress=lambda *r: reports.append(r))).added == 600
+        assert reports == [("checking", 500, 602), ("writing", 0, 600), ("writing", 600, 600)]
+
+    run(store_url, body)

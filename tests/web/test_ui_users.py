@@ -158,11 +158,16 @@ def test_list_search_paging_registered_contacts_import_and_export(tmp_path: Path
     async def body(admin: Admin, browser: aiohttp.ClientSession, token: str) -> None:
         extensions = users_of(admin).extensions
         rows = "".join(f"{n},Desk {n},{SECRET}{n},true,\n" for n in range(300, 360))
-        form = aiohttp.FormData({"csrf_token": token})
+        async with browser.get("/extensions") as answer:
+            import_id = re.search(r'name="import_id" value="([^"]+)"', await answer.text())
+        assert import_id is not None
+        form = aiohttp.FormData({"csrf_token": token, "import_id": import_id.group(1)})
         form.add_field("file", ("number,display_name,secret,enabled,max_contacts\n" + rows)
                        .encode(), filename="desks.csv")  # fmt: skip
         async with browser.post("/extensions/import", data=form) as answer:
             assert "Import done: 60 added, 0 changed." in await answer.text()
+        async with browser.get(f"/imports/progress?id={import_id.group(1)}") as answer:
+            assert await answer.json() == {"phase": "done", "done": 60, "total": 60}
         now = datetime.now(UTC)
         await BindingRepo(admin.server.store).apply([BindingRecord(
             "301", f"sip:301@192.0.2.{i}:5060", None, None, now + timedelta(minutes=30 - 20 * i),

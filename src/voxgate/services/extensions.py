@@ -21,6 +21,7 @@ from typing import Final
 
 from sqlalchemy.exc import IntegrityError
 
+from voxgate.services import csvrows
 from voxgate.services.audit import Actor, AuditLog
 from voxgate.services.secrets_policy import generate_secret, weakness
 from voxgate.sip.digest import ha1
@@ -186,6 +187,7 @@ class ExtensionService:
     async def import_csv(
         self, source: Path | str, *, update: bool = False, actor: Actor | None = None,
         refuse: Callable[[str], str | None] | None = None,
+        progress: csvrows.Progress | None = None,
     ) -> ImportReport:  # fmt: skip
         """Import rows ``number,display_name,secret,enabled,max_contacts`` (or the export's HA1
         columns instead of ``secret``) from a file or from CSV text.
@@ -195,10 +197,11 @@ class ExtensionService:
         ``refuse`` says why a number may not be written by the caller (``None``: it may), for
         an administrator limited to some extensions.  The rows are checked in a worker thread
         (each secret costs a strength estimate and two hashes), so that a large file does not
-        hold up the event loop it shares with SIP.
+        hold up the event loop it shares with SIP.  ``progress`` hears how far the check and
+        the write are.
         """
         text = _read(source) if isinstance(source, Path) else source.removeprefix("\ufeff")
-        records, problems = await asyncio.to_thread(self._parse, text)
+        records, problems = await asyncio.to_thread(self._parse, text, progress)
         if refuse is not None:
             problems.extend(f"line {line}: {why}" for line, r in records
                             if (why := refuse(r.number)) is not None)  # fmt: skip
@@ -213,19 +216,24 @@ class ExtensionService:
             raise CsvImportError(sorted(problems, key=_line_of))
         add = [r for _, r in records if r.number not in existing]
         change = [r for _, r in records if r.number in existing]
+        if progress is not None:
+            progress("writing", 0, len(records))
         try:
             await self.repo.write(add=add, replace=change)
         except IntegrityError:  # a number was added by someone else since the check above
             raise ExtensionError("an extension in the file was added meanwhile; nothing "
                                  "imported, run the import again") from None  # fmt: skip
+        if progress is not None:
+            progress("writing", len(records), len(records))
         if actor is not None:
             name = source.name if isinstance(source, Path) else "CSV text"
             await self.audit.record(actor, "extension.import", name,
                                     f"{len(add)} added, {len(change)} changed")  # fmt: skip
         return ImportReport(added=len(add), updated=len(change))
 
-    def _parse(self, text: str) -> tuple[builtins.list[tuple[int, ExtensionRecord]],
-                                         builtins.list[str]]:  # fmt: skip
+    def _parse(self, text: str, progress: csvrows.Progress | None = None
+               ) -> tuple[builtins.list[tuple[int, ExtensionRecord]],
+                          builtins.list[str]]:  # fmt: skip
         # newline=None: a lone CR ends a line too, as in csvrows (and as an editor shows it)
         reader = csv.reader(io.StringIO(text, newline=None))
         try:
@@ -239,6 +247,7 @@ class ExtensionService:
             return [], [f"line 1: {missing}"]
         records: builtins.list[tuple[int, ExtensionRecord]] = []
         problems: builtins.list[str] = []
+        lines = text.count("\n") + 1  # about (a quoted line break counts too)
         seen: dict[str, int] = {}
         now = datetime.now(UTC)
         while True:
@@ -250,6 +259,8 @@ class ExtensionService:
                 problems.append(f"line {reader.line_num}: not CSV ({err})")
                 break
             line = reader.line_num
+            if progress is not None and line % csvrows.PROGRESS_STEP == 0:
+                progress("checking", min(line, lines), lines)
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != len(header):

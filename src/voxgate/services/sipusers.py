@@ -413,6 +413,7 @@ class SipUserService:
     async def import_csv(
         self, source: Path | str, actor: Actor, *, update: bool = False,
         refuse: Callable[[str], str | None] | None = None,
+        progress: csvrows.Progress | None = None,
     ) -> SipUserImport:  # fmt: skip
         """Import rows ``username,password,extension,upstream_username,upstream_secret,
         device_mac,enabled`` (or the export's ``realm,ha1_md5,ha1_sha256`` instead of
@@ -425,12 +426,13 @@ class SipUserService:
         is good (one transaction).  Existing users are refused unless ``update``.
         ``refuse`` says why an extension may not be written by the caller (``None``: it
         may): a row's extension, and an existing user's present one.  The rows are checked
-        in a worker thread (strength estimates and hashes), away from the event loop."""
+        in a worker thread (strength estimates and hashes), away from the event loop;
+        ``progress`` hears how far the check and the write are."""
         try:
             text = csvrows.read_text(source)
         except csvrows.CsvError as err:
             raise SipUserError(str(err)) from None
-        parsed, problems = await asyncio.to_thread(self._parse_rows, text)
+        parsed, problems = await asyncio.to_thread(self._parse_rows, text, progress)
         existing = await self.repo.existing([row.username for _, row in parsed])
         now = datetime.now(UTC)
         add: list[SipUserRecord] = []
@@ -452,23 +454,31 @@ class SipUserService:
             (add if old is None else change).append(record)
         if problems:
             raise SipUserImportError(csvrows.by_line(problems))
+        if progress is not None:
+            progress("writing", 0, len(parsed))
         try:
             await self.repo.write(add=add, replace=change)
         except IntegrityError:  # a username was added by someone else since the check above
             raise SipUserError("a SIP user in the file was added meanwhile; nothing imported, "
                                "run the import again") from None  # fmt: skip
+        if progress is not None:
+            progress("writing", len(parsed), len(parsed))
         name = source.name if isinstance(source, Path) else "CSV text"
         await self.audit.record(actor, "sipuser.import", name,
                                 f"{len(add)} added, {len(change)} changed")  # fmt: skip
         return SipUserImport(added=len(add), updated=len(change))
 
-    def _parse_rows(self, text: str) -> tuple[builtins.list[tuple[int, _Row]], builtins.list[str]]:
+    def _parse_rows(self, text: str, progress: csvrows.Progress | None = None
+                    ) -> tuple[builtins.list[tuple[int, _Row]], builtins.list[str]]:  # fmt: skip
         """The good rows of ``text`` with their lines, and the problems of the others."""
+        lines = text.count("\n") + 1  # about (a quoted line break counts too)
         problems: list[str] = []
         parsed: list[tuple[int, _Row]] = []
         seen: dict[str, int] = {}
         for line, fields in csvrows.rows(text, ("username", "extension"), IMPORT_COLUMNS,
                                          problems):  # fmt: skip
+            if progress is not None and line % csvrows.PROGRESS_STEP == 0:
+                progress("checking", min(line, lines), lines)
             try:
                 row = self._parse(fields)
             except (SipUserError, csvrows.CsvError) as err:

@@ -4,7 +4,9 @@ or generated, and paging."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import secrets
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import wraps
@@ -15,6 +17,7 @@ from multidict import MultiDictProxy
 from yarl import URL
 
 from voxgate.services.admins import ROLE_NAMES
+from voxgate.services.csvrows import Progress
 from voxgate.services.sipusers import SipUserService
 from voxgate.storage.engine import Store
 from voxgate.web.context import context_of, session_of
@@ -213,3 +216,21 @@ def csv_download(text: str, what: str) -> web.Response:
     disposition = f'attachment; filename="voxgate-{what}-{stamp}.csv"'
     return web.Response(text=text, content_type="text/csv", charset="utf-8",
                         headers={"Content-Disposition": disposition})  # fmt: skip
+
+
+@contextmanager
+def import_progress(request: web.Request, form: MultiDictProxy[Any]) -> Iterator[Progress | None]:
+    """The progress callback of the import the form ``import_id`` names, for its progress bar
+    (:mod:`voxgate.web.progress`); the import is marked ended when the block ends."""
+    tracker = context_of(request).imports
+    session_id = session_of(request).id
+    import_id = field(form, "import_id", 64)
+    try:
+        yield tracker.start(session_id, import_id)
+    finally:
+        tracker.end(session_id, import_id)
+
+
+def new_import_id() -> str:
+    """A fresh id for an import form (its progress is asked for by it)."""
+    return secrets.token_urlsafe(12)

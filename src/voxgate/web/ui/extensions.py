@@ -29,6 +29,8 @@ from voxgate.web.ui.common import (
     csv_upload,
     done,
     for_page,
+    import_progress,
+    new_import_id,
     page_hints,
     page_number,
     render,
@@ -62,6 +64,7 @@ async def extensions_page(
         request, "extensions.html", status, section=SECTION, extensions=rows, total=total,
         page=page, pages=pages, search=search or "", contacts=contacts, error=error,
         problems=problems or [], shown_all=[shown] if shown else [], form=refill or {},
+        import_id=new_import_id(),
     )  # fmt: skip
 
 
@@ -240,8 +243,11 @@ async def import_csv(request: web.Request, users: SipUserService) -> web.StreamR
     form = await request.post()
     try:
         text = csv_upload(form)
-        result = await users.extensions.import_csv(text, update=form.get("update") == "1",
-                                                   actor=actor_of(request))  # fmt: skip
+        with import_progress(request, form) as progress:
+            result = await users.extensions.import_csv(
+                text, update=form.get("update") == "1", actor=actor_of(request),
+                progress=progress,
+            )  # fmt: skip
     except CsvImportError as err:
         count = len(err.problems)
         return await extensions_page(

@@ -40,6 +40,8 @@ from voxgate.web.ui.common import (
     csv_upload,
     done,
     for_page,
+    import_progress,
+    new_import_id,
     page_hints,
     page_number,
     render,
@@ -73,6 +75,7 @@ async def users_page(
         request, "sipusers.html", status, section=SECTION, users=rows, total=total, page=page,
         pages=pages, search=search or "", format_mac=format_mac, error=error,
         problems=problems or [], shown_all=shown or [], form=refill or {"upstream": "embedded"},
+        import_id=new_import_id(),
     )  # fmt: skip
 
 
@@ -281,8 +284,10 @@ async def import_csv(request: web.Request, users: SipUserService) -> web.StreamR
     form = await request.post()
     try:
         text = csv_upload(form)
-        result = await users.import_csv(text, actor_of(request),
-                                        update=form.get("update") == "1")  # fmt: skip
+        with import_progress(request, form) as progress:
+            result = await users.import_csv(text, actor_of(request),
+                                            update=form.get("update") == "1",
+                                            progress=progress)  # fmt: skip
     except SipUserImportError as err:
         count = len(err.problems)
         return await users_page(
