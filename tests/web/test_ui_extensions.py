@@ -29,8 +29,16 @@ pytestmark = needs_chromium
 DESKS = [("202", "Sales, desk 1"), ("203", "Sales, desk 2"), ("204", "Meeting room"),
          ("205", "Warehouse"), ("206", "Support, Anna Berg"), ("207", "Support, Tom Okafor"),
          ("210", "Lobby"), ("220", "Fax gateway")]  # fmt: skip
-SECRETS = ["Kx7-pWm2-Rt9v-Q", "Ly4-qNs8-Bd3z-R", "Mz9-rTk5-Cf2w-S", "Nw3-sVb7-Dg6x-T",
-           "Pv8-tXc4-Fh1y-U", "Qu2-vYd9-Gj5z-V", "Rt6-wZf3-Hk8a-W", "Ss1-xAg7-Jm4b-X"]
+SECRETS = [
+    "Kx7-pWm2-Rt9v-Q",
+    "Ly4-qNs8-Bd3z-R",
+    "Mz9-rTk5-Cf2w-S",
+    "Nw3-sVb7-Dg6x-T",
+    "Pv8-tXc4-Fh1y-U",
+    "Qu2-vYd9-Gj5z-V",
+    "Rt6-wZf3-Hk8a-W",
+    "Ss1-xAg7-Jm4b-X",
+]
 PHONE = "00:04:13:5a:7b:01"
 
 
@@ -78,6 +86,7 @@ async def row_of(page: Page, number: str) -> str:
 
 def test_extensions_page_end_to_end(tmp_path: Path) -> None:
     with ui_node(tmp_path) as ui:
+
         async def main() -> None:
             async with node_store(ui) as store, chromium(ui.base) as page:
                 await first_login(page, ui)
@@ -118,13 +127,15 @@ def test_extensions_page_end_to_end(tmp_path: Path) -> None:
                 await page.get_by_label("Secret", exact=True).fill("qwertyuiop")
                 await page.get_by_role("button", name="Set secret").click()
                 await expect(page.get_by_role("alert")).to_contain_text(
-                    "Secret is too weak: this is a top-100 common password")
+                    "Secret is too weak: this is a top-100 common password"
+                )
 
                 # an import with one bad row: the line named, nothing imported
                 await page.get_by_role("link", name="Extensions", exact=True).click()
                 header = "number,display_name,secret,enabled,max_contacts\n"
-                rows = [f'{n},"{name}",{s},true,\n' for (n, name), s in zip(DESKS, SECRETS,
-                                                                            strict=True)]
+                rows = [
+                    f'{n},"{name}",{s},true,\n' for (n, name), s in zip(DESKS, SECRETS, strict=True)
+                ]
                 bad = tmp_path / "desks-bad.csv"
                 bad.write_text(header + rows[0] + "2o3,Sales desk 2,Ly4-qNs8-Bd3z-R,true,\n"
                                + "".join(rows[2:]))  # fmt: skip
@@ -132,22 +143,26 @@ def test_extensions_page_end_to_end(tmp_path: Path) -> None:
                 await page.get_by_role("button", name="Import").click()
                 problems = page.get_by_role("alert", name="Import errors")
                 await expect(problems).to_contain_text(
-                    "1 bad row in the file: nothing was imported.")
+                    "1 bad row in the file: nothing was imported."
+                )
                 assert await problems.locator("li").all_inner_texts() == [
-                    "line 3: bad extension number '2o3': use 2 to 15 digits"]
+                    "line 3: bad extension number '2o3': use 2 to 15 digits"
+                ]
                 assert "202" not in ui.voxgate("ext", "list")
                 good = tmp_path / "desks.csv"
                 good.write_text(header + "".join(rows))
                 await page.get_by_label("CSV file").set_input_files(str(good))
                 await page.get_by_role("button", name="Import").click()
                 await expect(page.get_by_role("status")).to_have_text(
-                    "Import done: 8 added, 0 changed.")
+                    "Import done: 8 added, 0 changed."
+                )
                 assert "9 extension(s)" in ui.voxgate("ext", "list")
 
                 # disable one
                 await page.get_by_role("button", name="Disable 220").click()
                 await expect(page.get_by_role("status")).to_have_text(
-                    "Extension 220 disabled: it can no longer register or call.")
+                    "Extension 220 disabled: it can no longer register or call."
+                )
                 await expect(page.locator('tr[data-number="220"] .state')).to_have_text("disabled")
                 assert "enabled:      no" in ui.voxgate("ext", "show", "220")
 
@@ -178,6 +193,7 @@ def test_extensions_page_end_to_end(tmp_path: Path) -> None:
 
 def test_sipusers_page_end_to_end(tmp_path: Path) -> None:
     with ui_node(tmp_path) as ui:
+
         async def main() -> None:
             async with chromium(ui.base) as page:
                 await first_login(page, ui)
@@ -218,14 +234,16 @@ def test_sipusers_page_end_to_end(tmp_path: Path) -> None:
                 shown_once = page.get_by_role("status", name="Shown once")
                 await expect(shown_once).to_have_count(2)
                 await expect(shown_once.nth(1)).to_contain_text(
-                    "set it as the secret of 401-bob in the PBX")
+                    "set it as the secret of 401-bob in the PBX"
+                )
 
                 # a refusal says why and keeps the form
                 await page.get_by_label("User name", exact=True).fill("dave")
                 await page.get_by_label("Extension", exact=True).fill("209")
                 await page.get_by_role("button", name="Add SIP user").click()
                 await expect(page.get_by_role("alert")).to_have_text(
-                    "No extension 209 in the embedded call control.")
+                    "No extension 209 in the embedded call control."
+                )
                 await expect(page.get_by_label("User name", exact=True)).to_have_value("dave")
 
                 # an import with one bad row, then a good one
@@ -234,35 +252,42 @@ def test_sipusers_page_end_to_end(tmp_path: Path) -> None:
                 rows = [f"desk-{n},Pw{n}-Kx8vQ2z-Lm,{n},,Up{n}-Lm4pR7t-Qz,00:04:13:5a:7c:{n[1:]},\n"
                         for n in ("202", "203", "204", "206")]  # fmt: skip
                 bad = tmp_path / "users-bad.csv"
-                bad.write_text(header + rows[0] + rows[1].replace("Up203-Lm4pR7t-Qz",
-                                                                  "Pw203-Kx8vQ2z-Lm") + rows[2])
+                bad.write_text(
+                    header
+                    + rows[0]
+                    + rows[1].replace("Up203-Lm4pR7t-Qz", "Pw203-Kx8vQ2z-Lm")
+                    + rows[2]
+                )
                 await page.get_by_label("CSV file").set_input_files(str(bad))
                 await page.get_by_role("button", name="Import").click()
                 problems = page.get_by_role("alert", name="Import errors")
                 await expect(problems).to_contain_text(
-                    "1 bad row in the file: nothing was imported.")
+                    "1 bad row in the file: nothing was imported."
+                )
                 assert await problems.locator("li").all_inner_texts() == [
                     "line 3: the upstream (level-2) secret must differ from the device "
-                    "(level-1) password"]
+                    "(level-1) password"
+                ]
                 assert "3 SIP user(s)" in ui.voxgate("sipuser", "list")
                 good = tmp_path / "users.csv"
                 good.write_text(header + "".join(rows))
                 await page.get_by_label("CSV file").set_input_files(str(good))
                 await page.get_by_role("button", name="Import").click()
                 await expect(page.get_by_role("status")).to_have_text(
-                    "Import done: 4 added, 0 changed.")
+                    "Import done: 4 added, 0 changed."
+                )
 
                 # disable one; delete one after the confirmation page
                 await page.get_by_role("button", name="Disable desk-204").click()
                 await expect(page.get_by_role("status")).to_have_text(
-                    "SIP user desk-204 disabled: its devices can no longer register.")
+                    "SIP user desk-204 disabled: its devices can no longer register."
+                )
                 assert "enabled:           no" in ui.voxgate("sipuser", "show", "desk-204")
                 await page.get_by_role("link", name="Delete desk-206").click()
                 await expect(page.get_by_role("heading", name="Delete SIP user desk-206?")
                              ).to_be_visible()  # fmt: skip
                 await page.get_by_role("button", name="Delete SIP user desk-206").click()
-                await expect(page.get_by_role("status")).to_have_text(
-                    "SIP user desk-206 deleted.")
+                await expect(page.get_by_role("status")).to_have_text("SIP user desk-206 deleted.")
                 assert "desk-206" not in ui.voxgate("sipuser", "list")
 
                 # its own page: a new device password, generated and shown once
@@ -270,7 +295,8 @@ def test_sipusers_page_end_to_end(tmp_path: Path) -> None:
                 await page.get_by_label("Generate a strong password").check()
                 await page.get_by_role("button", name="Set password").click()
                 await expect(page.get_by_role("status", name="Shown once")).to_contain_text(
-                    "New device password of SIP user bob set:")
+                    "New device password of SIP user bob set:"
+                )
                 await page.goto("/sipusers")
                 await screenshot(page, "sipusers", tmp_path)
 

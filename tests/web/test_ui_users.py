@@ -55,60 +55,97 @@ async def post(browser: aiohttp.ClientSession, path: str, form: dict[str, str],
 def test_a_generated_secret_is_shown_once_and_a_weak_one_is_explained(tmp_path: Path) -> None:
     async def body(admin: Admin, browser: aiohttp.ClientSession, token: str) -> None:
         extensions = users_of(admin).extensions
-        status, _, page = await post(browser, "/extensions/add", {
-            "number": "201", "display_name": "Front desk", "generate_secret": "1",
-            "enabled": "1", "max_contacts": ""}, token)
+        status, _, page = await post(
+            browser,
+            "/extensions/add",
+            {
+                "number": "201",
+                "display_name": "Front desk",
+                "generate_secret": "1",
+                "enabled": "1",
+                "max_contacts": "",
+            },
+            token,
+        )
         assert status == 200 and "Extension 201 added. Its secret:" in page
         [secret] = SHOWN.findall(page)
         assert "it is shown this once" in page
         record = await extensions.get("201")
         assert record.ha1_md5 == ha1("MD5", "201", "pbx.test", secret)
         assert (record.display_name, record.enabled, record.max_contacts) == (
-            "Front desk", True, None)
+            "Front desk",
+            True,
+            None,
+        )
         async with browser.get("/extensions") as answer:
             assert secret not in await answer.text()  # never again
         async with browser.get("/extensions/edit?number=201") as answer:
             assert secret not in await answer.text()
 
-        status, _, page = await post(browser, "/extensions/add", {
-            "number": "202", "display_name": "Back office", "secret": "qwertyuiop"}, token)
+        status, _, page = await post(
+            browser,
+            "/extensions/add",
+            {"number": "202", "display_name": "Back office", "secret": "qwertyuiop"},
+            token,
+        )
         assert status == 400
-        assert ("Secret is too weak: this is a top-100 common password; use at least 10 "
-                "characters that are hard to guess, or tick “Generate a strong secret”.") in page
+        assert (
+            "Secret is too weak: this is a top-100 common password; use at least 10 "
+            "characters that are hard to guess, or tick “Generate a strong secret”."
+        ) in page
         assert 'value="Back office"' in page  # the form keeps what was typed (not the secret)
         status, _, page = await post(browser, "/extensions/add", {"number": "202"}, token)
         assert status == 400 and "Type a secret, or tick “Generate a strong secret”." in page
-        status, _, page = await post(browser, "/extensions/add", {
-            "number": "202", "secret": SECRET, "generate_secret": "1"}, token)
+        status, _, page = await post(
+            browser,
+            "/extensions/add",
+            {"number": "202", "secret": SECRET, "generate_secret": "1"},
+            token,
+        )
         assert status == 400 and "not both" in page
-        status, _, page = await post(browser, "/extensions/add", {
-            "number": "202", "secret": SECRET, "max_contacts": "lots"}, token)
+        status, _, page = await post(
+            browser,
+            "/extensions/add",
+            {"number": "202", "secret": SECRET, "max_contacts": "lots"},
+            token,
+        )
         assert status == 400 and "Max contacts must be a number from 1 to 100" in page
         assert await extensions.count() == 1
-        status, where, _ = await post(browser, "/extensions/add", {
-            "number": "202", "secret": SECRET, "max_contacts": "2"}, token)
+        status, where, _ = await post(
+            browser,
+            "/extensions/add",
+            {"number": "202", "secret": SECRET, "max_contacts": "2"},
+            token,
+        )
         assert (status, where) == (303, "/extensions?done=extension.add&subject=202")
         assert not (await extensions.get("202")).enabled  # the box was not ticked
         async with browser.get(where) as answer:
             assert "Extension 202 added." in await answer.text()
 
         # a new secret: typed (refused when weak), then generated and shown once
-        status, _, page = await post(browser, "/extensions/secret",
-                                     {"number": "202", "secret": "short"}, token)
+        status, _, page = await post(
+            browser, "/extensions/secret", {"number": "202", "secret": "short"}, token
+        )
         assert status == 400 and "Secret is too short" in page
-        status, where, _ = await post(browser, "/extensions/secret",
-                                      {"number": "202", "secret": SECRET + "2"}, token)
+        status, where, _ = await post(
+            browser, "/extensions/secret", {"number": "202", "secret": SECRET + "2"}, token
+        )
         assert where == "/extensions/edit?number=202&done=extension.secret&subject=202"
-        status, _, page = await post(browser, "/extensions/secret",
-                                     {"number": "202", "generate_secret": "1"}, token)
+        status, _, page = await post(
+            browser, "/extensions/secret", {"number": "202", "generate_secret": "1"}, token
+        )
         [new] = SHOWN.findall(page)
         assert (await extensions.get("202")).ha1_sha256 == ha1("SHA-256", "202", "pbx.test", new)
-        events = [(e.action, e.target, e.detail) for e in reversed(await admin.audit.recent(
-            action_prefix="extension."))]
-        assert events == [("extension.add", "201", "enabled, display name 'Front desk'"),
-                          ("extension.add", "202", "disabled, display name ''"),
-                          ("extension.set", "202", "new secret"),
-                          ("extension.set", "202", "new secret")]
+        events = [
+            (e.action, e.target, e.detail)
+            for e in reversed(await admin.audit.recent(action_prefix="extension."))
+        ]
+        assert events == [
+            ("extension.add", "201", "enabled, display name 'Front desk'"),
+            ("extension.add", "202", "disabled, display name ''"),
+            ("extension.set", "202", "new secret"),
+            ("extension.set", "202", "new secret"),
+        ]
         assert all(secret not in d and new not in d for _, _, d in events)
 
     run(tmp_path, body)
@@ -119,17 +156,27 @@ def test_change_enable_and_delete_after_confirmation(tmp_path: Path) -> None:
         users = users_of(admin)
         await users.extensions.add("201", SECRET, display_name="Alice")
         await users.add("alice", ME, extension="201", password=PASSWORD, upstream_secret=UPSTREAM)
-        status, where, _ = await post(browser, "/extensions/edit", {
-            "number": "201", "display_name": "Alice", "max_contacts": "3"}, token)
+        status, where, _ = await post(
+            browser,
+            "/extensions/edit",
+            {"number": "201", "display_name": "Alice", "max_contacts": "3"},
+            token,
+        )
         assert where == "/extensions/edit?number=201&done=extension.set&subject=201"
-        status, where, _ = await post(browser, "/extensions/edit", {
-            "number": "201", "display_name": "Alice", "max_contacts": "3"}, token)
+        status, where, _ = await post(
+            browser,
+            "/extensions/edit",
+            {"number": "201", "display_name": "Alice", "max_contacts": "3"},
+            token,
+        )
         assert "done=extension.same" in where
-        status, where, _ = await post(browser, "/extensions/disable",
-                                      {"number": "201", "q": "ali", "page": "1"}, token)
+        status, where, _ = await post(
+            browser, "/extensions/disable", {"number": "201", "q": "ali", "page": "1"}, token
+        )
         assert where == "/extensions?q=ali&page=1&done=extension.disable&subject=201"
-        status, where, _ = await post(browser, "/extensions/enable",
-                                      {"number": "201", "back": "edit"}, token)
+        status, where, _ = await post(
+            browser, "/extensions/enable", {"number": "201", "back": "edit"}, token
+        )
         assert where.startswith("/extensions/edit?number=201&done=extension.enable")
         record = await users.extensions.get("201")
         assert (record.max_contacts, record.enabled) == (3, True)
@@ -146,10 +193,16 @@ def test_change_enable_and_delete_after_confirmation(tmp_path: Path) -> None:
         assert status == 400 and "No extension 201." in page
         async with browser.get("/extensions/edit?number=999") as answer:
             assert answer.status == 404 and "No extension 999." in await answer.text()
-        events = [(e.action, e.detail) for e in reversed(await admin.audit.recent(
-            action_prefix="extension."))]
-        assert events == [("extension.set", "max_contacts"), ("extension.set", "enabled"),
-                          ("extension.set", "enabled"), ("extension.delete", "")]
+        events = [
+            (e.action, e.detail)
+            for e in reversed(await admin.audit.recent(action_prefix="extension."))
+        ]
+        assert events == [
+            ("extension.set", "max_contacts"),
+            ("extension.set", "enabled"),
+            ("extension.set", "enabled"),
+            ("extension.delete", ""),
+        ]
 
     run(tmp_path, body)
 
@@ -169,10 +222,28 @@ def test_list_search_paging_registered_contacts_import_and_export(tmp_path: Path
         async with browser.get(f"/imports/progress?id={import_id.group(1)}") as answer:
             assert await answer.json() == {"phase": "done", "done": 60, "total": 60}
         now = datetime.now(UTC)
-        await BindingRepo(admin.server.store).apply([BindingRecord(
-            "301", f"sip:301@192.0.2.{i}:5060", None, None, now + timedelta(minutes=30 - 20 * i),
-            f"c{i}", 1, None, "tls", f"192.0.2.{i}", 5061, "tls:127.0.0.1:5061", "snom D785",
-            now) for i in range(3)], [])  # two live, one expired
+        await BindingRepo(admin.server.store).apply(
+            [
+                BindingRecord(
+                    "301",
+                    f"sip:301@192.0.2.{i}:5060",
+                    None,
+                    None,
+                    now + timedelta(minutes=30 - 20 * i),
+                    f"c{i}",
+                    1,
+                    None,
+                    "tls",
+                    f"192.0.2.{i}",
+                    5061,
+                    "tls:127.0.0.1:5061",
+                    "snom D785",
+                    now,
+                )
+                for i in range(3)
+            ],
+            [],
+        )  # two live, one expired
         async with browser.get("/extensions") as answer:
             page = await answer.text()
         assert page.count('<tr id="extension-') == 50 and "Page 1 of 2 · 60 extensions" in page
@@ -183,7 +254,7 @@ def test_list_search_paging_registered_contacts_import_and_export(tmp_path: Path
         assert page.count('<tr id="extension-') == 10 and "10 extensions." in page
         async with browser.get("/extensions/edit?number=301") as answer:
             page = await answer.text()
-        assert "Registered now <span class=\"count\">2</span>" in page and "snom D785" in page
+        assert 'Registered now <span class="count">2</span>' in page and "snom D785" in page
 
         bad = aiohttp.FormData({"csrf_token": token})
         bad.add_field("file", (f"number,secret\n400,{SECRET}\n301,{SECRET}\n40x,{SECRET}\n"
@@ -192,15 +263,18 @@ def test_list_search_paging_registered_contacts_import_and_export(tmp_path: Path
             assert answer.status == 400
             page = await answer.text()
         assert "3 bad rows in the file: nothing was imported." in page
-        assert ("line 3: extension 301 exists already (tick “Rows may change existing "
-                "extensions” to change it)") in page
+        assert (
+            "line 3: extension 301 exists already (tick “Rows may change existing "
+            "extensions” to change it)"
+        ) in page
         assert "line 4: bad extension number &#39;40x&#39;" in page
         assert "line 5: secret is too short" in page
         assert await extensions.count() == 60
 
         async with browser.get("/extensions.csv") as answer:
             assert answer.headers["Content-Disposition"].startswith(
-                'attachment; filename="voxgate-extensions-')
+                'attachment; filename="voxgate-extensions-'
+            )
             exported = await answer.text()
         first = next(csv.DictReader(io.StringIO(exported)))
         assert first["number"] == "300" and first["ha1_md5"] == ha1("MD5", "300", "pbx.test",
@@ -219,26 +293,57 @@ def test_sipusers_added_three_ways_changed_and_deleted(tmp_path: Path) -> None:
         users = users_of(admin)
         await users.extensions.add("201", SECRET, display_name="Alice")
         # an extension of this node: its new registration secret is never shown
-        status, _, page = await post(browser, "/sipusers/add", {
-            "username": "alice", "extension": "201", "device_mac": "00-04-f2-a1-b2-c3",
-            "generate_password": "1", "upstream": "embedded", "enabled": "1"}, token)
+        status, _, page = await post(
+            browser,
+            "/sipusers/add",
+            {
+                "username": "alice",
+                "extension": "201",
+                "device_mac": "00-04-f2-a1-b2-c3",
+                "generate_password": "1",
+                "upstream": "embedded",
+                "enabled": "1",
+            },
+            token,
+        )
         assert status == 200 and "SIP user alice added. Its device password:" in page
         [password] = SHOWN.findall(page)
         alice = await users.get("alice")
         assert alice.ha1_md5 == ha1("MD5", "alice", "edge.test", password)
         assert alice.device_mac == "0004f2a1b2c3"
         assert (await users.extensions.get("201")).ha1_md5 == ha1(
-            "MD5", "201", "pbx.test", users.unseal(alice))  # the extension took the new secret
+            "MD5", "201", "pbx.test", users.unseal(alice)
+        )  # the extension took the new secret
         # a new extension of this node, with a typed password
-        status, where, _ = await post(browser, "/sipusers/add", {
-            "username": "carol", "extension": "301", "password": PASSWORD, "upstream": "create",
-            "display_name": "Carol", "enabled": "1"}, token)
+        status, where, _ = await post(
+            browser,
+            "/sipusers/add",
+            {
+                "username": "carol",
+                "extension": "301",
+                "password": PASSWORD,
+                "upstream": "create",
+                "display_name": "Carol",
+                "enabled": "1",
+            },
+            token,
+        )
         assert where == "/sipusers?done=sipuser.add&subject=carol"
         assert (await users.extensions.get("301")).display_name == "Carol"
         # another PBX: the upstream secret generated and shown once, with where to set it
-        status, _, page = await post(browser, "/sipusers/add", {
-            "username": "bob", "extension": "401", "generate_password": "1",
-            "upstream": "foreign", "upstream_username": "401-bob", "enabled": "1"}, token)
+        status, _, page = await post(
+            browser,
+            "/sipusers/add",
+            {
+                "username": "bob",
+                "extension": "401",
+                "generate_password": "1",
+                "upstream": "foreign",
+                "upstream_username": "401-bob",
+                "enabled": "1",
+            },
+            token,
+        )
         shown = SHOWN.findall(page)
         assert len(shown) == 2 and "set it as the secret of 401-bob in the PBX" in page
         assert users.unseal(await users.get("bob")) == shown[1]
@@ -260,26 +365,44 @@ def test_sipusers_added_three_ways_changed_and_deleted(tmp_path: Path) -> None:
             assert 'value="2' in page  # the extension typed is still there
         assert await users.count() == 3
 
-        status, where, _ = await post(browser, "/sipusers/edit", {
-            "username": "bob", "extension": "402", "upstream_username": "402-bob",
-            "device_mac": ""}, token)
+        status, where, _ = await post(
+            browser,
+            "/sipusers/edit",
+            {
+                "username": "bob",
+                "extension": "402",
+                "upstream_username": "402-bob",
+                "device_mac": "",
+            },
+            token,
+        )
         assert where == "/sipusers/edit?username=bob&done=sipuser.set&subject=bob"
-        status, where, _ = await post(browser, "/sipusers/edit", {
-            "username": "alice", "extension": "201", "upstream_username": "201",
-            "device_mac": ""}, token)  # only the device changes: unbound
+        status, where, _ = await post(
+            browser,
+            "/sipusers/edit",
+            {"username": "alice", "extension": "201", "upstream_username": "201", "device_mac": ""},
+            token,
+        )  # only the device changes: unbound
         assert (await users.get("alice")).device_mac is None
-        status, _, page = await post(browser, "/sipusers/edit", {
-            "username": "alice", "extension": "201", "device_mac": "nope"}, token)
+        status, _, page = await post(
+            browser,
+            "/sipusers/edit",
+            {"username": "alice", "extension": "201", "device_mac": "nope"},
+            token,
+        )
         assert status == 400 and "Not a MAC address" in page
-        status, _, page = await post(browser, "/sipusers/password",
-                                     {"username": "bob", "generate_password": "1"}, token)
+        status, _, page = await post(
+            browser, "/sipusers/password", {"username": "bob", "generate_password": "1"}, token
+        )
         [new] = SHOWN.findall(page)
         assert (await users.get("bob")).ha1_md5 == ha1("MD5", "bob", "edge.test", new)
-        status, _, page = await post(browser, "/sipusers/upstream",
-                                     {"username": "bob", "upstream_secret": new}, token)
+        status, _, page = await post(
+            browser, "/sipusers/upstream", {"username": "bob", "upstream_secret": new}, token
+        )
         assert status == 400 and "must differ" in page
-        status, where, _ = await post(browser, "/sipusers/upstream",
-                                      {"username": "bob", "upstream_secret": UPSTREAM}, token)
+        status, where, _ = await post(
+            browser, "/sipusers/upstream", {"username": "bob", "upstream_secret": UPSTREAM}, token
+        )
         assert "done=sipuser.upstream" in where
         status, where, _ = await post(browser, "/sipusers/disable", {"username": "carol"}, token)
         assert not (await users.get("carol")).enabled
@@ -293,12 +416,17 @@ def test_sipusers_added_three_ways_changed_and_deleted(tmp_path: Path) -> None:
             page = await answer.text()
         assert 'data-username="bob"' in page and 'data-username="alice"' not in page
         assert "as 402-bob" in page
-        events = [(e.action, e.target, e.detail) for e in reversed(await admin.audit.recent(
-            action_prefix="sipuser.set"))]
+        events = [
+            (e.action, e.target, e.detail)
+            for e in reversed(await admin.audit.recent(action_prefix="sipuser.set"))
+        ]
         assert events == [
             ("sipuser.set", "bob", "extension 402, upstream username 402-bob"),
-            ("sipuser.set", "alice", "device none"), ("sipuser.set", "bob", "new password"),
-            ("sipuser.set", "bob", "new upstream secret"), ("sipuser.set", "carol", "disabled")]
+            ("sipuser.set", "alice", "device none"),
+            ("sipuser.set", "bob", "new password"),
+            ("sipuser.set", "bob", "new upstream secret"),
+            ("sipuser.set", "carol", "disabled"),
+        ]
 
     run(tmp_path, body)
 
@@ -306,7 +434,9 @@ def test_sipusers_added_three_ways_changed_and_deleted(tmp_path: Path) -> None:
 def test_sipusers_import_and_export(tmp_path: Path) -> None:
     async def body(admin: Admin, browser: aiohttp.ClientSession, token: str) -> None:
         users = users_of(admin)
-        header = "username,password,extension,upstream_username,upstream_secret,device_mac,enabled\n"
+        header = (
+            "username,password,extension,upstream_username,upstream_secret,device_mac,enabled\n"
+        )
         bad = aiohttp.FormData({"csrf_token": token})
         bad.add_field("file", (header + f"a1,{PASSWORD},201,,{UPSTREAM},,\n"
                                f"a2,{PASSWORD},202,,{PASSWORD},,\n"
@@ -330,8 +460,9 @@ def test_sipusers_import_and_export(tmp_path: Path) -> None:
         again.add_field("file", exported.encode(), filename="again.csv")
         async with browser.post("/sipusers/import", data=again) as answer:
             page = await answer.text()
-        assert ("SIP user a1 exists already (tick “Rows may change existing SIP users” to "
-                "change it)") in page
+        assert (
+            "SIP user a1 exists already (tick “Rows may change existing SIP users” to change it)"
+        ) in page
 
     run(tmp_path, body)
 
@@ -366,9 +497,15 @@ def test_every_change_needs_the_csrf_token_and_a_system_administrator(tmp_path: 
         await admin.admins.grant("bob", "form", "extensions", "write", ME)
         group = admin.client()
         assert (await login(group, "bob", GOOD))[:2] == (303, "/")
-        for path in ("/extensions", "/extensions.csv", "/extensions/edit?number=201",
-                     "/extensions/delete?number=201", "/sipusers", "/sipusers.csv",
-                     "/sipusers/edit?username=alice"):
+        for path in (
+            "/extensions",
+            "/extensions.csv",
+            "/extensions/edit?number=201",
+            "/extensions/delete?number=201",
+            "/sipusers",
+            "/sipusers.csv",
+            "/sipusers/edit?username=alice",
+        ):
             async with group.get(path) as answer:
                 assert answer.status == 403, path
                 assert "open to system administrators only" in await answer.text()
