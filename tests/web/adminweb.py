@@ -95,9 +95,11 @@ def node_context(tls: TlsSettings) -> ReloadableContext:
 @asynccontextmanager
 async def running(tmp_path: Path, settings: AdminSettings | None = None,
                   *, store: Store | None = None, cert: tuple[Path, Path] | None = None,
-                  chain: Path | None = None) -> AsyncIterator[Admin]:  # fmt: skip
+                  chain: Path | None = None, with_key: bool = True,
+                  ) -> AsyncIterator[Admin]:  # fmt: skip
     """The server over ``cert`` (a self-signed one made here if not given) and ``chain``
-    (``tls.chain``), reloadable as the node's is."""
+    (``tls.chain``), reloadable as the node's is; ``with_key=False``: as a node without its
+    key file (no SIP users, no extensions)."""
     settings = settings or AdminSettings(address="127.0.0.1", port=0)
     own = store is None
     if store is None:
@@ -108,7 +110,7 @@ async def running(tmp_path: Path, settings: AdminSettings | None = None,
     tls = node_context(tls_settings)
     clock = [1000.0]
     users = SipUserService(store, "edge.test", secrets.token_bytes(KEY_SIZE),
-                           pbx_realm="pbx.test")  # the API's SIP users and extensions
+                           pbx_realm="pbx.test") if with_key else None  # without: no key file
     server = AdminServer(settings, store, tls=tls, tls_settings=tls_settings,
                          clock=lambda: clock[0], sipusers=users)  # fmt: skip
     host, port = await server.start(settings.address, settings.port)

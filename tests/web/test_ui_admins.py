@@ -67,8 +67,9 @@ def test_a_group_administrator_and_an_end_user_made_and_used_in_the_browser(
                     await devices.learn(mac, f"192.168.10.{31 + n}", IdentitySource.USER_AGENT,
                                         "snom D785/10.1.184.14")  # fmt: skip
                 await first_login(page, ui)
-                assert await sections(page) == ["Dashboard", "Devices", "Netlists", "TLS",
-                                                "Audit log", "Administrators"]  # fmt: skip
+                assert await sections(page) == [
+                    "Dashboard", "Devices", "Extensions", "SIP users", "Netlists", "TLS",
+                    "Audit log", "Administrators"]  # fmt: skip
 
                 # the group administrator: a generated password, shown once
                 await page.get_by_role("link", name="Administrators").click()

@@ -17,6 +17,7 @@ from voxgate.services.admins import AdminService
 from voxgate.services.audit import Actor, AuditLog
 from voxgate.services.certificates import CertificateService
 from voxgate.services.livecalls import LiveCalls, no_calls
+from voxgate.services.sipusers import SipUserService
 from voxgate.web.lockout import LoginGuard
 from voxgate.web.progress import ImportTracker
 from voxgate.web.sessions import Session, SessionStore
@@ -48,6 +49,9 @@ class AdminContext:
     live_calls: LiveCalls = no_calls
     #: CSV imports under way, for the progress bars of the pages that sent them.
     imports: ImportTracker = field(default_factory=ImportTracker)
+    #: SIP users and, through them, the embedded call control's extensions: they need the
+    #: node's realms and key file (``None`` without them; their pages say so).
+    sipusers: SipUserService | None = None
 
     def render(self, name: str, status: int = 200, **values: Any) -> web.Response:
         """A page from template ``name`` (autoescaped)."""

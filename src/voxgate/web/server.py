@@ -77,7 +77,7 @@ class AdminServer:
             audit=audit, sessions=sessions, guard=LoginGuard(lockout_policy(settings), audit),
             clock=clock or (lambda: asyncio.get_running_loop().time()),
             templates=template_environment(), certificates=self.certificates,
-            live_calls=live_calls,
+            live_calls=live_calls, sipusers=sipusers,
         )  # fmt: skip
         self._listener: GatedHttpsListener | None = None
         #: The listening address once started.

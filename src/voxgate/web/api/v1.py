@@ -26,7 +26,7 @@ from voxgate.services.netlists import NetlistService
 from voxgate.services.sipusers import SipUserService
 from voxgate.storage.engine import Store
 from voxgate.web.context import actor_of
-from voxgate.web.grants import ForbiddenError
+from voxgate.web.grants import ForbiddenError, Grants
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -126,6 +126,33 @@ def answering(services: Services, handler: Callable[[web.Request, Services],
 
     answer.__doc__ = handler.__doc__
     return answer
+
+
+def outside_scope(grants: Grants) -> Callable[[str], str | None] | None:
+    """For an import: why the caller may not write an extension number (``None``: it may);
+    ``None`` for a system administrator (every number)."""
+    if grants.is_system:
+        return None
+
+    def refuse(number: str) -> str | None:
+        if grants.allows("extension", number, "write"):
+            return None
+        return f"extension {number} is not in the write scope of {grants.username}"
+
+    return refuse
+
+
+def import_refused(problems: list[str]) -> ApiError:
+    """The ``422`` of an import with bad rows (the CLI's option named as the API's)."""
+    problems = [p.replace("(use --update to change it)", "(use update=true to change it)")
+                for p in problems]  # fmt: skip
+    return ApiError(422, f"{len(problems)} bad row(s), nothing imported", problems=problems)
+
+
+def csv_file(text: str, name: str) -> web.Response:
+    """A CSV download."""
+    return web.Response(text=text, content_type="text/csv", charset="utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
 
 
 async def json_object(request: web.Request) -> Mapping[str, Any]:
