@@ -1,7 +1,8 @@
 """The netlists page (NET-1): the allow and block lists, one named netlist's netblocks, a
 netblock added or deleted.  Changes go through
 :class:`~voxgate.services.netlists.NetlistService` (checks, one transaction, the change
-counter running nodes reload on, the audit event)."""
+counter running nodes reload on, the audit event).  Form ``netlists``: the lists are the
+node's, so its read grant shows all of them and its write grant changes any."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from aiohttp import web
 
 from voxgate.services.netlists import KINDS, MANUAL, NetlistChangeError, NetlistService
 from voxgate.web.context import actor_of
-from voxgate.web.ui.common import capitalized, done, field, render, store_of, system_only
+from voxgate.web.ui.common import capitalized, done, field, needs, render, store_of
 
 #: Netblocks of one netlist shown on the page (imported country lists hold thousands).
 MAX_SHOWN: Final = 500
@@ -70,7 +71,7 @@ async def delete(request: web.Request) -> web.StreamResponse:
 def routes() -> list[web.RouteDef]:
     """The netlists page's routes."""
     return [
-        web.get("/netlists", system_only(netlists_page)),
-        web.post("/netlists/add", system_only(add)),
-        web.post("/netlists/delete", system_only(delete)),
+        web.get("/netlists", needs("netlists")(netlists_page)),
+        web.post("/netlists/add", needs("netlists")(add)),
+        web.post("/netlists/delete", needs("netlists")(delete)),
     ]

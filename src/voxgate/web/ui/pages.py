@@ -1,5 +1,6 @@
 """The pages of the web administration: login, logout, password change; the routes of the
-other pages (dashboard, devices, netlists, audit log) are added from their modules.
+other pages (dashboard, devices, extensions, SIP users, netlists, TLS, audit log) are added
+from their modules.
 
 Login (``POST /login``) is guarded three ways: a locked-out address is refused before any
 password is checked (``429``); the form carries a login token that must match the
@@ -31,8 +32,18 @@ from voxgate.web.context import (
     source_of,
 )
 from voxgate.web.sessions import TOKEN_BYTES, SessionLimitError
-from voxgate.web.ui import auditlog, dashboard, devices, imports, netlists
-from voxgate.web.ui.common import NAVIGATION
+from voxgate.web.ui import (
+    accounts,
+    auditlog,
+    dashboard,
+    devices,
+    extensions,
+    imports,
+    netlists,
+    sipusers,
+    tls,
+)
+from voxgate.web.ui.common import navigation_of
 
 #: Longest user name or password read from the form (longer is simply wrong).
 MAX_FIELD: Final = 256
@@ -46,8 +57,9 @@ def routes() -> list[web.RouteDef]:
         web.get("/login", login_page), web.post("/login", login),
         web.post("/logout", logout),
         web.get("/password", password_page), web.post("/password", change_password),
-        *dashboard.routes(), *devices.routes(), *netlists.routes(), *auditlog.routes(),
-        *imports.routes(),
+        *dashboard.routes(), *devices.routes(), *extensions.routes(), *sipusers.routes(),
+        *netlists.routes(), *tls.routes(), *auditlog.routes(), *imports.routes(),
+        *accounts.routes(),
     ]  # fmt: skip
 
 
@@ -148,18 +160,19 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-def _password_form(request: web.Request, status: int = 200, message: str = "") -> web.Response:
+async def _password_form(request: web.Request, status: int = 200,
+                         message: str = "") -> web.Response:  # fmt: skip
     session = session_of(request)
     return context_of(request).render(
         "password.html", status, session=session, csrf_token=session.csrf_token,
-        message=message, role_name=ROLE_NAMES[session.role], navigation=NAVIGATION,
-        section="/password",
+        message=message, role_name=ROLE_NAMES[session.role],
+        navigation=await navigation_of(request), section="/password",
     )  # fmt: skip
 
 
 async def password_page(request: web.Request) -> web.StreamResponse:
     """``GET /password``: the change form (the only page while the password must change)."""
-    return _password_form(request)
+    return await _password_form(request)
 
 
 async def change_password(request: web.Request) -> web.StreamResponse:
@@ -170,15 +183,16 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     current = str(form.get("current", ""))[:MAX_FIELD]
     new = str(form.get("new", ""))
     if new != str(form.get("again", "")):
-        return _password_form(request, 400, "The two new passwords differ.")
+        return await _password_form(request, 400, "The two new passwords differ.")
     try:
         await context.admins.change_own_password(session.username, current, new,
                                                  source_of(request))  # fmt: skip
     except WeakPasswordError as err:
-        return _password_form(request, 400, err.feedback[:1].upper() + err.feedback[1:] + ".")
+        return await _password_form(request, 400,
+                                    err.feedback[:1].upper() + err.feedback[1:] + ".")  # fmt: skip
     except AdminError as err:
         text = str(err)
-        return _password_form(request, 400, text[:1].upper() + text[1:] + ".")
+        return await _password_form(request, 400, text[:1].upper() + text[1:] + ".")
     account = await context.admins.get(session.username)
     session.password_changed_at = account.password_changed_at  # other sessions end
     session.must_change = False
