@@ -44,7 +44,8 @@ def test_every_change_needs_the_csrf_token(tmp_path: Path) -> None:
         for path, form in (("/devices/enable", {"mac": PHONE}), ("/devices/add", {"mac": "1"}),
                            ("/devices/describe", {"mac": PHONE, "description": "x"}),
                            ("/netlists/add", {"kind": "block", "network": "192.0.2.0/24"}),
-                           ("/netlists/delete", {"kind": "block", "network": "192.0.2.0/24"})):
+                           ("/netlists/delete", {"kind": "block", "network": "192.0.2.0/24"}),
+                           ("/netlists/import", {"kind": "block", "text": "192.0.2.0/24"})):
             async with browser.post(path, data=form, allow_redirects=False) as answer:
                 assert answer.status == 403, path
         form = aiohttp.FormData({"csrf_token": "forged"})

@@ -52,6 +52,7 @@ DONE: Final = {
     "netlist.add": "Netblock {subject} added.",
     "netlist.exists": "Netblock {subject} was already in that netlist: nothing changed.",
     "netlist.delete": "Netblock {subject} deleted.",
+    "netlist.import": "Netlist imported: {subject}.",
     "admin.add": "Account {subject} added: its password must be changed at the first login.",
     "admin.change": "Account {subject} changed.",
     "admin.unchanged": "Nothing to change for {subject}.",
@@ -244,10 +245,10 @@ def for_page(message: str) -> str:
     return capitalized(page_hints(message))
 
 
-def csv_upload(form: MultiDictProxy[Any]) -> str:
+def csv_upload(form: MultiDictProxy[Any], what: str = "a CSV file") -> str:
     """The CSV text of an import form: the file ``file`` (UTF-8; the byte-order mark a
     spreadsheet writes is dropped) or pasted ``text``; :class:`FormError` saying what is
-    wrong."""
+    wrong (``what`` names the file asked for)."""
     upload = form.get("file")
     text = ""
     if isinstance(upload, web.FileField):
@@ -262,7 +263,7 @@ def csv_upload(form: MultiDictProxy[Any]) -> str:
         pasted = form.get("text")
         text = pasted if isinstance(pasted, str) else ""
     if not text.strip():
-        raise FormError("Choose a CSV file to import.")
+        raise FormError(f"Choose {what} to import.")
     return text
 
 
