@@ -298,10 +298,13 @@ def test_sipusers_write_in_scope_and_refusals(tmp_path: Path) -> None:
             (
                 "username,password,extension,upstream_username,upstream_secret,device_mac,enabled\n"
                 f"gus,{PASSWORD},201,,{UPSTREAM},,\nhal,{PASSWORD},203,,{UPSTREAM},,\n"
+                f"cid,{PASSWORD},201,,{UPSTREAM},,\n"  # moved here from outside the scope
             ),
         )
-        assert status == 400 and "1 bad row in the file: nothing was imported." in page
+        assert status == 400 and "2 bad rows in the file: nothing was imported." in page
         assert "line 3: extension 203 is not in the write scope of sam" in page
+        assert "line 4: extension 203 is not in the write scope of sam" in page
+        assert "SIP user cid exists" not in page  # not said outside the scope
         assert "gus" not in {u.username for u in await users.list()}
         status, text = await get(sam, "/sipusers.csv")
         assert status == 200

@@ -445,13 +445,14 @@ class SipUserService:
         for line, row in parsed:
             old = existing.get(row.username)
             try:
-                if old is not None and not update:
-                    raise SipUserError(f"SIP user {row.username} exists already (use --update "
-                                       "to change it)")  # fmt: skip
+                # refused first: whether a user out of the caller's reach exists is not said
                 why = None if refuse is None else refuse(row.extension) or (
                     refuse(old.extension) if old is not None else None)  # fmt: skip
                 if why is not None:
                     raise SipUserError(why)
+                if old is not None and not update:
+                    raise SipUserError(f"SIP user {row.username} exists already (use --update "
+                                       "to change it)")  # fmt: skip
                 record = self._merge(row, old, now)
             except SipUserError as err:
                 problems.append(f"line {line}: {err}")
