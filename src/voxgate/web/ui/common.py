@@ -30,7 +30,7 @@ DONE: Final = {
     "netlist.delete": "Netblock {subject} deleted.",
 }
 NAVIGATION: Final = (("/", "Dashboard"), ("/devices", "Devices"), ("/netlists", "Netlists"),
-                     ("/audit", "Audit log"))  # fmt: skip
+                     ("/calls", "Call records"), ("/audit", "Audit log"))  # fmt: skip
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

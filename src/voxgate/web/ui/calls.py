@@ -1,0 +1,146 @@
+"""The call records page (issue 6 "call records"): every call attempt the call control wrote,
+newest first, paged, filtered by start time, caller and callee prefix, how the call ended and
+talk time, with the media counters of calls whose voice went through the edge's relay; and
+the CSV export of exactly the filtered records.
+
+The filters are read by :func:`~voxgate.services.cdr.read_filter`, as ``GET /api/v1/cdr``
+and ``voxgate cdr export`` read theirs, and the file is the one those write
+(:meth:`~voxgate.services.cdr.CdrService.write_csv`): one rule for the three.  Read-only;
+the form of the grants is ``cdr`` (a group administrator's scope would be the calls from or
+to its extensions: :func:`~voxgate.web.grants.Grants.in_scope`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from aiohttp import web
+
+from voxgate.services.cdr import DISPOSITIONS, FILTERS, CdrService, FilterProblem, read_filter
+from voxgate.storage.repos.cdr import CdrFilter, CdrRecord
+from voxgate.storage.repos.media import MediaRecord, SideCounters
+from voxgate.web.downloads import csv_download, stamped
+from voxgate.web.grants import grants_of
+from voxgate.web.ui.common import PAGE_SIZE, page_number, render, store_of, system_only
+
+#: The filters as the form names them (the problems say which field).
+LABELS: Final = {"since": "Started from", "until": "Started before",
+                 "caller": "Caller starts with", "callee": "Callee starts with",
+                 "disposition": "Result", "min_duration": "Talked at least"}  # fmt: skip
+#: The badge of each disposition: answered (green), not reached but nothing wrong (amber),
+#: the caller gave up (grey), refused or broken (red).
+TONES: Final = {"answered": "on", "busy": "off", "no-answer": "off", "cancelled": "muted",
+                "rejected": "bad", "failed": "bad", "unavailable": "bad",
+                "unknown-number": "bad"}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSide:
+    """What one side of a relayed call sent, as the page shows it."""
+
+    label: str
+    counters: SideCounters
+
+    @property
+    def loss(self) -> float:
+        """Lost packets in percent of those expected (RFC 3550 A.3)."""
+        expected = self.counters.packets + self.counters.lost
+        return 100.0 * self.counters.lost / expected if expected else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    """A call record and its media, as the table shows them."""
+
+    record: CdrRecord
+    media: tuple[MediaSide, ...]
+
+    @property
+    def talked(self) -> str:
+        """The talk time as m:ss; empty when the call was not answered."""
+        if self.record.answered_at is None:
+            return ""
+        seconds = round(self.record.duration)
+        return f"{seconds // 60}:{seconds % 60:02d}"
+
+    @property
+    def result(self) -> str:
+        """The disposition in words."""
+        return self.record.disposition.replace("-", " ")
+
+    @property
+    def tone(self) -> str:
+        """The badge's colour class."""
+        return TONES.get(self.record.disposition, "muted")
+
+
+def _row(record: CdrRecord, media: MediaRecord | None) -> CallRow:
+    sides = () if media is None else (MediaSide("device side (WAN)", media.wan),
+                                      MediaSide("call control side (LAN)", media.lan))  # fmt: skip
+    return CallRow(record, sides)
+
+
+def _shown(name: str, which: CdrFilter, raw: str) -> str:
+    """A filter's value in its form field: a time as the datetime-local field writes it."""
+    value = getattr(which, name, None)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%S" if value.second else "%Y-%m-%dT%H:%M")
+    return raw
+
+
+def _said(problems: list[FilterProblem]) -> str:
+    """The problems, each with its field's label."""
+    return "; ".join(f"{LABELS[p.name]}: {p.reason}" for p in problems)
+
+
+def _filters(request: web.Request, scope: frozenset[str] | None
+             ) -> tuple[CdrFilter, list[FilterProblem], dict[str, str]]:  # fmt: skip
+    """The query's filter, its problems, and the query of the filters applied (for the pages'
+    links and the export: exactly the set shown)."""
+    which, problems = read_filter(request.query, scope)
+    bad = {p.name for p in problems}
+    applied = {name: text for name in FILTERS
+               if name not in bad and (text := request.query.get(name, "").strip())}  # fmt: skip
+    return which, problems, applied
+
+
+async def calls_page(request: web.Request) -> web.StreamResponse:
+    """``GET /calls``: the filtered records, newest first, :data:`PAGE_SIZE` a page."""
+    scope = (await grants_of(request)).in_scope("extension")
+    which, problems, applied = _filters(request, scope)
+    service = CdrService(store_of(request))
+    total = await service.count(which)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(page_number(request), pages)
+    records = await service.newest(which, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    rows = [_row(r, m) for r, m in zip(records, await service.media_of(records), strict=True)]
+    values: Mapping[str, str] = {name: _shown(name, which, request.query.get(name, "").strip())
+                                 for name in FILTERS}  # fmt: skip
+    error = ""
+    if problems:
+        error = f"{_said(problems)}. " + ("That filter is off." if len(problems) == 1 else
+                                          "Those filters are off.")  # fmt: skip
+    return render(request, "calls.html", section="/calls", rows=rows, total=total, page=page,
+                  pages=pages, values=values, applied=applied, error=error,
+                  dispositions=[(d, d.replace("-", " ")) for d in DISPOSITIONS])  # fmt: skip
+
+
+async def export_csv(request: web.Request) -> web.StreamResponse:
+    """``GET /calls.csv``: the records the same filters select, oldest first, in the CSV of
+    ``voxgate cdr export`` (sent while written); a bad filter is refused (``400``), never
+    dropped, so that the file never holds more than asked."""
+    scope = (await grants_of(request)).in_scope("extension")
+    which, problems, _ = _filters(request, scope)
+    if problems:
+        return web.Response(status=400, text=f"Nothing exported: {_said(problems)}.\n")
+    service = CdrService(store_of(request))
+    return await csv_download(request, stamped("voxgate-cdr"), lambda out, drain:
+                              service.write_csv(out, which, drain=drain))  # fmt: skip
+
+
+def routes() -> list[web.RouteDef]:
+    """The call records page's routes."""
+    return [web.get("/calls", system_only(calls_page)),
+            web.get("/calls.csv", system_only(export_csv))]  # fmt: skip
