@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import ipaddress
@@ -32,6 +33,7 @@ from voxgate.policy.admission import GatePolicy, SourceGate
 from voxgate.policy.devices import compile_user_agent_pattern
 from voxgate.policy.netblocks import NetblockSet
 from voxgate.policy.throttle import LockoutPolicy, RatePolicy
+from voxgate.services.livecalls import MAX_SHOWN, LiveCall
 from voxgate.sip.digest import ALGORITHMS, DigestServer
 from voxgate.sip.endpoint import (
     Endpoint,
@@ -305,6 +307,28 @@ class Node:
         except (SQLAlchemyError, OSError) as err:
             raise StartError(f"cannot open the database {shown}: {err}") from err
 
+    async def live_calls(self) -> list[LiveCall]:
+        """The calls under way, oldest first, the first :data:`MAX_SHOWN` with the media
+        relay's counters (the dashboard's)."""
+        from voxgate.edge.media import live_media  # noqa: PLC0415 - with the relay
+        from voxgate.media.control import CallId, MediaError  # noqa: PLC0415
+
+        calls = [] if self.edge_core is None else self.edge_core.calls.live()
+        if self.pbx is not None:
+            calls += self.pbx.live_calls()
+        calls.sort(key=lambda call: call.started)
+        if self.media is None:
+            return calls
+        for index, call in enumerate(calls[:MAX_SHOWN]):
+            if call.media_id is not None:
+                try:
+                    stats = await self.media.query(CallId(call.media_id))
+                except MediaError as err:  # an external relay that does not answer
+                    log.debug("no media counters for %s: %s", call.media_id, err)
+                    continue
+                calls[index] = dataclasses.replace(call, media=live_media(stats))
+        return calls
+
     def reload(self) -> None:
         """SIGHUP: the TLS certificate, and the extensions and netlists now rather than at
         the next poll."""
@@ -392,7 +416,8 @@ class Node:
                                  f"({self.settings.tls.certificate}): {err}; or set "
                                  "admin.enabled = false") from err  # fmt: skip
         self.admin = AdminServer(config, self._store, tls=self._tls,
-                                 sipusers=_admin_sipusers(self.settings, self._store))
+                                 sipusers=_admin_sipusers(self.settings, self._store),
+                                 live_calls=self.live_calls)  # fmt: skip
         try:
             await self.admin.start(config.address, config.port)
         except OSError as err:

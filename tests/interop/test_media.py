@@ -19,11 +19,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from admin_page import add_watcher, admin_address, fetch_page, section_text
 from audio import (
     Tone,
     analyse_wav,
@@ -176,8 +178,29 @@ def test_srtp_on_the_wan_plain_rtp_on_the_lan_and_the_tones_arrive(
     netns: Topology, tmp_path: Path, workers: int
 ) -> None:
     lab = build_lab(netns, tmp_path, extra=media_config(workers))
-    a, b, wan, lan = call(lab, tmp_path)
+    watcher, admin = add_watcher(lab.node), admin_address(lab.node)
+    dashboard: list[str] = []
+
+    def look(lab: EdgeLab, wan_pcap: Path, caller: Baresip) -> None:  # mid-call
+        del wan_pcap, caller
+        page = fetch_page(lab.server, admin, watcher)
+        dashboard.append(section_text(page, "Active calls"))
+
+    a, b, wan, lan = call(lab, tmp_path, during=look)
     assert_each_heard_the_other(a, b, TALK_SECONDS - 2)
+
+    # ADMIN-5: the dashboard listed the call under way, through the edge with the relay's
+    # counters for both sides, and through the call control
+    [active] = dashboard
+    assert "Active calls (2)" in active, active
+    [edge] = [line for line in active.splitlines() if " edge " in f" {line} "]
+    assert re.search(r"\balice\s+202\s+connected\b", edge), edge
+    assert f"{lab.public_ip}:" in edge, edge  # the device's address: alice's NAT
+    for side in ("WAN", "LAN"):
+        packets = re.search(side + r"\s+([\d,]+) ·", edge)
+        assert packets and int(packets.group(1).replace(",", "")) >= 50, edge  # > 1 s of voice
+    [pbx] = [line for line in active.splitlines() if "call control" in line]
+    assert re.search(r"\b201\s+202\s+connected\b", pbx), pbx
 
     # the WAN link: SRTP between the NAT's public address and the relay, both ways; neither
     # tone's G.711 is in any payload

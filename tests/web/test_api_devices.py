@@ -10,6 +10,7 @@ from adminweb import ME, Admin
 from apiclient import caller, run
 
 from voxgate.services.devices import DeviceService
+from voxgate.web.security import MAX_IMPORT
 
 A, B, C = "00:04:f2:00:00:0a", "00:04:f2:00:00:0b", "00:04:f2:00:00:0c"
 
@@ -219,5 +220,20 @@ def test_import_larger_than_a_form(tmp_path: Path) -> None:
                                        headers={"Content-Type": "text/csv"})
         assert (status, done) == (200, {"added": 3000, "updated": 0})
         assert await devices.count() == 3000
+
+    run(tmp_path, body)
+
+
+def test_an_import_over_the_limit_is_refused_whole(tmp_path: Path) -> None:
+    async def body(admin: Admin, devices: DeviceService) -> None:
+        root = await caller(admin, "root")
+        text = "mac,description,enabled\n" + "0004f2000001,x,false\n" * (MAX_IMPORT // 20 + 1)
+        status, _ = await root.call("POST", "/api/v1/devices/import", data=text,
+                                    headers={"Content-Type": "text/csv"})
+        assert status == 413 and await devices.count() == 0
+        # any other route keeps the form limit, even for a logged-in session
+        status, _ = await root.call("POST", "/api/v1/devices", data="x" * (65 * 1024),
+                                    headers={"Content-Type": "application/json"})
+        assert status == 413
 
     run(tmp_path, body)

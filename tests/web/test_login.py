@@ -14,6 +14,7 @@ import pytest
 from adminweb import GOOD, ME, NEW, Admin, csrf, login, running
 
 from voxgate.config.schema import AdminSettings
+from voxgate.storage.engine import Store
 
 
 def run(tmp_path: Path, body: Callable[[Admin], Awaitable[None]], **settings: object) -> None:
@@ -93,6 +94,33 @@ def test_wrong_passwords_lock_the_address_out_with_audit_rows(tmp_path: Path) ->
         assert (await login(browser, "alice", GOOD))[0] == 303
 
     run(tmp_path, body, lockout="call-control")
+
+
+def test_a_lockout_outlives_a_restart_of_the_server(tmp_path: Path) -> None:
+    settings = AdminSettings(address="127.0.0.1", port=0, lockout="call-control")
+
+    async def main() -> None:
+        store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'voxgate.db'}")
+        await store.upgrade()
+        try:
+            async with running(tmp_path, settings, store=store) as admin:
+                await admin.admins.add("alice", GOOD, "system", ME)
+                browser = admin.client()
+                for _ in range(3):
+                    await login(browser, "alice", "Wrong-password-1")
+                assert (await login(browser, "alice", GOOD))[0] == 429
+            async with running(tmp_path, settings, store=store) as admin:  # a new process
+                browser = admin.client()
+                status, _, page = await login(browser, "alice", GOOD)
+                assert status == 429 and "try again in 15 minutes" in page
+                admin.clock[0] += 870  # (the restart took real seconds too: a margin)
+                assert (await login(browser, "alice", GOOD))[0] == 429
+                admin.clock[0] += 30  # 900 s after the lockout
+                assert (await login(browser, "alice", GOOD))[0] == 303
+        finally:
+            await store.close()
+
+    asyncio.run(main())
 
 
 def test_the_edge_preset_counts_six_failures_within_ten_minutes(tmp_path: Path) -> None:

@@ -311,16 +311,16 @@ def test_call_records_filtered_and_exported(tmp_path: Path) -> None:
                 await expect(page.locator("#calls-total")).to_have_text(
                     f"{len(remote)} call{'s' if len(remote) != 1 else ''} match the filters.")
                 assert await call_ids(page) == [c.call_id for c in remote]
-                first = page.locator("table.calls tbody tr").first
-                await first.locator("summary").click()
-                await expect(first.locator("dl")).to_be_visible()
-                await expect(first.locator("dl")).to_contain_text("device side (WAN)")
+                media_of = {m.other_call_id: m for m in media}
+                wan = media_of[remote[0].callee_call_id].wan
+                first = page.locator("table.calls tbody tr").first.locator("td.media div").first
+                await expect(first).to_have_text(
+                    f"WAN {wan.packets:,} · {100 * wan.lost / (wan.packets + wan.lost):.1f} % · "
+                    f"{wan.jitter_ms:.0f} ms" + (f" · {wan.dropped_auth} dropped"
+                                                 if wan.dropped_auth else ""))  # fmt: skip
+                await expect(first).to_have_attribute("title", f"from {wan.source}")
 
-                # the screenshot: the whole table, one call's media open
                 await page.goto("/calls")
-                with_media = {m.other_call_id for m in media}
-                shown = next(c for c in newest[:12] if c.callee_call_id in with_media)
-                await page.locator(f'tr[data-call-id="{shown.call_id}"] summary').click()
                 await screenshot(page, "calls", tmp_path)
 
         asyncio.run(main())

@@ -5,6 +5,7 @@ change, the audit filters, the export, and the dashboard's hourly counts and cha
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,9 @@ from adminweb import GOOD, ME, Admin, csrf, login, running
 
 from voxgate.policy.devices import IdentitySource
 from voxgate.services.devices import DeviceService
+from voxgate.services.livecalls import MAX_SHOWN, LiveCall, LiveMedia
 from voxgate.services.overview import per_hour
+from voxgate.web.security import MAX_IMPORT
 from voxgate.web.ui.dashboard import _scale_top, chart
 
 PHONE = "00:04:13:5a:7b:01"
@@ -97,10 +100,10 @@ def test_bad_input_is_explained_and_nothing_changes(tmp_path: Path) -> None:
         assert await devices_of(admin).count() == 0
         big = aiohttp.FormData({"csrf_token": token})
         rows = "".join(f"00:04:13:{i >> 16:02x}:{(i >> 8) & 255:02x}:{i & 255:02x},Desk\n"
-                       for i in range(3000))  # fmt: skip
+                       for i in range(MAX_IMPORT // 20))  # fmt: skip
         big.add_field("file", ("mac,description\n" + rows).encode(), filename="big.csv")
         async with browser.post("/devices/import", data=big) as answer:
-            assert answer.status == 413  # over the server's request limit: use the CLI
+            assert answer.status == 413  # over the limit of an import
         assert await devices_of(admin).count() == 0
         async with browser.post("/netlists/add", data={"kind": "block", "network": "300.1.2.3",
                                                        "csrf_token": token}) as answer:  # fmt: skip
@@ -165,3 +168,38 @@ def test_hourly_counts_and_the_chart_scale() -> None:
     drawn = chart(hours)
     assert [value for _, value in drawn.grid] == [0, 1]
     assert len(drawn.bars) == 6 and not drawn.empty
+
+
+def test_the_dashboard_lists_the_calls_under_way_with_their_media(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    wan = LiveMedia("wan", "198.51.100.7:40122", 12_345, 123, 4.4, 7)
+    lan = LiveMedia("lan", "10.0.0.20:16384", 12_400, 0, 1.2, 0)
+    calls = [
+        LiveCall("edge", "alice", "202", "connected", now - timedelta(minutes=3, seconds=5),
+                 now - timedelta(minutes=2, seconds=5), "198.51.100.7:5061", "b-1", (wan, lan)),
+        LiveCall("call control", "201", "203", "ringing", now - timedelta(seconds=9), None,
+                 "10.0.0.21:5060"),
+        *[LiveCall("call control", "210", f"{300 + n}", "connected", now, now, "10.0.0.22:5060")
+          for n in range(MAX_SHOWN)],
+    ]  # fmt: skip
+
+    async def body(admin: Admin, browser: aiohttp.ClientSession) -> None:
+        async def live() -> list[LiveCall]:
+            return calls
+
+        admin.server.context.live_calls = live
+        async with browser.get("/") as answer:
+            page = await answer.text()
+        assert f"Active calls ({MAX_SHOWN + 2})" in page
+        assert f"The {MAX_SHOWN} oldest of {MAX_SHOWN + 2}." in page
+        edge = page[page.index("<td>edge</td>"):]
+        edge = edge[:edge.index("</tr>")]
+        assert "alice" in edge and "202" in edge
+        assert re.search(r">2:(0[5-9]|[1-5]\d)<", edge)  # since the answer (and the test's time)
+        assert "198.51.100.7:5061" in edge
+        assert "12,345 · 1.0 % · 4 ms · <span class=\"bad\">7 dropped</span>" in edge
+        assert "12,400 · 0.0 % · 1 ms</div>" in edge
+        ringing = page[page.index("<td class=\"mono\">203</td>"):]
+        assert "ringing" in ringing[:400] and re.search(r">0:(09|[1-5]\d)<", ringing[:400])
+
+    run(tmp_path, body)

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
+from typing import Final
 
 from voxgate.edge.dialogs import EdgeLegs
 from voxgate.edge.legs import (
@@ -42,6 +44,7 @@ from voxgate.edge.registrations import DeviceBinding
 from voxgate.edge.users import SipUser
 from voxgate.media.control import MediaError
 from voxgate.policy.devices import Admission
+from voxgate.services.livecalls import LiveCall, wall
 from voxgate.sip.b2bua import (
     copy_headers,
     in_dialog,
@@ -55,16 +58,35 @@ from voxgate.sip.digest import (
     credentials_from,
     select_challenge,
 )
-from voxgate.sip.flow import Flow
+from voxgate.sip.flow import Flow, format_address
 from voxgate.sip.message import Headers, Request, Response
 from voxgate.sip.transaction import TransactionKey
 from voxgate.sip.uri import SipUri
+
+#: How the dashboard names a call's phase.
+_STATES: Final = {Phase.TRYING: "ringing", Phase.ANSWERED: "answered",
+                  Phase.CONFIRMED: "connected", Phase.ENDED: "ended"}
 
 log = logging.getLogger(__name__)
 
 
 class EdgeCalls(EdgeLegs):
     """The edge's B2BUA; the registration relay holds the users, devices and bindings."""
+
+    def live(self) -> list[LiveCall]:
+        """The calls under way, for the dashboard (their media counters not yet filled in)."""
+        shown: list[LiveCall] = []
+        for call in self.calls.values():
+            if call.phase is Phase.ENDED:
+                continue
+            device = call.a_flow if call.outgoing else call.b_flow
+            shown.append(LiveCall(
+                "edge", _user_of(call.a_invite.from_.uri), _user_of(call.a_invite.uri),
+                _STATES[call.phase], wall(call.started_wall),
+                None if call.answered_wall is None else wall(call.answered_wall),
+                format_address(device.remote), call.media_id if call.media_used else None,
+            ))  # fmt: skip
+        return shown
 
     # -- new calls ------------------------------------------------------------------------
     def invite_from_device(
@@ -317,6 +339,7 @@ class EdgeCalls(EdgeLegs):
                                                        to_tag=call.a_tag), now)  # fmt: skip
             return
         call.phase = Phase.ANSWERED
+        call.answered_wall = time.time()
         self._dialogs[(call.b_call_id, call.b_tag)] = (call, False)
         out = self._response(call.a_invite, 200, response.reason, to_tag=call.a_tag,
                              body=body)  # fmt: skip
@@ -445,3 +468,8 @@ class EdgeCalls(EdgeLegs):
         for challenge in self.relay.digest.challenge(now, stale=stale):
             response.headers.add("Proxy-Authenticate", str(challenge))
         self.ua.respond(key, response, now)
+
+
+def _user_of(uri: object) -> str:
+    """The user part of a SIP URI (the whole URI when it has none)."""
+    return (uri.user or uri.host) if isinstance(uri, SipUri) else str(uri)

@@ -4,6 +4,7 @@ how the edge writes its own Via, Contact and tags on each leg."""
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass, field
 from enum import Enum, auto
 from typing import Final
@@ -90,6 +91,9 @@ class EdgeCall:
     media_used: bool = False
     #: ACKs whose SDP is an answer to an offer in a 2xx, by (from the A side, CSeq).
     ack_answers: set[tuple[bool, int]] = field(default_factory=set)
+    #: Wall-clock times (``time.time()``) of the INVITE and of the answer, for the dashboard.
+    started_wall: float = field(default_factory=time.time)
+    answered_wall: float | None = None
 
     @property
     def media_id(self) -> CallId:

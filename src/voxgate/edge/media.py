@@ -30,7 +30,8 @@ from voxgate.media.control import (
     Side,
     Tag,
 )
-from voxgate.sip.flow import Flow, Transport
+from voxgate.services.livecalls import LiveMedia
+from voxgate.sip.flow import Flow, Transport, format_address
 from voxgate.sip.message import Request, Response
 from voxgate.storage.repos.media import MediaRecord, SideCounters
 
@@ -234,3 +235,19 @@ def media_record(stats: CallStats, other_call_id: str, ended_at: datetime) -> Me
         )  # fmt: skip
     return MediaRecord(stats.call_id, other_call_id, ended_at,
                        sides.get("wan", SideCounters()), sides.get("lan", SideCounters()))
+
+
+def live_media(stats: CallStats | None) -> tuple[LiveMedia, ...]:
+    """A call's counters at the relay, one entry per party, for the dashboard."""
+    if stats is None:
+        return ()
+    return tuple(
+        LiveMedia(
+            str(party.interface),
+            None if party.source is None else format_address(party.source),
+            sum(s.packets for s in party.streams), sum(s.lost for s in party.streams),
+            max((s.jitter_ms for s in party.streams), default=0.0),
+            sum(s.dropped_auth + s.dropped_source for s in party.streams),
+        )
+        for party in stats.parties
+    )

@@ -17,15 +17,21 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
 
-from voxgate.pbx.calls import CallRecord
+from voxgate.pbx.calls import CallRecord, Phase
 from voxgate.pbx.core import PbxCore
 from voxgate.pbx.directory import Directory, Extension
 from voxgate.pbx.location import Binding
 from voxgate.pbx.registrar import RegistrationEvent
+from voxgate.services.livecalls import LiveCall, wall
+from voxgate.sip.flow import format_address
 
 log = logging.getLogger(__name__)
+
+#: How the dashboard names a call's phase.
+_STATES: Final = {Phase.RINGING: "ringing", Phase.ANSWERED: "answered",
+                  Phase.CONFIRMED: "connected", Phase.ENDED: "ended"}
 
 #: Seconds between checks of the extensions' change counter.
 RELOAD_INTERVAL = 2.0
@@ -224,6 +230,20 @@ class PbxService:
                 await task
         await self.writer.close()
 
+
+    def live_calls(self) -> list[LiveCall]:
+        """The calls between extensions under way, for the dashboard."""
+        shown: list[LiveCall] = []
+        for call in self.core.calls.calls.values():
+            if call.phase is Phase.ENDED:
+                continue
+            shown.append(LiveCall(
+                "call control", call.caller, call.callee, _STATES[call.phase],
+                wall(call.started_wall),
+                None if call.answered_wall is None else wall(call.answered_wall),
+                format_address(call.a_flow.remote),
+            ))  # fmt: skip
+        return shown
     def _answer(self, then: list[Callable[[float], None]]) -> None:
         now = asyncio.get_running_loop().time()
         for answer in then:

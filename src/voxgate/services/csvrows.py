@@ -4,14 +4,22 @@ nothing written unless every row is good."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
 _TRUE: Final = frozenset({"1", "true", "yes", "y", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "n", "off"})
+#: Rows between two progress reports of an import (each also lets the event loop serve
+#: other requests: a page asking how far the import is, for one).
+PROGRESS_STEP: Final = 500
+
+#: How far an import is: ``(phase, done, total)``, phase ``"checking"`` (lines read of about
+#: ``total``) or ``"writing"`` (rows written of ``total``).
+Progress = Callable[[str, int, int], None]
 
 
 class CsvError(ValueError):
@@ -67,6 +75,14 @@ def rows(
             problems.append(f"line {line}: {len(row)} fields, the header has {len(header)}")
             continue
         yield line, {h: cell.strip() for h, cell in zip(header, row, strict=True)}
+
+
+async def checking(progress: Progress | None, line: int, text: str) -> None:
+    """Report ``line`` as read (every :data:`PROGRESS_STEP` lines) and let the loop run."""
+    if progress is not None and line % PROGRESS_STEP == 0:
+        total = text.count("\n") + 1  # a quoted line break counts too: "about" that many
+        progress("checking", min(line, total), total)
+        await asyncio.sleep(0)
 
 
 def flag(text: str, default: bool | None) -> bool | None:

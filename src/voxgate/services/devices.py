@@ -191,14 +191,16 @@ class DeviceService:
 
     # -- CSV --------------------------------------------------------------------------------
     async def import_csv(
-        self, source: Path | str, actor: Actor, *, update: bool = False
+        self, source: Path | str, actor: Actor, *, update: bool = False,
+        progress: csvrows.Progress | None = None,
     ) -> DeviceImport:
         """Import rows ``mac,description,enabled`` from a file or from CSV text.
 
         An empty ``enabled`` means disabled for a new device and unchanged for an existing
         one (so does a missing ``description`` column).  Every bad row is reported with its
         line number; nothing is written unless every row is good (one transaction).
-        Existing MACs are refused unless ``update``."""
+        Existing MACs are refused unless ``update``.  ``progress`` hears how far the check
+        and the write are."""  # fmt: skip
         try:
             text = csvrows.read_text(source)
         except csvrows.CsvError as err:
@@ -207,6 +209,7 @@ class DeviceService:
         parsed: list[tuple[int, str, str | None, bool | None]] = []
         seen: dict[str, int] = {}
         for line, fields in csvrows.rows(text, ("mac",), EXPORT_COLUMNS, problems):
+            await csvrows.checking(progress, line, text)
             try:
                 mac = check_mac(fields["mac"])
                 description = (check_description(fields["description"])
@@ -244,7 +247,8 @@ class DeviceService:
                     description=old.description if description is None else description,
                 ))  # fmt: skip
         try:
-            await self.repo.write(add=add, replace=change)
+            await self.repo.write(add=add, replace=change, progress=None if progress is None else
+                                  lambda done: progress("writing", done, len(parsed)))  # fmt: skip
         except IntegrityError:  # a MAC was added (or learned) since the check above
             raise DeviceError("a device in the file was added meanwhile; nothing imported, "
                               "run the import again") from None  # fmt: skip

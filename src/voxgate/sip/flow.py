@@ -48,10 +48,11 @@ class Flow:
     def __str__(self) -> str:
         conn = "" if self.connection is None else f"#{self.connection}"
         return (
-            f"{self.transport.value.lower()}:{_fmt(self.remote)}->{_fmt(self.local)}{conn}"
+            f"{self.transport.value.lower()}:{format_address(self.remote)}->{format_address(self.local)}{conn}"
         )
 
 
-def _fmt(address: Address) -> str:
+def format_address(address: Address) -> str:
+    """``host:port``, an IPv6 host in brackets."""
     host, port = address
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

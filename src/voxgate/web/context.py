@@ -1,11 +1,11 @@
 """What every handler of the web administration reaches: settings, services, sessions, the
-login guard, the clock and the templates (one :class:`AdminContext` per server, kept in the
-aiohttp application under :data:`CONTEXT`)."""
+login guard, the clock, the templates and the imports under way (one :class:`AdminContext`
+per server, kept in the aiohttp application under :data:`CONTEXT`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -15,7 +15,9 @@ from aiohttp import web
 from voxgate.config.schema import AdminSettings
 from voxgate.services.admins import AdminService
 from voxgate.services.audit import Actor, AuditLog
+from voxgate.services.livecalls import LiveCalls, no_calls
 from voxgate.web.lockout import LoginGuard
+from voxgate.web.progress import ImportTracker
 from voxgate.web.sessions import Session, SessionStore
 
 TEMPLATES: Final = Path(__file__).parent / "ui" / "templates"
@@ -39,6 +41,10 @@ class AdminContext:
     clock: Callable[[], float]
     templates: jinja2.Environment
     product: str = "voxgate"
+    #: The node's calls under way (the dashboard's); none without a node.
+    live_calls: LiveCalls = no_calls
+    #: CSV imports under way, for the progress bars of the pages that sent them.
+    imports: ImportTracker = field(default_factory=ImportTracker)
 
     def render(self, name: str, status: int = 200, **values: Any) -> web.Response:
         """A page from template ``name`` (autoescaped)."""

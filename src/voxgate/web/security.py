@@ -11,6 +11,9 @@
 - **CSRF**: every POST, PUT, PATCH and DELETE carries the session's token, as form field
   ``csrf_token`` or header ``X-CSRF-Token``; else ``403``.  (The cookie is also
   ``SameSite=Strict``: two locks.)
+- **Body size**: 64 KiB (the server's limit) but on an import (a path ending in
+  ``/import``), where a logged-in session may send up to :data:`MAX_IMPORT` bytes; the limit
+  is raised only once the session is known, so nobody else can make the server read more.
 - **Password change first**: a session whose password must change (set by someone else, or
   expired) reaches only ``/password``, ``/logout`` and ``/api/v1/session``.
 """
@@ -27,6 +30,8 @@ from voxgate.web.context import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, context
 from voxgate.web.sessions import Session
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: Largest body of an import (a CSV file of a few hundred thousand rows).
+MAX_IMPORT: Final = 8 * 1024 * 1024
 
 CSP: Final = ("default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
               "object-src 'none'")  # fmt: skip
@@ -86,6 +91,8 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         if is_api(request):
             return error(request, 401, "not logged in, or the session has expired")
         raise login_redirect(request)
+    if request.path.endswith("/import"):
+        request = request.clone(client_max_size=MAX_IMPORT)
     if request.method not in SAFE_METHODS and not session.csrf_matches(await _csrf_token(request)):
         return error(request, 403, "CSRF token missing or wrong: reload the page and try again")
     if session.must_change and request.path not in BEFORE_PASSWORD_CHANGE:

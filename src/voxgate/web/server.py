@@ -21,6 +21,7 @@ from voxgate.config.schema import AdminSettings
 from voxgate.policy.netblocks import NetblockSet
 from voxgate.services.admins import AdminService
 from voxgate.services.audit import AuditLog
+from voxgate.services.livecalls import LiveCalls, no_calls
 from voxgate.services.sipusers import SipUserService
 from voxgate.storage.engine import Store
 from voxgate.transport.https import GatedHttpsListener
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 
 #: Seconds an idle keep-alive connection stays open.
 KEEPALIVE_TIMEOUT: Final = 75.0
-#: Largest request body (forms; CSV uploads will raise it on their route).
+#: Largest request body (forms; imports may send more: voxgate.web.security.MAX_IMPORT).
 MAX_BODY: Final = 64 * 1024
 
 
@@ -53,6 +54,7 @@ class AdminServer:
     def __init__(
         self, settings: AdminSettings, store: Store, *, tls: ReloadableContext | None,
         clock: Callable[[], float] | None = None, sipusers: SipUserService | None = None,
+        live_calls: LiveCalls = no_calls,
     ) -> None:  # fmt: skip
         self.settings = settings
         self.tls = tls
@@ -67,7 +69,7 @@ class AdminServer:
             )),
             guard=LoginGuard(lockout_policy(settings), audit),
             clock=clock or (lambda: asyncio.get_running_loop().time()),
-            templates=template_environment(),
+            templates=template_environment(), live_calls=live_calls,
         )  # fmt: skip
         self._listener: GatedHttpsListener | None = None
         #: The listening address once started.
@@ -90,6 +92,7 @@ class AdminServer:
         """Listen on ``host:port`` (TLS); returns the bound address."""
         if self.tls is None:
             raise ValueError("the admin server needs a TLS context")
+        await self.context.guard.restore(self.context.clock)
         self._listener = GatedHttpsListener(
             "admin", admit=self._admit, tls=self.tls,
             max_connections=self.settings.max_connections,

@@ -5,7 +5,7 @@ the same transaction, so that running nodes rebuild their device snapshot at the
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 
@@ -17,6 +17,8 @@ from voxgate.storage.repos.meta import bump, read_counter
 from voxgate.storage.tables import DeviceRow
 
 GENERATION_KEY = "devices_generation"
+#: Rows per statement of a bulk write (one transaction whatever the number of statements).
+WRITE_CHUNK = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,21 +118,32 @@ class DeviceRepo:
         return found
 
     async def write(
-        self, add: Sequence[DeviceRecord] = (), replace: Sequence[DeviceRecord] = ()
+        self, add: Sequence[DeviceRecord] = (), replace: Sequence[DeviceRecord] = (),
+        progress: Callable[[int], None] | None = None,
     ) -> None:
         """Insert ``add`` and overwrite the changeable fields of ``replace`` (by MAC) in one
-        transaction (a taken MAC raises IntegrityError and writes nothing)."""
+        transaction (a taken MAC raises IntegrityError and writes nothing); ``progress``
+        hears the rows written so far after every :data:`WRITE_CHUNK`."""
         if not add and not replace:
             return
+        done = 0
         async with self.store.sessions.begin() as session:
             connection = await session.connection()  # Core executemany: no ORM bookkeeping
-            if add:
-                await connection.execute(insert(DeviceRow), [_row(r) for r in add])
-            if replace:
+            for start in range(0, len(add), WRITE_CHUNK):
+                chunk = add[start : start + WRITE_CHUNK]
+                await connection.execute(insert(DeviceRow), [_row(r) for r in chunk])
+                done += len(chunk)
+                if progress is not None:
+                    progress(done)
+            changed = update(DeviceRow).where(DeviceRow.mac == bindparam("k_mac"))
+            for start in range(0, len(replace), WRITE_CHUNK):
+                chunk = replace[start : start + WRITE_CHUNK]
                 await connection.execute(
-                    update(DeviceRow).where(DeviceRow.mac == bindparam("k_mac")),
-                    [{"k_mac": r.mac, **_row(r, CHANGEABLE)} for r in replace],
+                    changed, [{"k_mac": r.mac, **_row(r, CHANGEABLE)} for r in chunk]
                 )
+                done += len(chunk)
+                if progress is not None:
+                    progress(done)
             await bump(session, GENERATION_KEY)
 
     async def update(self, mac: str, **values: object) -> bool:

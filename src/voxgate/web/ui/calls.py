@@ -19,8 +19,9 @@ from typing import Final
 from aiohttp import web
 
 from voxgate.services.cdr import DISPOSITIONS, FILTERS, CdrService, FilterProblem, read_filter
+from voxgate.services.livecalls import LiveMedia
 from voxgate.storage.repos.cdr import CdrFilter, CdrRecord
-from voxgate.storage.repos.media import MediaRecord, SideCounters
+from voxgate.storage.repos.media import MediaRecord
 from voxgate.web.downloads import csv_download, stamped
 from voxgate.web.grants import grants_of
 from voxgate.web.ui.common import PAGE_SIZE, page_number, render, store_of, system_only
@@ -37,25 +38,12 @@ TONES: Final = {"answered": "on", "busy": "off", "no-answer": "off", "cancelled"
 
 
 @dataclass(frozen=True, slots=True)
-class MediaSide:
-    """What one side of a relayed call sent, as the page shows it."""
-
-    label: str
-    counters: SideCounters
-
-    @property
-    def loss(self) -> float:
-        """Lost packets in percent of those expected (RFC 3550 A.3)."""
-        expected = self.counters.packets + self.counters.lost
-        return 100.0 * self.counters.lost / expected if expected else 0.0
-
-
-@dataclass(frozen=True, slots=True)
 class CallRow:
     """A call record and its media, as the table shows them."""
 
     record: CdrRecord
-    media: tuple[MediaSide, ...]
+    #: The relay's counters of each side (none: the voice did not go through the edge).
+    media: tuple[LiveMedia, ...]
 
     @property
     def talked(self) -> str:
@@ -77,9 +65,13 @@ class CallRow:
 
 
 def _row(record: CdrRecord, media: MediaRecord | None) -> CallRow:
-    sides = () if media is None else (MediaSide("device side (WAN)", media.wan),
-                                      MediaSide("call control side (LAN)", media.lan))  # fmt: skip
-    return CallRow(record, sides)
+    """The row of ``record``; its media counters shown as the dashboard shows a live call's."""
+    if media is None:
+        return CallRow(record, ())
+    return CallRow(record, tuple(
+        LiveMedia(side, counters.source or None, counters.packets, counters.lost,
+                  counters.jitter_ms, counters.dropped_auth + counters.dropped_source)
+        for side, counters in (("wan", media.wan), ("lan", media.lan))))  # fmt: skip
 
 
 def _shown(name: str, which: CdrFilter, raw: str) -> str:

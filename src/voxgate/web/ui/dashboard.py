@@ -1,15 +1,17 @@
-"""The dashboard (ADMIN-5): live registrations, recent calls, security events, and an SVG
-chart of calls and registrations per hour drawn on the server (no script, no chart library:
-the page is plain HTML under ``default-src 'self'``)."""
+"""The dashboard (ADMIN-5): active calls with their media counters, live registrations, recent
+calls, security events, and an SVG chart of calls and registrations per hour drawn on the
+server (no script, no chart library: the page is plain HTML under ``default-src 'self'``)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Final
 
 from aiohttp import web
 
+from voxgate.services.livecalls import MAX_SHOWN
 from voxgate.services.overview import HourCount, OverviewService
 from voxgate.web.context import context_of
 from voxgate.web.ui.common import render, store_of, system_only
@@ -91,7 +93,16 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         request, "dashboard.html", section="/", overview=overview, chart=chart(overview.hours),
         hours=HOURS, sessions_open=context.sessions.count(),
         idle_minutes=context.settings.session_idle_timeout // 60,
+        live=await context.live_calls(), max_shown=MAX_SHOWN, now=datetime.now(UTC),
+        minutes=minutes,
     )  # fmt: skip
+
+
+def minutes(seconds: float) -> str:
+    """``m:ss`` (``h:mm:ss`` from an hour on)."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 def routes() -> list[web.RouteDef]:

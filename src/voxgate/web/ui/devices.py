@@ -6,14 +6,15 @@ which checks it and writes the audit event."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
-from typing import Final
 
 from aiohttp import web
 
 from voxgate.policy.devices import format_mac
 from voxgate.services.devices import DeviceError, DeviceImportError, DeviceService
-from voxgate.web.context import actor_of
+from voxgate.web.context import actor_of, context_of, session_of
+from voxgate.web.security import MAX_IMPORT
 from voxgate.web.ui.common import (
     PAGE_SIZE,
     capitalized,
@@ -24,9 +25,6 @@ from voxgate.web.ui.common import (
     store_of,
     system_only,
 )
-
-#: Largest CSV file read from the import form (the server's request limit is lower still).
-MAX_CSV: Final = 1024 * 1024
 
 
 def _service(request: web.Request) -> DeviceService:
@@ -51,7 +49,7 @@ async def devices_page(request: web.Request, *, status: int = 200, error: str = 
         request, "devices.html", status, section="/devices", devices=rows, total=total,
         page=page, pages=pages, search=search or "", disabled_only=disabled_only,
         waiting=waiting, format_mac=format_mac, error=error, problems=problems or [],
-        now=datetime.now(UTC),
+        now=datetime.now(UTC), import_id=secrets.token_urlsafe(12),
     )  # fmt: skip
 
 
@@ -115,13 +113,14 @@ async def add(request: web.Request) -> web.StreamResponse:
 
 async def import_csv(request: web.Request) -> web.StreamResponse:
     """``POST /devices/import``: a CSV file (``file``) or pasted text (``text``); ``update``
-    lets rows change existing devices."""
+    lets rows change existing devices; ``import_id`` names the import for its progress bar
+    (:mod:`voxgate.web.progress`)."""
     form = await request.post()
     upload = form.get("file")
     text = ""
     if isinstance(upload, web.FileField):
-        data = upload.file.read(MAX_CSV + 1)
-        if len(data) > MAX_CSV:
+        data = upload.file.read(MAX_IMPORT + 1)
+        if len(data) > MAX_IMPORT:
             return await devices_page(request, status=400, error="The file is too large.")
         try:
             text = data.decode("utf-8-sig")
@@ -133,9 +132,14 @@ async def import_csv(request: web.Request) -> web.StreamResponse:
         text = pasted if isinstance(pasted, str) else ""
     if not text.strip():
         return await devices_page(request, status=400, error="Choose a CSV file to import.")
+    tracker = context_of(request).imports
+    session_id = session_of(request).id
+    import_id = field(form, "import_id", 64)
     try:
-        result = await _service(request).import_csv(text, actor_of(request),
-                                                    update=form.get("update") == "1")  # fmt: skip
+        result = await _service(request).import_csv(
+            text, actor_of(request), update=form.get("update") == "1",
+            progress=tracker.start(session_id, import_id),
+        )  # fmt: skip
     except DeviceImportError as err:
         return await devices_page(
             request, status=400, problems=err.problems,
@@ -144,6 +148,8 @@ async def import_csv(request: web.Request) -> web.StreamResponse:
         )  # fmt: skip
     except DeviceError as err:
         return await devices_page(request, status=400, error=capitalized(str(err)))
+    finally:
+        tracker.end(session_id, import_id)
     raise done("/devices", "device.import",
                f"{result.added} added, {result.updated} changed")  # fmt: skip
 

@@ -32,7 +32,7 @@ from voxgate.web.context import (
     source_of,
 )
 from voxgate.web.sessions import TOKEN_BYTES, SessionLimitError
-from voxgate.web.ui import auditlog, calls, dashboard, devices, netlists
+from voxgate.web.ui import auditlog, calls, dashboard, devices, imports, netlists
 from voxgate.web.ui.common import NAVIGATION
 
 #: Longest user name or password read from the form (longer is simply wrong).
@@ -48,7 +48,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/logout", logout),
         web.get("/password", password_page), web.post("/password", change_password),
         *dashboard.routes(), *devices.routes(), *netlists.routes(), *calls.routes(),
-        *auditlog.routes(),
+        *auditlog.routes(), *imports.routes(),
     ]  # fmt: skip
 
 
