@@ -61,9 +61,11 @@ class CdrFilter:
 
         A prefix is compared with ``substr`` rather than ``LIKE``: the same case-sensitive
         answer on SQLite (whose ``LIKE`` ignores ASCII case) and PostgreSQL, and no escaping
-        of ``%`` and ``_``.  Neither can use the column's index for it; the query reads the
-        start-time index newest first instead, and a count reads the narrow caller index
-        (measured in bench/admin_pages.py with 100,000 records).
+        of ``%`` and ``_``.  No filter has an index of its own: a page reads the start-time
+        index newest first until it has its rows, a count reads each row once — measured
+        with 100,000 records in bench/admin_pages.py (docs/benchmarks.md).  An index on the
+        disposition made its count faster but a disposition with a prefix slower (SQLite,
+        without statistics, then looks up most rows through it).
         """
         row = CallRecordRow
         found: builtins.list[ColumnElement[bool]] = []
