@@ -1,7 +1,7 @@
 """The call records page over HTTPS without a browser (tests/web/adminweb.py): the table, its
 filters and count, paging that keeps the filters, a bad filter named and left off, the media
 counters, escaping, the CSV export of exactly the filtered set (the API's and the CLI's file),
-and the refusals (not logged in, not a system administrator)."""
+and the refusals (not logged in, not a system administrator, a POST without the CSRF token)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
-from adminweb import GOOD, ME, Admin, login, running
+from adminweb import GOOD, ME, Admin, csrf, login, running
 
 from voxgate.services.cdr import CdrService, read_filter
 from voxgate.storage.repos.cdr import CdrRecord, CdrRepo
@@ -183,6 +183,11 @@ def test_escaping_and_who_may_see_the_page(tmp_path: Path) -> None:
         status, text = await page(browser)
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
         assert "&lt;img src=x onerror=alert(1)&gt;" in text and "<b>Server" not in text
+        # read-only: a POST without the CSRF token is refused first, with it there is no such form
+        async with browser.post("/calls", data={"caller": "2"}) as answer:
+            assert answer.status == 403
+        async with browser.post("/calls", data={"csrf_token": await csrf(browser)}) as answer:
+            assert answer.status == 405
 
         for role in ("group", "user"):
             await admin.admins.add(f"{role}1", GOOD, role, ME)
