@@ -16,7 +16,7 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(("storage", "config", "observability"), 1),
     **dict.fromkeys(("transport", "media", "services"), 2),
     **dict.fromkeys(("edge", "pbx", "webrtc", "proxy", "provisioning", "web"), 3),
-    **dict.fromkeys(("app", "cli", "cli_security", "cli_devices", "cli_installer", "cli_admin", "__main__"), 4),
+    **dict.fromkeys(("app", "cli", "cli_security", "cli_devices", "cli_installer", "cli_admin", "cli_tls", "__main__"), 4),
 }
 #: Pure modules inside I/O packages: media planning (DESIGN.md "Layers").
 PURE_MODULES = {"media/control.py", "media/relay/model.py", "media/relay/planner.py"}

@@ -416,6 +416,7 @@ class Node:
                                  f"({self.settings.tls.certificate}): {err}; or set "
                                  "admin.enabled = false") from err  # fmt: skip
         self.admin = AdminServer(config, self._store, tls=self._tls,
+                                 tls_settings=self.settings.tls,
                                  sipusers=_admin_sipusers(self.settings, self._store),
                                  live_calls=self.live_calls)  # fmt: skip
         try:

@@ -1,7 +1,7 @@
 """The ``voxgate`` command: ``init``, ``check-config``, ``serve``, ``db``, ``ext``, ``cdr``,
 ``netlist`` and ``audit`` (those two in :mod:`voxgate.cli_security`), ``device`` and
 ``sipuser`` (in :mod:`voxgate.cli_devices`), ``installer`` (in :mod:`voxgate.cli_installer`),
-``admin`` (in :mod:`voxgate.cli_admin`).
+``admin`` (in :mod:`voxgate.cli_admin`), ``tls`` (in :mod:`voxgate.cli_tls`).
 
 Exit status: 0 success, 1 the command failed, 2 usage or configuration error.
 """
@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from voxgate import __version__, cli_admin, cli_devices, cli_installer, cli_security
+from voxgate import __version__, cli_admin, cli_devices, cli_installer, cli_security, cli_tls
 from voxgate.config import certificates
 from voxgate.config.init import CONFIG_NAME, InitError, init_data_dir
 from voxgate.config.load import ConfigError, load_settings
@@ -110,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_devices.add_commands(commands, _data, _config_option)
     cli_installer.add_commands(commands, _data, _config_option)
     cli_admin.add_commands(commands, _data, _config_option)
+    cli_tls.add_commands(commands, _data, _config_option)
 
     cdr = commands.add_parser("cdr", help="call records")
     cdr_commands = cdr.add_subparsers(title="cdr commands", metavar="COMMAND")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from voxgate.services.extensions import CsvImportError, ExtensionError, ExtensionService
+from voxgate.services.extensions import CsvImportError, ExtensionError, ExtensionService, hashes
 from voxgate.services.secrets_policy import generate_secret, weakness
 from voxgate.sip.digest import ha1
 from voxgate.storage.engine import Store
@@ -156,5 +156,56 @@ def test_import_from_a_file_with_a_byte_order_mark(store_url: str, tmp_path: Pat
         with pytest.raises(CsvImportError, match="line 1: the header needs a 'secret' column"):
             await service.import_csv("number,name\n202,x\n")
         assert (await service.import_csv("number,secret\n")).added == 0
+
+    with_service(store_url, body)
+
+
+def test_search_and_count_by_number_or_name(store_url: str) -> None:
+    async def body(service: ExtensionService) -> None:
+        for number, name in (("201", "Alice"), ("202", "Bob"), ("310", "Front desk"), ("3201", "")):
+            await service.add(number, GOOD + number, display_name=name)
+        assert await service.count() == 4
+        assert [r.number for r in await service.list(search="20")] == ["201", "202", "3201"]
+        assert [r.number for r in await service.list(search="front")] == ["310"]  # any case
+        assert await service.count(search="20") == 3
+        assert [r.number for r in await service.list(offset=1, limit=2)] == ["202", "310"]
+        assert await service.list(search="%") == []  # a wildcard is a character
+
+    with_service(store_url, body)
+
+
+def test_an_import_refused_by_the_caller_names_the_lines_and_writes_nothing(store_url: str) -> None:
+    text = f"number,secret\n201,{GOOD}1\n301,{GOOD}2\n202,{GOOD}3\n"
+
+    async def body(service: ExtensionService) -> None:
+        with pytest.raises(CsvImportError) as refused:
+            await service.import_csv(text, refuse=lambda n: None if n.startswith("2") else f"extension {n} is not yours")
+        assert refused.value.problems == ["line 3: extension 301 is not yours"]
+        assert await service.count() == 0
+        assert (await service.import_csv(text, refuse=lambda n: None)).added == 3
+
+    with_service(store_url, body)
+
+
+def test_a_lone_carriage_return_ends_a_line(store_url: str) -> None:
+    """As csvrows reads it (schemathesis sent '\\r0' to an import: the csv module refused it)."""
+
+    async def body(service: ExtensionService) -> None:
+        with pytest.raises(CsvImportError) as refused:
+            await service.import_csv("number,secret\r0")
+        assert refused.value.problems == ["line 2: 1 fields, the header has 2"]
+        assert (await service.import_csv(f"number,secret\r201,{GOOD}\r")).added == 1
+
+    with_service(store_url, body)
+
+
+def test_an_import_reports_its_progress(store_url: str) -> None:
+    rows = "".join(f"{n},Ext {n},true,,voxgate,{','.join(hashes(str(n), 'voxgate', GOOD))}\n" for n in range(1000, 2200))
+    text = "number,display_name,enabled,max_contacts,realm,ha1_md5,ha1_sha256\n" + rows
+    reports: list[tuple[str, int, int]] = []
+
+    async def body(service: ExtensionService) -> None:
+        assert (await service.import_csv(text, progress=lambda *r: reports.append(r))).added == 1200
+        assert reports == [("checking", 500, 1202), ("checking", 1000, 1202), ("writing", 0, 1200), ("writing", 1200, 1200)]
 
     with_service(store_url, body)

@@ -292,3 +292,43 @@ def test_extension_service_is_the_one_of_the_pbx_realm(store_url: str) -> None:
             await store.close()
 
     asyncio.run(main())
+
+
+def test_search_count_and_an_import_refused_by_the_caller(store_url: str) -> None:
+    text = (f"username,password,extension,upstream_secret\nalice,{DEVICE_PW},201,{UPSTREAM}\n"
+            f"bob,{DEVICE_PW},301,{UPSTREAM}\ncarol,{DEVICE_PW},202,{UPSTREAM}\n")
+
+    def mine(extension: str) -> str | None:
+        return None if extension.startswith("2") else f"extension {extension} is not yours"
+
+    async def body(service: SipUserService, audit: AuditLog) -> None:
+        del audit
+        with pytest.raises(SipUserImportError) as refused:
+            await service.import_csv(text, ME, refuse=mine)
+        assert refused.value.problems == ["line 3: extension 301 is not yours"]
+        assert await service.count() == 0
+        assert (await service.import_csv(text, ME)).added == 3
+        assert await service.count(search="20") == 2
+        assert [u.username for u in await service.list(search="B")] == ["bob"]
+        # an existing user of an extension out of reach cannot be moved into reach
+        moved = "username,extension\nbob,202\n"
+        with pytest.raises(SipUserImportError, match="line 2: extension 301 is not yours"):
+            await service.import_csv(moved, ME, update=True, refuse=mine)
+        assert (await service.get("bob")).extension == "301"
+        exported = rows(await service.export_csv(records=await service.list(search="alice")))
+        assert [r["username"] for r in exported] == ["alice"]
+
+    run(store_url, body)
+
+
+def test_an_import_reports_its_progress(store_url: str) -> None:
+    text = "username,password,extension,upstream_secret\n" + "".join(
+        f"u{i},{DEVICE_PW},{200 + i},{UPSTREAM}\n" for i in range(600))
+    reports: list[tuple[str, int, int]] = []
+
+    async def body(service: SipUserService, audit: AuditLog) -> None:
+        del audit
+        assert (await service.import_csv(text, ME, progress=lambda *r: reports.append(r))).added == 600
+        assert reports == [("checking", 500, 602), ("writing", 0, 600), ("writing", 600, 600)]
+
+    run(store_url, body)

@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 
 from voxgate.config import certificates
-from voxgate.config.schema import AdminSettings
+from voxgate.config.schema import AdminSettings, TlsSettings
 from voxgate.services.admins import AdminService
 from voxgate.services.audit import Actor, AuditLog
 from voxgate.services.sipusers import SipUserService
@@ -84,22 +84,35 @@ async def csrf(client: aiohttp.ClientSession) -> str:
         return str((await answer.json())["csrf_token"])
 
 
+def node_context(tls: TlsSettings) -> ReloadableContext:
+    """The node's reloadable context of ``tls``, as app.py builds it."""
+    return ReloadableContext(lambda: build_server_context(
+        certificate=tls.certificate, private_key=tls.private_key, chain=tls.chain,
+        min_version=tls.min_version, ciphers=tls.ciphers, verify_client=tls.verify_client,
+        client_ca=tls.client_ca))
+
+
 @asynccontextmanager
 async def running(tmp_path: Path, settings: AdminSettings | None = None,
                   *, store: Store | None = None, cert: tuple[Path, Path] | None = None,
+                  chain: Path | None = None, with_key: bool = True,
                   ) -> AsyncIterator[Admin]:  # fmt: skip
+    """The server over ``cert`` (a self-signed one made here if not given) and ``chain``
+    (``tls.chain``), reloadable as the node's is; ``with_key=False``: as a node without its
+    key file (no SIP users, no extensions)."""
     settings = settings or AdminSettings(address="127.0.0.1", port=0)
     own = store is None
     if store is None:
         store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'voxgate.db'}")
         await store.upgrade()
     cert_path, key_path = cert or certificate(tmp_path)
-    tls = ReloadableContext(lambda: build_server_context(certificate=cert_path,
-                                                         private_key=key_path))
+    tls_settings = TlsSettings(certificate=cert_path, private_key=key_path, chain=chain)
+    tls = node_context(tls_settings)
     clock = [1000.0]
     users = SipUserService(store, "edge.test", secrets.token_bytes(KEY_SIZE),
-                           pbx_realm="pbx.test")  # the API's SIP users and extensions
-    server = AdminServer(settings, store, tls=tls, clock=lambda: clock[0], sipusers=users)
+                           pbx_realm="pbx.test") if with_key else None  # without: no key file
+    server = AdminServer(settings, store, tls=tls, tls_settings=tls_settings,
+                         clock=lambda: clock[0], sipusers=users)  # fmt: skip
     host, port = await server.start(settings.address, settings.port)
     admin = Admin(server, AdminService(store), AuditLog(store), clock, f"https://{host}:{port}",
                   cert_path)

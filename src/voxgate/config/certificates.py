@@ -114,5 +114,9 @@ def load_signing_key(pem: bytes) -> SigningKey:
 
 def fingerprint(pem: bytes) -> str:
     """SHA-256 fingerprint of the first certificate in *pem*, as colon-separated hex."""
-    digest = x509.load_pem_x509_certificate(pem).fingerprint(hashes.SHA256())
-    return ":".join(f"{byte:02X}" for byte in digest)
+    return fingerprint_of(x509.load_pem_x509_certificate(pem))
+
+
+def fingerprint_of(certificate: x509.Certificate) -> str:
+    """SHA-256 fingerprint of *certificate*, as colon-separated hex."""
+    return ":".join(f"{byte:02X}" for byte in certificate.fingerprint(hashes.SHA256()))

@@ -8,10 +8,12 @@ that share the realm.
 
 from __future__ import annotations
 
+import asyncio
+import builtins
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Final
 
 from sqlalchemy.exc import IntegrityError
 
+from voxgate.services import csvrows
 from voxgate.services.audit import Actor, AuditLog
 from voxgate.services.secrets_policy import generate_secret, weakness
 from voxgate.sip.digest import ha1
@@ -91,9 +94,20 @@ class ExtensionService:
         self.realm = realm
         self.audit = AuditLog(store)
 
-    async def all(self) -> list[ExtensionRecord]:
+    async def all(self) -> builtins.list[ExtensionRecord]:
         """Every extension."""
         return await self.repo.snapshot()
+
+    async def list(
+        self, *, search: str | None = None, offset: int = 0, limit: int | None = None
+    ) -> builtins.list[ExtensionRecord]:
+        """Extensions by number whose number or display name has ``search``; a page of them
+        when ``limit`` is given."""
+        return await self.repo.list(search=search, offset=offset, limit=limit)
+
+    async def count(self, *, search: str | None = None) -> int:
+        """How many extensions :meth:`list` would give without paging."""
+        return await self.repo.count(search=search)
 
     async def get(self, number: str) -> ExtensionRecord:
         """One extension, or :class:`ExtensionError`."""
@@ -171,16 +185,26 @@ class ExtensionService:
 
     # -- CSV --------------------------------------------------------------------------------
     async def import_csv(
-        self, source: Path | str, *, update: bool = False, actor: Actor | None = None
-    ) -> ImportReport:
+        self, source: Path | str, *, update: bool = False, actor: Actor | None = None,
+        refuse: Callable[[str], str | None] | None = None,
+        progress: csvrows.Progress | None = None,
+    ) -> ImportReport:  # fmt: skip
         """Import rows ``number,display_name,secret,enabled,max_contacts`` (or the export's HA1
         columns instead of ``secret``) from a file or from CSV text.
 
         Every bad row is reported with its line number; nothing is written unless every row
         is good (one transaction), so a failed import can be fixed and run again as it is.
+        ``refuse`` says why a number may not be written by the caller (``None``: it may), for
+        an administrator limited to some extensions.  The rows are checked in a worker thread
+        (each secret costs a strength estimate and two hashes), so that a large file does not
+        hold up the event loop it shares with SIP.  ``progress`` hears how far the check and
+        the write are.
         """
-        text = _read(source) if isinstance(source, Path) else source
-        records, problems = self._parse(text)
+        text = _read(source) if isinstance(source, Path) else source.removeprefix("\ufeff")
+        records, problems = await asyncio.to_thread(self._parse, text, progress)
+        if refuse is not None:
+            problems.extend(f"line {line}: {why}" for line, r in records
+                            if (why := refuse(r.number)) is not None)  # fmt: skip
         numbers = [r.number for _, r in records]
         existing = await self.repo.existing(numbers)
         if not update:
@@ -192,32 +216,51 @@ class ExtensionService:
             raise CsvImportError(sorted(problems, key=_line_of))
         add = [r for _, r in records if r.number not in existing]
         change = [r for _, r in records if r.number in existing]
+        if progress is not None:
+            progress("writing", 0, len(records))
         try:
             await self.repo.write(add=add, replace=change)
         except IntegrityError:  # a number was added by someone else since the check above
             raise ExtensionError("an extension in the file was added meanwhile; nothing "
                                  "imported, run the import again") from None  # fmt: skip
+        if progress is not None:
+            progress("writing", len(records), len(records))
         if actor is not None:
             name = source.name if isinstance(source, Path) else "CSV text"
             await self.audit.record(actor, "extension.import", name,
                                     f"{len(add)} added, {len(change)} changed")  # fmt: skip
         return ImportReport(added=len(add), updated=len(change))
 
-    def _parse(self, text: str) -> tuple[list[tuple[int, ExtensionRecord]], list[str]]:
-        reader = csv.reader(io.StringIO(text))
+    def _parse(self, text: str, progress: csvrows.Progress | None = None
+               ) -> tuple[builtins.list[tuple[int, ExtensionRecord]],
+                          builtins.list[str]]:  # fmt: skip
+        # newline=None: a lone CR ends a line too, as in csvrows (and as an editor shows it)
+        reader = csv.reader(io.StringIO(text, newline=None))
         try:
             header = [h.strip().lower() for h in next(reader)]
         except StopIteration:
             return [], ["line 1: empty file (a header row is required)"]
+        except csv.Error as err:
+            return [], [f"line 1: not CSV ({err})"]
         missing = _missing_columns(header)
         if missing:
             return [], [f"line 1: {missing}"]
-        records: list[tuple[int, ExtensionRecord]] = []
-        problems: list[str] = []
+        records: builtins.list[tuple[int, ExtensionRecord]] = []
+        problems: builtins.list[str] = []
+        lines = text.count("\n") + 1  # about (a quoted line break counts too)
         seen: dict[str, int] = {}
         now = datetime.now(UTC)
-        for row in reader:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as err:  # e.g. a quote never closed: the rest cannot be read
+                problems.append(f"line {reader.line_num}: not CSV ({err})")
+                break
             line = reader.line_num
+            if progress is not None and line % csvrows.PROGRESS_STEP == 0:
+                progress("checking", min(line, lines), lines)
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != len(header):

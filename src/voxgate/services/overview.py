@@ -3,7 +3,7 @@ the activity of the last hours, counted per hour.  Read-only."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -76,6 +76,17 @@ class OverviewService:
         security.sort(key=lambda r: _utc(r.at), reverse=True)
         return Overview(now, count, bindings, await self.repo.recent_calls(rows),
                         security[:rows], hours_counted)  # fmt: skip
+
+    async def live_contacts(self, aors: Sequence[str], now: datetime | None = None
+                            ) -> dict[str, int]:  # fmt: skip
+        """Live registered contacts per AOR (an extension's number), for the AORs that have
+        one."""
+        return await self.repo.live_contacts(aors, now or datetime.now(UTC))
+
+    async def live_bindings_of(self, aor: str, now: datetime | None = None
+                               ) -> list[BindingRecord]:  # fmt: skip
+        """The live registrations of ``aor``, latest first."""
+        return await self.repo.live_bindings_of(aor, now or datetime.now(UTC))
 
     async def audit(self, where: AuditFilter, *, limit: int = 50,
                     offset: int = 0) -> tuple[int, list[AuditRecord]]:  # fmt: skip

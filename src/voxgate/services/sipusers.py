@@ -22,8 +22,10 @@ any key file); one without them can update existing users but not create new one
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -227,6 +229,14 @@ class SipUserService:
         """Users by name; ``search`` matches part of the username or (upstream) extension."""
         return await self.repo.list(search=search, offset=offset, limit=limit)
 
+    async def for_extension(self, extension: str) -> builtins.list[SipUserRecord]:
+        """The users that reach the call control as ``extension``, by name."""
+        return await self.repo.for_extension(extension)
+
+    async def count(self, *, search: str | None = None) -> int:
+        """How many users :meth:`list` would give without paging."""
+        return await self.repo.count(search=search)
+
     async def snapshot(self) -> tuple[builtins.list[SipUserCredentials], int]:
         """Every user with its level-2 secret decrypted, and the change counter: what the
         edge's in-memory credential table is built from."""
@@ -401,8 +411,10 @@ class SipUserService:
 
     # -- CSV --------------------------------------------------------------------------------
     async def import_csv(
-        self, source: Path | str, actor: Actor, *, update: bool = False
-    ) -> SipUserImport:
+        self, source: Path | str, actor: Actor, *, update: bool = False,
+        refuse: Callable[[str], str | None] | None = None,
+        progress: csvrows.Progress | None = None,
+    ) -> SipUserImport:  # fmt: skip
         """Import rows ``username,password,extension,upstream_username,upstream_secret,
         device_mac,enabled`` (or the export's ``realm,ha1_md5,ha1_sha256`` instead of
         ``password``) from a file or from CSV text.
@@ -411,16 +423,62 @@ class SipUserService:
         new user and unchanged for an existing one, and so are an empty ``password`` and
         ``upstream_secret`` (a new user needs both); an empty ``device_mac`` unbinds.
         Every bad row is reported with its line number; nothing is written unless every row
-        is good (one transaction).  Existing users are refused unless ``update``."""
+        is good (one transaction).  Existing users are refused unless ``update``.
+        ``refuse`` says why an extension may not be written by the caller (``None``: it
+        may): a row's extension, and an existing user's present one.  The rows are checked
+        in a worker thread (strength estimates and hashes), away from the event loop;
+        ``progress`` hears how far the check and the write are."""
         try:
             text = csvrows.read_text(source)
         except csvrows.CsvError as err:
             raise SipUserError(str(err)) from None
+        parsed, problems = await asyncio.to_thread(self._parse_rows, text, progress)
+        existing = await self.repo.existing([row.username for _, row in parsed])
+        now = datetime.now(UTC)
+        add: list[SipUserRecord] = []
+        change: list[SipUserRecord] = []
+        for line, row in parsed:
+            old = existing.get(row.username)
+            try:
+                if old is not None and not update:
+                    raise SipUserError(f"SIP user {row.username} exists already (use --update "
+                                       "to change it)")  # fmt: skip
+                why = None if refuse is None else refuse(row.extension) or (
+                    refuse(old.extension) if old is not None else None)  # fmt: skip
+                if why is not None:
+                    raise SipUserError(why)
+                record = self._merge(row, old, now)
+            except SipUserError as err:
+                problems.append(f"line {line}: {err}")
+                continue
+            (add if old is None else change).append(record)
+        if problems:
+            raise SipUserImportError(csvrows.by_line(problems))
+        if progress is not None:
+            progress("writing", 0, len(parsed))
+        try:
+            await self.repo.write(add=add, replace=change)
+        except IntegrityError:  # a username was added by someone else since the check above
+            raise SipUserError("a SIP user in the file was added meanwhile; nothing imported, "
+                               "run the import again") from None  # fmt: skip
+        if progress is not None:
+            progress("writing", len(parsed), len(parsed))
+        name = source.name if isinstance(source, Path) else "CSV text"
+        await self.audit.record(actor, "sipuser.import", name,
+                                f"{len(add)} added, {len(change)} changed")  # fmt: skip
+        return SipUserImport(added=len(add), updated=len(change))
+
+    def _parse_rows(self, text: str, progress: csvrows.Progress | None = None
+                    ) -> tuple[builtins.list[tuple[int, _Row]], builtins.list[str]]:  # fmt: skip
+        """The good rows of ``text`` with their lines, and the problems of the others."""
+        lines = text.count("\n") + 1  # about (a quoted line break counts too)
         problems: list[str] = []
         parsed: list[tuple[int, _Row]] = []
         seen: dict[str, int] = {}
         for line, fields in csvrows.rows(text, ("username", "extension"), IMPORT_COLUMNS,
                                          problems):  # fmt: skip
+            if progress is not None and line % csvrows.PROGRESS_STEP == 0:
+                progress("checking", min(line, lines), lines)
             try:
                 row = self._parse(fields)
             except (SipUserError, csvrows.CsvError) as err:
@@ -432,32 +490,7 @@ class SipUserService:
                 continue
             seen[row.username] = line
             parsed.append((line, row))
-        existing = await self.repo.existing([row.username for _, row in parsed])
-        now = datetime.now(UTC)
-        add: list[SipUserRecord] = []
-        change: list[SipUserRecord] = []
-        for line, row in parsed:
-            old = existing.get(row.username)
-            try:
-                if old is not None and not update:
-                    raise SipUserError(f"SIP user {row.username} exists already (use --update "
-                                       "to change it)")  # fmt: skip
-                record = self._merge(row, old, now)
-            except SipUserError as err:
-                problems.append(f"line {line}: {err}")
-                continue
-            (add if old is None else change).append(record)
-        if problems:
-            raise SipUserImportError(csvrows.by_line(problems))
-        try:
-            await self.repo.write(add=add, replace=change)
-        except IntegrityError:  # a username was added by someone else since the check above
-            raise SipUserError("a SIP user in the file was added meanwhile; nothing imported, "
-                               "run the import again") from None  # fmt: skip
-        name = source.name if isinstance(source, Path) else "CSV text"
-        await self.audit.record(actor, "sipuser.import", name,
-                                f"{len(add)} added, {len(change)} changed")  # fmt: skip
-        return SipUserImport(added=len(add), updated=len(change))
+        return parsed, problems
 
     def _parse(self, fields: dict[str, str]) -> _Row:
         username = check_username(fields["username"])
@@ -511,10 +544,14 @@ class SipUserService:
                              row.upstream_username, sealed, device, enabled,
                              old.created_at if old is not None else now, now)  # fmt: skip
 
-    async def export_csv(self, *, include_secrets: bool = False) -> str:
-        """Every user in the export format: HA1 values, and the level-2 secrets in clear
-        only with ``include_secrets``."""
-        records = await self.repo.list()
+    async def export_csv(
+        self, *, include_secrets: bool = False,
+        records: Sequence[SipUserRecord] | None = None,
+    ) -> str:  # fmt: skip
+        """Every user (or those of ``records``) in the export format: HA1 values, and the
+        level-2 secrets in clear only with ``include_secrets``."""
+        if records is None:
+            records = await self.repo.list()
         return csvrows.to_text(EXPORT_COLUMNS, (
             (r.username, r.extension, r.upstream_username,
              self.unseal(r) if include_secrets else "",

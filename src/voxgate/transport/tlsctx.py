@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import ssl
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -95,9 +96,15 @@ class ReloadableContext:
 
     def __init__(self, factory: Callable[[], ssl.SSLContext]) -> None:
         self._factory = factory
+        started = time.time()
         self.current: ssl.SSLContext = factory()
+        #: When (``time.time()``, as file times count) the files of :attr:`current` were
+        #: read: a file changed later is not in use yet.
+        self.loaded_at = started
 
     def reload(self) -> None:
         """Build a fresh context for new handshakes; on failure keep the old one and re-raise."""
+        started = time.time()
         self.current = self._factory()
+        self.loaded_at = started
         log.info("TLS context reloaded")

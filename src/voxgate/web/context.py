@@ -1,6 +1,6 @@
 """What every handler of the web administration reaches: settings, services, sessions, the
-login guard, the clock, the templates and the imports under way (one :class:`AdminContext`
-per server, kept in the aiohttp application under :data:`CONTEXT`)."""
+login guard, the certificate service, the clock, the templates and the imports under way (one
+:class:`AdminContext` per server, kept in the aiohttp application under :data:`CONTEXT`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from aiohttp import web
 from voxgate.config.schema import AdminSettings
 from voxgate.services.admins import AdminService
 from voxgate.services.audit import Actor, AuditLog
+from voxgate.services.certificates import CertificateService
 from voxgate.services.livecalls import LiveCalls, no_calls
+from voxgate.services.sipusers import SipUserService
 from voxgate.web.lockout import LoginGuard
 from voxgate.web.progress import ImportTracker
 from voxgate.web.sessions import Session, SessionStore
@@ -40,11 +42,16 @@ class AdminContext:
     guard: LoginGuard
     clock: Callable[[], float]
     templates: jinja2.Environment
+    #: The certificate of the node's TLS listeners (the TLS page).
+    certificates: CertificateService | None = None
     product: str = "voxgate"
     #: The node's calls under way (the dashboard's); none without a node.
     live_calls: LiveCalls = no_calls
     #: CSV imports under way, for the progress bars of the pages that sent them.
     imports: ImportTracker = field(default_factory=ImportTracker)
+    #: SIP users and, through them, the embedded call control's extensions: they need the
+    #: node's realms and key file (``None`` without them; their pages say so).
+    sipusers: SipUserService | None = None
 
     def render(self, name: str, status: int = 200, **values: Any) -> web.Response:
         """A page from template ``name`` (autoescaped)."""

@@ -4,7 +4,9 @@ It accepts sockets itself, as the provisioning server and the SIP TLS listeners 
 connection from outside the allowed networks is closed right after ``accept``, before any
 TLS handshake (it costs no cryptography and learns nothing, not even the certificate).  The
 TLS context is the node's :class:`~voxgate.transport.tlsctx.ReloadableContext`, read at each
-accept, so a certificate reload (``SIGHUP``) applies to SIP and the administration alike.
+accept, so a certificate reload (``SIGHUP``) applies to SIP and the administration alike; a
+certificate installed through the administration (``tls_settings`` name its files) reloads
+that same context.
 """
 
 from __future__ import annotations
@@ -17,15 +19,16 @@ from typing import Final
 
 from aiohttp import web
 
-from voxgate.config.schema import AdminSettings
+from voxgate.config.schema import AdminSettings, TlsSettings
 from voxgate.policy.netblocks import NetblockSet
 from voxgate.services.admins import AdminService
 from voxgate.services.audit import AuditLog
+from voxgate.services.certificates import CertificateService
 from voxgate.services.livecalls import LiveCalls, no_calls
 from voxgate.services.sipusers import SipUserService
 from voxgate.storage.engine import Store
 from voxgate.transport.https import GatedHttpsListener
-from voxgate.transport.tlsctx import ReloadableContext
+from voxgate.transport.tlsctx import ReloadableContext, build_server_context
 from voxgate.web.api import openapi, resources
 from voxgate.web.api import session as session_api
 from voxgate.web.context import CONTEXT, STATIC, AdminContext, template_environment
@@ -53,13 +56,16 @@ class AdminServer:
 
     def __init__(
         self, settings: AdminSettings, store: Store, *, tls: ReloadableContext | None,
-        clock: Callable[[], float] | None = None, sipusers: SipUserService | None = None,
-        live_calls: LiveCalls = no_calls,
+        tls_settings: TlsSettings, clock: Callable[[], float] | None = None,
+        sipusers: SipUserService | None = None, live_calls: LiveCalls = no_calls,
     ) -> None:  # fmt: skip
         self.settings = settings
         self.tls = tls
         self.store = store
         self.sipusers = sipusers
+        #: The certificate of ``tls`` (its files: ``tls_settings``), shown and replaced.
+        self.certificates = CertificateService(store, tls_settings, build=build_server_context,
+                                               live=tls)  # fmt: skip
         self.allowed = allowed_networks(settings)
         audit = AuditLog(store)
         self.context = AdminContext(
@@ -69,7 +75,8 @@ class AdminServer:
             )),
             guard=LoginGuard(lockout_policy(settings), audit),
             clock=clock or (lambda: asyncio.get_running_loop().time()),
-            templates=template_environment(), live_calls=live_calls,
+            templates=template_environment(), certificates=self.certificates,
+            live_calls=live_calls, sipusers=sipusers,
         )  # fmt: skip
         self._listener: GatedHttpsListener | None = None
         #: The listening address once started.
@@ -83,7 +90,7 @@ class AdminServer:
         app[CONTEXT] = self.context
         app.on_response_prepare.append(security_headers)
         app.add_routes(pages.routes() + session_api.routes() + openapi.routes()
-                       + resources.routes(self.store, self.sipusers))
+                       + resources.routes(self.store, self.sipusers, self.certificates))
         app.router.add_static("/static/", STATIC, append_version=False)
         return app
 

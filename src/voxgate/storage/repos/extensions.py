@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, or_, select, update
 
 from voxgate.storage.engine import Store
 from voxgate.storage.repos.meta import bump, read_counter
@@ -47,6 +47,13 @@ def _row(record: ExtensionRecord, names: Iterable[str] = _FIELDS) -> dict[str, o
     return {name: getattr(record, name) for name in names}
 
 
+def _matching(search: str | None) -> builtins.list[ColumnElement[bool]]:
+    if not search:
+        return []
+    return [or_(ExtensionRow.number.contains(search, autoescape=True),
+                ExtensionRow.display_name.icontains(search, autoescape=True))]  # fmt: skip
+
+
 class ExtensionRepo:
     """The ``extensions`` table and its change counter."""
 
@@ -59,13 +66,21 @@ class ExtensionRepo:
         return await self.list()
 
     async def list(
-        self, *, offset: int = 0, limit: int | None = None
+        self, *, search: str | None = None, offset: int = 0, limit: int | None = None
     ) -> builtins.list[ExtensionRecord]:
-        """Extensions by number, a page of them when ``limit`` is given (listings in the UI)."""
-        query = select(ExtensionRow).order_by(ExtensionRow.number).offset(offset).limit(limit)
+        """Extensions by number, a page of them when ``limit`` is given (listings in the UI);
+        ``search`` matches a part of the number or of the display name (any case)."""
+        query = (select(ExtensionRow).where(*_matching(search)).order_by(ExtensionRow.number)
+                 .offset(offset).limit(limit))  # fmt: skip
         async with self.store.sessions() as session:
             rows = await session.execute(query)
             return [_record(r) for r in rows.scalars().all()]
+
+    async def count(self, *, search: str | None = None) -> int:
+        """How many extensions :meth:`list` would give without paging."""
+        query = select(func.count(ExtensionRow.number)).where(*_matching(search))
+        async with self.store.sessions() as session:
+            return int(await session.scalar(query) or 0)
 
     async def get(self, number: str) -> ExtensionRecord | None:
         """One extension."""

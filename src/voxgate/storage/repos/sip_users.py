@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, bindparam, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxgate.storage.engine import Store
@@ -52,6 +52,17 @@ def _row(record: SipUserRecord, names: Iterable[str] = _FIELDS) -> dict[str, obj
     return {name: getattr(record, name) for name in names}
 
 
+def _matching(search: str | None) -> builtins.list[ColumnElement[bool]]:
+    """``search``: a part of the username, extension or upstream username."""
+    if not search:
+        return []
+    return [or_(
+        SipUserRow.username.icontains(search, autoescape=True),
+        SipUserRow.extension.contains(search, autoescape=True),
+        SipUserRow.upstream_username.icontains(search, autoescape=True),
+    )]  # fmt: skip
+
+
 class SipUserRepo:
     """The ``sip_users`` table and its change counter."""
 
@@ -75,18 +86,17 @@ class SipUserRepo:
     ) -> builtins.list[SipUserRecord]:
         """Users by name; ``search`` matches a part of the username, extension or upstream
         username; a page of them when ``limit`` is given."""
-        conditions: builtins.list[ColumnElement[bool]] = []
-        if search:
-            conditions.append(or_(
-                SipUserRow.username.icontains(search, autoescape=True),
-                SipUserRow.extension.contains(search, autoescape=True),
-                SipUserRow.upstream_username.icontains(search, autoescape=True),
-            ))  # fmt: skip
-        query = (select(SipUserRow).where(*conditions).order_by(SipUserRow.username)
+        query = (select(SipUserRow).where(*_matching(search)).order_by(SipUserRow.username)
                  .offset(offset).limit(limit))  # fmt: skip
         async with self.store.sessions() as session:
             rows = await session.scalars(query)
             return [_record(r) for r in rows.all()]
+
+    async def count(self, *, search: str | None = None) -> int:
+        """How many users :meth:`list` would give without paging."""
+        query = select(func.count(SipUserRow.username)).where(*_matching(search))
+        async with self.store.sessions() as session:
+            return int(await session.scalar(query) or 0)
 
     async def get(self, username: str) -> SipUserRecord | None:
         """One user."""

@@ -4,6 +4,7 @@ searched with filters.  Nothing here writes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -48,6 +49,28 @@ class ViewRepo:
         return int(count or 0), [
             BindingRecord(**{f: getattr(r, f) for f in _BINDING_FIELDS}) for r in rows
         ]
+
+    async def live_contacts(self, aors: Sequence[str], now: datetime) -> dict[str, int]:
+        """How many contacts each of ``aors`` has registered and live at ``now`` (AORs
+        without one are left out)."""
+        found: dict[str, int] = {}
+        async with self.store.sessions() as session:
+            for start in range(0, len(aors), 500):
+                rows = await session.execute(
+                    select(BindingRow.aor, func.count()).where(
+                        BindingRow.aor.in_(aors[start : start + 500]),
+                        BindingRow.expires_at > now).group_by(BindingRow.aor)
+                )  # fmt: skip
+                found.update((aor, int(count)) for aor, count in rows.all())
+        return found
+
+    async def live_bindings_of(self, aor: str, now: datetime) -> list[BindingRecord]:
+        """The live bindings of ``aor``, latest registered first."""
+        query = (select(BindingRow).where(BindingRow.aor == aor, BindingRow.expires_at > now)
+                 .order_by(BindingRow.registered_at.desc()))  # fmt: skip
+        async with self.store.sessions() as session:
+            rows = (await session.execute(query)).scalars().all()
+        return [BindingRecord(**{f: getattr(r, f) for f in _BINDING_FIELDS}) for r in rows]
 
     async def recent_calls(self, limit: int) -> list[CdrRecord]:
         """The latest calls, newest first."""

@@ -32,6 +32,15 @@ def import_refused(description: str) -> dict[str, Any]:
 
 
 STATE_CHANGE: Final[list[dict[str, list[str]]]] = [{"session": [], "csrf": []}]
+#: What an import did.
+IMPORTED: Final = {"type": "object", "required": ["added", "updated"],
+                   "properties": {"added": {"type": "integer"},
+                                  "updated": {"type": "integer"}}}  # fmt: skip
+
+
+def csv_body(description: str) -> dict[str, Any]:
+    """A CSV answer (an export)."""
+    return {"description": description, "content": {CSV: {"schema": {"type": "string"}}}}
 
 
 def error(description: str) -> dict[str, Any]:

@@ -1,7 +1,13 @@
 """``/api/v1/extensions``: the embedded call control's extensions (form ``extensions``),
 through :class:`~voxgate.services.extensions.ExtensionService` — the service ``voxgate ext``
 uses.  A secret is written, never read back (only HA1 values are stored, and they are not
-shown either).  Scope: the caller's ``extension`` grants."""
+shown either).  Scope: the caller's ``extension`` grants.
+
+CSV import and export are the CLI's (``voxgate ext import|export``).  Both need *write* on
+the form: the export carries the HA1 values, which register as well as the secrets do, so it
+is for those who may set the secrets anyway; a group administrator exports, and imports, only
+extensions in its write scope (an import row outside it is a bad row, and nothing is
+imported)."""
 
 from __future__ import annotations
 
@@ -10,7 +16,10 @@ from typing import Any, Final
 from aiohttp import web
 
 from voxgate.services.extensions import (
+    EXPORT_COLUMNS,
+    CsvImportError,
     ExtensionError,
+    ExtensionService,
     check_max_contacts,
     check_name,
     check_number,
@@ -22,11 +31,16 @@ from voxgate.web.api.v1 import (
     Services,
     answering,
     boolean,
+    csv_file,
+    import_refused,
     invalid,
     json_object,
     not_found,
+    outside_scope,
     paging,
+    query_flag,
     string,
+    text_body,
     unknown_fields,
 )
 from voxgate.web.context import actor_of
@@ -43,6 +57,8 @@ def routes(services: Services) -> list[web.RouteDef]:
     return [
         web.get(BASE, answering(services, list_extensions)),
         web.post(BASE, answering(services, add_extension)),
+        web.post(f"{BASE}/import", answering(services, import_extensions)),
+        web.get(f"{BASE}/export", answering(services, export_extensions)),
         web.get(BASE + "/{number}", answering(services, get_extension)),
         web.patch(BASE + "/{number}", answering(services, change_extension)),
         web.delete(BASE + "/{number}", answering(services, delete_extension)),
@@ -161,6 +177,35 @@ async def delete_extension(request: web.Request, services: Services) -> web.Stre
     return web.Response(status=204)
 
 
+async def import_extensions(request: web.Request, services: Services) -> web.StreamResponse:
+    """Import CSV rows ``number,display_name,secret,enabled,max_contacts`` (or an export's HA1
+    columns): all or nothing, every bad row reported with its line number (``update=true``:
+    existing extensions are changed, not refused)."""
+    grants = await grants_of(request)
+    grants.require_form(FORM, "write")
+    update = query_flag(request, "update")
+    text = await text_body(request)
+    try:
+        done = await services.users.extensions.import_csv(
+            text, update=update, actor=actor_of(request), refuse=outside_scope(grants),
+        )  # fmt: skip
+    except CsvImportError as err:
+        raise import_refused(err.problems) from None
+    except ExtensionError as err:  # an extension in the file was added meanwhile
+        raise ApiError(409, str(err)) from None
+    return web.json_response({"added": done.added, "updated": done.updated})
+
+
+async def export_extensions(request: web.Request, services: Services) -> web.StreamResponse:
+    """The extensions in the caller's write scope as CSV (HA1 values), as the import reads
+    them."""
+    grants = await grants_of(request)
+    grants.require_form(FORM, "write")
+    records = [r for r in await services.users.extensions.all()
+               if grants.allows("extension", r.number, "write")]  # fmt: skip
+    return csv_file(ExtensionService.export_csv(records), "extensions.csv")
+
+
 _NUMBER: Final = {"type": "string", "pattern": "^[0-9]{2,15}$"}
 _FIELDS: Final = {
     "secret": {"type": "string", "description": "strong; written, never read back"},
@@ -193,6 +238,27 @@ PATHS: Final = {
                                "409": d.error("the extension exists already"),
                                **d.refusals(write=True)}},
     },
+    f"{BASE}/import": {"post": {
+        "summary": "Import extensions from CSV (number,display_name,secret,enabled,max_contacts, "
+                   "or an export's realm,ha1_md5,ha1_sha256): all or nothing",
+        "security": d.STATE_CHANGE,
+        "parameters": [d.query("update", {"type": "string", "enum": ["true", "false"]},
+                               "change existing extensions instead of refusing them")],
+        "requestBody": d.request_text(d.CSV, "the CSV text, header row first"),
+        "responses": {
+            "200": d.json_body(d.IMPORTED, "imported"),
+            "409": d.error("an extension in the file was added meanwhile: nothing imported"),
+            **d.refusals(write=True),
+            "422": d.import_refused("bad rows (outside the caller's scope too), each with its "
+                                    "line number; nothing imported"),
+        },
+    }},
+    f"{BASE}/export": {"get": {
+        "summary": "The extensions in the caller's write scope as CSV with their HA1 values "
+                   "(imports as is on a node with the same realm); needs write on the form",
+        "responses": {"200": d.csv_body("the CSV file"), **d.refusals()},
+        "x-columns": list(EXPORT_COLUMNS),
+    }},
     BASE + "/{number}": {
         "parameters": [d.path("number", "the extension number", _NUMBER)],
         "get": {"summary": "One extension",

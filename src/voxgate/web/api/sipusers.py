@@ -3,7 +3,12 @@
 
 Secrets are written, never read back: the device (level-1) password and the upstream
 (level-2) secret must be given when a user is added (the API does not generate one to show
-once, as the CLI can).  Scope: a user is in the caller's scope when its extension is."""
+once, as the CLI can).  Scope: a user is in the caller's scope when its extension is.
+
+CSV import and export are the CLI's (``voxgate sipuser import|export``) and need *write* on
+the form, as for extensions: the export carries the level-1 HA1 values (never the upstream
+secrets: the API has no ``--include-secrets``); a group administrator exports, and imports,
+only users whose extension is in its write scope."""
 
 from __future__ import annotations
 
@@ -15,8 +20,10 @@ from aiohttp import web
 from voxgate.policy.devices import format_mac
 from voxgate.services.sipusers import (
     EQUAL,
+    EXPORT_COLUMNS,
     KEEP,
     SipUserError,
+    SipUserImportError,
     check_device,
     check_extension,
     check_password,
@@ -31,11 +38,16 @@ from voxgate.web.api.v1 import (
     Services,
     answering,
     boolean,
+    csv_file,
+    import_refused,
     invalid,
     json_object,
     not_found,
+    outside_scope,
     paging,
+    query_flag,
     string,
+    text_body,
     unknown_fields,
 )
 from voxgate.web.context import actor_of
@@ -53,6 +65,8 @@ def routes(services: Services) -> list[web.RouteDef]:
     return [
         web.get(BASE, answering(services, list_users)),
         web.post(BASE, answering(services, add_user)),
+        web.post(f"{BASE}/import", answering(services, import_users)),
+        web.get(f"{BASE}/export", answering(services, export_users)),
         web.get(BASE + "/{username}", answering(services, get_user)),
         web.patch(BASE + "/{username}", answering(services, change_user)),
         web.delete(BASE + "/{username}", answering(services, delete_user)),
@@ -204,6 +218,35 @@ async def delete_user(request: web.Request, services: Services) -> web.StreamRes
     return web.Response(status=204)
 
 
+async def import_users(request: web.Request, services: Services) -> web.StreamResponse:
+    """Import CSV rows ``username,password,extension,upstream_username,upstream_secret,
+    device_mac,enabled`` (or an export's HA1 columns): all or nothing, every bad row reported
+    with its line number (``update=true``: existing users are changed, not refused)."""
+    grants = await grants_of(request)
+    grants.require_form(FORM, "write")
+    update = query_flag(request, "update")
+    text = await text_body(request)
+    try:
+        done = await services.users.import_csv(text, actor_of(request), update=update,
+                                               refuse=outside_scope(grants))  # fmt: skip
+    except SipUserImportError as err:
+        raise import_refused(err.problems) from None
+    except SipUserError as err:  # a user in the file was added meanwhile
+        raise ApiError(409, str(err)) from None
+    return web.json_response({"added": done.added, "updated": done.updated})
+
+
+async def export_users(request: web.Request, services: Services) -> web.StreamResponse:
+    """The users whose extension is in the caller's write scope, as CSV (HA1 values; the
+    upstream secrets left out), as the import reads them."""
+    grants = await grants_of(request)
+    grants.require_form(FORM, "write")
+    records = None if grants.is_system else [
+        r for r in await services.users.list() if grants.allows("extension", r.extension, "write")
+    ]  # fmt: skip
+    return csv_file(await services.users.export_csv(records=records), "sipusers.csv")
+
+
 _FIELDS: Final = {
     "extension": {"type": "string", "pattern": "^[0-9]{2,15}$"},
     "password": {"type": "string", "description": "device (level-1) password; strong; "
@@ -240,6 +283,29 @@ PATHS: Final = {
                                "409": d.error("the user exists already"),
                                **d.refusals(write=True)}},
     },
+    f"{BASE}/import": {"post": {
+        "summary": "Import SIP users from CSV (username,password,extension,upstream_username,"
+                   "upstream_secret,device_mac,enabled, or an export's realm,ha1_md5,ha1_sha256 "
+                   "instead of password): all or nothing",
+        "security": d.STATE_CHANGE,
+        "parameters": [d.query("update", {"type": "string", "enum": ["true", "false"]},
+                               "change existing users instead of refusing them")],
+        "requestBody": d.request_text(d.CSV, "the CSV text, header row first"),
+        "responses": {
+            "200": d.json_body(d.IMPORTED, "imported"),
+            "409": d.error("a user in the file was added meanwhile: nothing imported"),
+            **d.refusals(write=True),
+            "422": d.import_refused("bad rows (an extension outside the caller's scope too), "
+                                    "each with its line number; nothing imported"),
+        },
+    }},
+    f"{BASE}/export": {"get": {
+        "summary": "The SIP users of the caller's write scope as CSV: level-1 HA1 values, the "
+                   "upstream secrets left out (an update file, not a backup); needs write on "
+                   "the form",
+        "responses": {"200": d.csv_body("the CSV file"), **d.refusals()},
+        "x-columns": list(EXPORT_COLUMNS),
+    }},
     BASE + "/{username}": {
         "parameters": [d.path("username", "the SIP username", {
             "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"})],

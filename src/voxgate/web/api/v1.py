@@ -20,13 +20,14 @@ from aiohttp import web
 
 from voxgate.services.audit import AuditLog
 from voxgate.services.cdr import CdrService
+from voxgate.services.certificates import CertificateService
 from voxgate.services.devices import DeviceService
 from voxgate.services.netlists import NetlistService
 from voxgate.services.sipusers import SipUserService
 from voxgate.services.times import utc_time
 from voxgate.storage.engine import Store
 from voxgate.web.context import actor_of
-from voxgate.web.grants import ForbiddenError
+from voxgate.web.grants import ForbiddenError, Grants
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -47,18 +48,27 @@ class Services:
     #: SIP users and, through them, the embedded call control's extensions (they need the
     #: node's realms and secret key: ``None`` without them, and their routes are left out).
     sipusers: SipUserService | None = None
+    #: The certificate of the node's TLS listeners (``None``: its routes are left out).
+    certificates: CertificateService | None = None
 
     @classmethod
-    def open(cls, store: Store, sipusers: SipUserService | None = None) -> Services:
+    def open(cls, store: Store, sipusers: SipUserService | None = None,
+             certificates: CertificateService | None = None) -> Services:  # fmt: skip
         """The services over ``store``."""
         return cls(DeviceService(store), NetlistService(store), AuditLog(store),
-                   CdrService(store), sipusers)  # fmt: skip
+                   CdrService(store), sipusers, certificates)  # fmt: skip
 
     @property
     def users(self) -> SipUserService:
         """The SIP user service (its routes exist only when there is one)."""
         assert self.sipusers is not None, "SIP user routes without the service"
         return self.sipusers
+
+    @property
+    def tls(self) -> CertificateService:
+        """The certificate service (its routes exist only when there is one)."""
+        assert self.certificates is not None, "TLS routes without the service"
+        return self.certificates
 
 
 class ApiError(Exception):
@@ -117,6 +127,33 @@ def answering(services: Services, handler: Callable[[web.Request, Services],
 
     answer.__doc__ = handler.__doc__
     return answer
+
+
+def outside_scope(grants: Grants) -> Callable[[str], str | None] | None:
+    """For an import: why the caller may not write an extension number (``None``: it may);
+    ``None`` for a system administrator (every number)."""
+    if grants.is_system:
+        return None
+
+    def refuse(number: str) -> str | None:
+        if grants.allows("extension", number, "write"):
+            return None
+        return f"extension {number} is not in the write scope of {grants.username}"
+
+    return refuse
+
+
+def import_refused(problems: list[str]) -> ApiError:
+    """The ``422`` of an import with bad rows (the CLI's option named as the API's)."""
+    problems = [p.replace("(use --update to change it)", "(use update=true to change it)")
+                for p in problems]  # fmt: skip
+    return ApiError(422, f"{len(problems)} bad row(s), nothing imported", problems=problems)
+
+
+def csv_file(text: str, name: str) -> web.Response:
+    """A CSV download."""
+    return web.Response(text=text, content_type="text/csv", charset="utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
 
 
 async def json_object(request: web.Request) -> Mapping[str, Any]:

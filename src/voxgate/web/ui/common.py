@@ -1,9 +1,14 @@
 """What the pages share: rendering with the session and the navigation, the store behind the
-services, messages after a change (post/redirect/get), form fields and paging."""
+services, messages after a change (post/redirect/get), form fields, CSV uploads, secrets typed
+or generated, and paging."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import secrets
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, Final
 
@@ -12,8 +17,11 @@ from multidict import MultiDictProxy
 from yarl import URL
 
 from voxgate.services.admins import ROLE_NAMES
+from voxgate.services.csvrows import Progress
+from voxgate.services.sipusers import SipUserService
 from voxgate.storage.engine import Store
 from voxgate.web.context import context_of, session_of
+from voxgate.web.security import MAX_IMPORT
 
 #: Rows on one page of a table.
 PAGE_SIZE: Final = 50
@@ -28,12 +36,38 @@ DONE: Final = {
     "netlist.add": "Netblock {subject} added.",
     "netlist.exists": "Netblock {subject} was already in that netlist: nothing changed.",
     "netlist.delete": "Netblock {subject} deleted.",
-}
-NAVIGATION: Final = (("/", "Dashboard"), ("/devices", "Devices"), ("/netlists", "Netlists"),
-                     ("/calls", "Call records"), ("/audit", "Audit log"))  # fmt: skip
+    "extension.add": "Extension {subject} added.",
+    "extension.enable": "Extension {subject} enabled.",
+    "extension.disable": "Extension {subject} disabled: it can no longer register or call.",
+    "extension.set": "Extension {subject} changed.",
+    "extension.same": "Nothing to change for extension {subject}.",
+    "extension.secret": "New secret of extension {subject} set: its phones register with it "
+                        "from now on.",
+    "extension.delete": "Extension {subject} deleted.",
+    "extension.import": "Import done: {subject}.",
+    "sipuser.add": "SIP user {subject} added.",
+    "sipuser.enable": "SIP user {subject} enabled.",
+    "sipuser.disable": "SIP user {subject} disabled: its devices can no longer register.",
+    "sipuser.set": "SIP user {subject} changed.",
+    "sipuser.same": "Nothing to change for SIP user {subject}.",
+    "sipuser.password": "New device password of SIP user {subject} set.",
+    "sipuser.upstream": "New upstream secret of SIP user {subject} set.",
+    "sipuser.delete": "SIP user {subject} deleted.",
+    "sipuser.import": "Import done: {subject}.",
+    "tls.install": "Certificate {subject} installed: new connections to every TLS listener "
+                   "(SIP over TLS, this administration) use it.",
+}  # fmt: skip
+NAVIGATION: Final = (
+    ("/", "Dashboard"), ("/devices", "Devices"), ("/extensions", "Extensions"),
+    ("/sipusers", "SIP users"), ("/netlists", "Netlists"), ("/calls", "Call records"),
+    ("/tls", "TLS"), ("/audit", "Audit log"),
+)  # fmt: skip
+#: Longest secret or password read from a form (longer ones are refused by the services).
+MAX_SECRET: Final = 256
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+UsersHandler = Callable[[web.Request, SipUserService], Awaitable[web.StreamResponse]]
 
 
 def system_only(handler: Handler) -> Handler:
@@ -48,6 +82,39 @@ def system_only(handler: Handler) -> Handler:
         return await handler(request)
 
     return guarded
+
+
+@dataclass(frozen=True, slots=True)
+class ShownOnce:
+    """Secrets just generated, shown in this answer only (never stored in clear, never put in
+    a link): a title, labelled values, and why they cannot be shown again."""
+
+    title: str
+    values: list[tuple[str, str]]
+    note: str = ("Copy it now, into the phone or a password manager: it is shown this once. "
+                 "voxgate keeps only a hash of it and cannot show it again.")  # fmt: skip
+
+
+class FormError(Exception):
+    """A form that cannot be used as sent; the message is the sentence to show."""
+
+
+def with_sipusers(handler: UsersHandler) -> Handler:
+    """``handler`` with the SIP user service; without one (the node's key file could not be
+    read at start) a page that says so instead (``503``), as the API leaves its routes out."""
+
+    @wraps(handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        users = context_of(request).sipusers
+        if users is None:
+            return render(request, "unavailable.html", 503, section=_section(request.path))
+        return await handler(request, users)
+
+    return guarded
+
+
+def _section(path: str) -> str:
+    return next((p for p, _ in NAVIGATION if p != "/" and path.startswith(p)), "")
 
 
 def store_of(request: web.Request) -> Store:
@@ -91,3 +158,81 @@ def capitalized(text: str) -> str:
     """An error message as a sentence."""
     text = text.strip()
     return (text[:1].upper() + text[1:]).rstrip(".") + "." if text else text
+
+
+def page_hints(message: str, noun: str = "") -> str:
+    """A service's message with the CLI's options it suggests named as the page's boxes to
+    tick (``noun``: what an import's rows are)."""
+    return (message.replace("--generate-secret", "tick “Generate a strong secret”")
+            .replace("--generate-password", "tick “Generate a strong password”")
+            .replace("(use --update to change it)",
+                     f"(tick “Rows may change existing {noun}” to change it)"))  # fmt: skip
+
+
+def for_page(message: str) -> str:
+    """A service's refusal as a sentence of a page (see :func:`page_hints`)."""
+    return capitalized(page_hints(message))
+
+
+def csv_upload(form: MultiDictProxy[Any]) -> str:
+    """The CSV text of an import form: the file ``file`` (UTF-8; the byte-order mark a
+    spreadsheet writes is dropped) or pasted ``text``; :class:`FormError` saying what is
+    wrong."""
+    upload = form.get("file")
+    text = ""
+    if isinstance(upload, web.FileField):
+        data = upload.file.read(MAX_IMPORT + 1)
+        if len(data) > MAX_IMPORT:
+            raise FormError("The file is too large.")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise FormError("The file is not UTF-8 text.") from None
+    if not text.strip():
+        pasted = form.get("text")
+        text = pasted if isinstance(pasted, str) else ""
+    if not text.strip():
+        raise FormError("Choose a CSV file to import.")
+    return text
+
+
+def typed_or_generated(form: MultiDictProxy[Any], name: str, what: str) -> str | None:
+    """The secret typed in field ``name``, or ``None`` when box ``generate_<name>`` is ticked
+    (the caller generates one, to show once); :class:`FormError` for neither or both.
+    ``what`` names it (``secret``, ``password``).  Not stripped: a space is refused by the
+    strength rule with its reason."""
+    value = form.get(name, "")
+    typed = value[:MAX_SECRET] if isinstance(value, str) else ""
+    if form.get(f"generate_{name}") == "1":
+        if typed:
+            raise FormError(f"Type a {what} or tick “Generate a strong {what}”, not both.")
+        return None
+    if not typed:
+        raise FormError(f"Type a {what}, or tick “Generate a strong {what}”.")
+    return typed
+
+
+def csv_download(text: str, what: str) -> web.Response:
+    """An export as a file to save: ``voxgate-<what>-<UTC time>.csv``."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    disposition = f'attachment; filename="voxgate-{what}-{stamp}.csv"'
+    return web.Response(text=text, content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": disposition})  # fmt: skip
+
+
+@contextmanager
+def import_progress(request: web.Request, form: MultiDictProxy[Any]) -> Iterator[Progress | None]:
+    """The progress callback of the import the form ``import_id`` names, for its progress bar
+    (:mod:`voxgate.web.progress`); the import is marked ended when the block ends."""
+    tracker = context_of(request).imports
+    session_id = session_of(request).id
+    import_id = field(form, "import_id", 64)
+    try:
+        yield tracker.start(session_id, import_id)
+    finally:
+        tracker.end(session_id, import_id)
+
+
+def new_import_id() -> str:
+    """A fresh id for an import form (its progress is asked for by it)."""
+    return secrets.token_urlsafe(12)

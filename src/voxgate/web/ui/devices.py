@@ -14,10 +14,11 @@ from aiohttp import web
 from voxgate.policy.devices import format_mac
 from voxgate.services.devices import DeviceError, DeviceImportError, DeviceService
 from voxgate.web.context import actor_of, context_of, session_of
-from voxgate.web.security import MAX_IMPORT
 from voxgate.web.ui.common import (
     PAGE_SIZE,
+    FormError,
     capitalized,
+    csv_upload,
     done,
     field,
     page_number,
@@ -116,22 +117,10 @@ async def import_csv(request: web.Request) -> web.StreamResponse:
     lets rows change existing devices; ``import_id`` names the import for its progress bar
     (:mod:`voxgate.web.progress`)."""
     form = await request.post()
-    upload = form.get("file")
-    text = ""
-    if isinstance(upload, web.FileField):
-        data = upload.file.read(MAX_IMPORT + 1)
-        if len(data) > MAX_IMPORT:
-            return await devices_page(request, status=400, error="The file is too large.")
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            return await devices_page(request, status=400,
-                                      error="The file is not UTF-8 text.")  # fmt: skip
-    if not text.strip():
-        pasted = form.get("text")
-        text = pasted if isinstance(pasted, str) else ""
-    if not text.strip():
-        return await devices_page(request, status=400, error="Choose a CSV file to import.")
+    try:
+        text = csv_upload(form)
+    except FormError as err:
+        return await devices_page(request, status=400, error=str(err))
     tracker = context_of(request).imports
     session_id = session_of(request).id
     import_id = field(form, "import_id", 64)

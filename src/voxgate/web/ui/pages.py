@@ -1,6 +1,6 @@
 """The pages of the web administration: login, logout, password change; the routes of the
-other pages (dashboard, devices, netlists, call records, audit log) are added from their
-modules.
+other pages (dashboard, devices, extensions, SIP users, netlists, call records, TLS, audit
+log) are added from their modules.
 
 Login (``POST /login``) is guarded three ways: a locked-out address is refused before any
 password is checked (``429``); the form carries a login token that must match the
@@ -32,7 +32,17 @@ from voxgate.web.context import (
     source_of,
 )
 from voxgate.web.sessions import TOKEN_BYTES, SessionLimitError
-from voxgate.web.ui import auditlog, calls, dashboard, devices, imports, netlists
+from voxgate.web.ui import (
+    auditlog,
+    calls,
+    dashboard,
+    devices,
+    extensions,
+    imports,
+    netlists,
+    sipusers,
+    tls,
+)
 from voxgate.web.ui.common import NAVIGATION
 
 #: Longest user name or password read from the form (longer is simply wrong).
@@ -47,8 +57,8 @@ def routes() -> list[web.RouteDef]:
         web.get("/login", login_page), web.post("/login", login),
         web.post("/logout", logout),
         web.get("/password", password_page), web.post("/password", change_password),
-        *dashboard.routes(), *devices.routes(), *netlists.routes(), *calls.routes(),
-        *auditlog.routes(), *imports.routes(),
+        *dashboard.routes(), *devices.routes(), *extensions.routes(), *sipusers.routes(),
+        *netlists.routes(), *calls.routes(), *tls.routes(), *auditlog.routes(), *imports.routes(),
     ]  # fmt: skip
 
 

@@ -1,0 +1,325 @@
+"""The SIP users page (AUTH-4): the edge's SIP users searched and paged; one added for an
+extension of this node's call control (the extension gets a new registration secret, which
+nobody needs to see; or the extension is created too) or for another PBX (its credentials
+typed, or the upstream secret generated to be set there), with a device password typed or
+generated (a generated secret is shown once); a user tied to a device or to none, enabled,
+disabled, moved to another extension, given a new device password or upstream secret,
+deleted after a confirmation page; the table imported from CSV (every bad row reported with
+its line number, nothing imported unless every row is good) and exported as ``voxgate
+sipuser export`` writes it without ``--include-secrets``.
+
+Every change goes through :class:`~voxgate.services.sipusers.SipUserService`, the CLI's,
+which checks it and writes the audit event (never a secret).  Without it (no readable key
+file) the pages say why."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from voxgate.policy.devices import format_mac
+from voxgate.services.extensions import ExtensionError
+from voxgate.services.secrets_policy import generate_secret
+from voxgate.services.sipusers import (
+    KEEP,
+    SipUserAdded,
+    SipUserError,
+    SipUserImportError,
+    SipUserService,
+    check_device,
+)
+from voxgate.storage.repos.extensions import ExtensionRecord
+from voxgate.web.context import actor_of
+from voxgate.web.ui.common import (
+    PAGE_SIZE,
+    FormError,
+    ShownOnce,
+    csv_download,
+    csv_upload,
+    done,
+    for_page,
+    import_progress,
+    new_import_id,
+    page_hints,
+    page_number,
+    render,
+    system_only,
+    typed_or_generated,
+    with_sipusers,
+)
+from voxgate.web.ui.common import field as form_field
+
+SECTION: Final = "/sipusers"
+NOUN: Final = "SIP users"
+#: Where a new user reaches the call control (the form's ``upstream`` choice).
+UPSTREAMS: Final = ("embedded", "create", "foreign")
+UPSTREAM_NOTE: Final = ("Copy it now and set it as the secret of {user} in the PBX: it is shown "
+                        "this once (voxgate keeps it encrypted, for the edge only).")  # fmt: skip
+
+
+async def users_page(
+    request: web.Request, users: SipUserService, *, status: int = 200, error: str = "",
+    problems: list[str] | None = None, shown: list[ShownOnce] | None = None,
+    refill: dict[str, str] | None = None,
+) -> web.Response:  # fmt: skip
+    """``GET /sipusers``: the table; ``q`` searches username, extension, upstream username."""
+    search = request.query.get("q", "").strip()[:64] or None
+    page = page_number(request)
+    total = await users.count(search=search)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(page, pages)
+    rows = await users.list(search=search, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    return render(
+        request, "sipusers.html", status, section=SECTION, users=rows, total=total, page=page,
+        pages=pages, search=search or "", format_mac=format_mac, error=error,
+        problems=problems or [], shown_all=shown or [], form=refill or {"upstream": "embedded"},
+        import_id=new_import_id(),
+    )  # fmt: skip
+
+
+def _shown(added: SipUserAdded) -> list[ShownOnce]:
+    """The secrets an add generated, to show once."""
+    record = added.record
+    shown = []
+    if added.password is not None:
+        shown.append(ShownOnce(f"SIP user {record.username} added. Its device password:",
+                               [("Password", added.password)]))  # fmt: skip
+    if added.upstream_secret is not None:
+        shown.append(ShownOnce(
+            f"Its upstream secret (user {record.upstream_username} of the PBX):",
+            [("Upstream secret", added.upstream_secret)],
+            UPSTREAM_NOTE.format(user=record.upstream_username),
+        ))  # fmt: skip
+    return shown
+
+
+async def add(request: web.Request, users: SipUserService) -> web.StreamResponse:
+    """``POST /sipusers/add``: see the module's docstring for the three ways."""
+    form = await request.post()
+    username = form_field(form, "username", 80)
+    extension = form_field(form, "extension", 32)
+    device = form_field(form, "device_mac", 64) or None
+    upstream = form_field(form, "upstream", 16)
+    upstream_username = form_field(form, "upstream_username", 80)
+    upstream_secret = str(form.get("upstream_secret", ""))[:256]
+    name = form_field(form, "display_name", 128)
+    enabled = form.get("enabled") == "1"
+    refill = {"username": username, "extension": extension, "device_mac": device or "",
+              "upstream": upstream, "upstream_username": upstream_username,
+              "display_name": name, "enabled": "1" if enabled else ""}  # fmt: skip
+    actor = actor_of(request)
+    try:
+        password = typed_or_generated(form, "password", "password")
+        if upstream not in UPSTREAMS:
+            raise FormError("Choose where the user reaches the call control.")
+        if upstream == "foreign":
+            added = await users.add(
+                username, actor, extension=extension, password=password,
+                upstream_username=upstream_username or None,
+                upstream_secret=upstream_secret or None, device_mac=device, enabled=enabled,
+            )  # fmt: skip
+        else:
+            if upstream_username or upstream_secret:
+                raise FormError("The upstream user name and secret are for another PBX: for "
+                                "this node's call control they are made for you.")  # fmt: skip
+            added = await users.add_embedded(
+                username, actor, extension=extension, password=password, device_mac=device,
+                enabled=enabled, create_extension=upstream == "create", display_name=name,
+            )  # fmt: skip
+    except (FormError, SipUserError) as err:
+        return await users_page(request, users, status=400, error=for_page(str(err)),
+                                refill=refill)  # fmt: skip
+    shown = _shown(added)
+    if shown:
+        return await users_page(request, users, shown=shown)
+    raise done(SECTION, "sipuser.add", added.record.username)
+
+
+def _back(form: MultiDictProxy[Any], action: str, username: str) -> web.HTTPSeeOther:
+    """After a change: to the user's page if it came from there, else to the list."""
+    if form.get("back") == "edit":
+        return done(f"{SECTION}/edit", action, username, username=username)
+    kept = {name: form_field(form, name, 64) for name in ("q", "page") if form_field(form, name)}
+    return done(SECTION, action, username, **kept)
+
+
+async def _switch(request: web.Request, users: SipUserService, enabled: bool
+                  ) -> web.StreamResponse:  # fmt: skip
+    form = await request.post()
+    username = form_field(form, "username", 80)
+    try:
+        await users.change(username, actor_of(request), enabled=enabled)
+    except SipUserError as err:
+        return await users_page(request, users, status=400, error=for_page(str(err)))
+    raise _back(form, "sipuser.enable" if enabled else "sipuser.disable", username)
+
+
+async def enable(request: web.Request, users: SipUserService) -> web.StreamResponse:
+    """``POST /sipusers/enable``."""
+    return await _switch(request, users, True)
+
+
+async def disable(request: web.Request, users: SipUserService) -> web.StreamResponse:
+    """``POST /sipusers/disable``."""
+    return await _switch(request, users, False)
+
+
+async def edit_page(
+    request: web.Request, users: SipUserService, *, username: str | None = None,
+    status: int = 200, error: str = "", shown: list[ShownOnce] | None = None,
+) -> web.Response:  # fmt: skip
+    """``GET /sipusers/edit?username=U``: one user and the forms that change it."""
+    username = username if username is not None else request.query.get("username", "")[:80]
+    try:
+        record = await users.get(username)
+    except SipUserError as err:
+        return await users_page(request, users, status=404, error=for_page(str(err)))
+    try:
+        embedded: ExtensionRecord | None = await users.extensions.get(record.extension)
+    except ExtensionError:  # another PBX's extension, or not created yet
+        embedded = None
+    return render(
+        request, "sipuser.html", status, section=SECTION, user=record, error=error,
+        shown_all=shown or [], embedded=embedded, format_mac=format_mac,
+        other_realm=record.realm != users.realm,
+    )  # fmt: skip
+
+
+async def change(request: web.Request, users: SipUserService) -> web.StreamResponse:
+    """``POST /sipusers/edit``: extension, upstream user name, device (only what differs is
+    changed, and named in the audit event)."""
+    form = await request.post()
+    username = form_field(form, "username", 80)
+    try:
+        record = await users.get(username)
+        extension = form_field(form, "extension", 32)
+        upstream = form_field(form, "upstream_username", 80) or extension
+        device = check_device(form_field(form, "device_mac", 64) or None)
+        changes: dict[str, Any] = {}
+        if extension != record.extension:
+            changes["extension"] = extension
+        if upstream != record.upstream_username:
+            changes["upstream_username"] = upstream
+        changed = device != record.device_mac
+        if changes or changed:
+            await users.change(username, actor_of(request), device_mac=device if changed else KEEP,
+                               **changes)  # fmt: skip
+    except SipUserError as err:
+        return await edit_page(request, users, username=username, status=400,
+                               error=for_page(str(err)))  # fmt: skip
+    raise done(f"{SECTION}/edit", "sipuser.set" if changes or changed else "sipuser.same",
+               username, username=username)  # fmt: skip
+
+
+async def new_password(request: web.Request, users: SipUserService) -> web.StreamResponse:
+    """``POST /sipusers/password``: a new device password, typed (strength feedback when
+    refused) or generated (shown once)."""
+    form = await request.post()
+    username = form_field(form, "username", 80)
+    try:
+        typed = typed_or_generated(form, "password", "password")
+        password = generate_secret() if typed is None else typed
+        await users.change(username, actor_of(request), password=password)
+    except (FormError, SipUserError) as err:
+        return await edit_page(request, users, username=username, status=400,
+                               error=for_page(str(err)))  # fmt: skip
+    if typed is None:
+        shown = ShownOnce(f"New device password of SIP user {username} set:",
+                          [("Password", password)])  # fmt: skip
+        return await edit_page(request, users, username=username, shown=[shown])
+    raise done(f"{SECTION}/edit", "sipuser.password", username, username=username)
+
+
+async def new_upstream(request: web.Request, users: SipUserService) -> web.StreamResponse:
+    """``POST /sipusers/upstream``: the secret the PBX knows for the upstream user name."""
+    form = await request.post()
+    username = form_field(form, "username", 80)
+    secret = str(form.get("upstream_secret", ""))[:256]
+    try:
+        if not secret:
+            raise FormError("Type the upstream secret the PBX has for this user.")
+        await users.change(username, actor_of(request), upstream_secret=secret)
+    except (FormError, SipUserError) as err:
+        return await edit_page(request, users, username=username, status=400,
+                               error=for_page(str(err)))  # fmt: skip
+    raise done(f"{SECTION}/edit", "sipuser.upstream", username, username=username)
+
+
+async def delete_page(request: web.Request, users: SipUserService) -> web.StreamResponse:
+    """``GET /sipusers/delete?username=U``: what deleting it means, and the button."""
+    username = request.query.get("username", "")[:80]
+    try:
+        record = await users.get(username)
+    except SipUserError as err:
+        return await users_page(request, users, status=404, error=for_page(str(err)))
+    device = format_mac(record.device_mac) if record.device_mac else ""
+    facts = [f"It reaches the call control as extension {record.extension} (user "
+             f"{record.upstream_username}).",
+             f"Device {device} can no longer register with it." if device else
+             "Devices that register with it can no longer do so.",
+             "The extension itself stays; the audit log keeps who deleted the user."]  # fmt: skip
+    return render(
+        request, "confirm.html", section=SECTION, action=f"{SECTION}/delete",
+        title=f"Delete SIP user {username}?", field="username", value=username, facts=facts,
+        cancel=f"{SECTION}/edit?username={username}", button=f"Delete SIP user {username}",
+    )  # fmt: skip
+
+
+async def delete(request: web.Request, users: SipUserService) -> web.StreamResponse:
+    """``POST /sipusers/delete``: delete it (after the confirmation page)."""
+    form = await request.post()
+    username = form_field(form, "username", 80)
+    try:
+        await users.delete(username, actor_of(request))
+    except SipUserError as err:
+        return await users_page(request, users, status=400, error=for_page(str(err)))
+    raise done(SECTION, "sipuser.delete", username)
+
+
+async def import_csv(request: web.Request, users: SipUserService) -> web.StreamResponse:
+    """``POST /sipusers/import``: a CSV file (``file``) or pasted text (``text``); ``update``
+    lets rows change existing users."""
+    form = await request.post()
+    try:
+        text = csv_upload(form)
+        with import_progress(request, form) as progress:
+            result = await users.import_csv(text, actor_of(request),
+                                            update=form.get("update") == "1",
+                                            progress=progress)  # fmt: skip
+    except SipUserImportError as err:
+        count = len(err.problems)
+        return await users_page(
+            request, users, status=400, problems=[page_hints(p, NOUN) for p in err.problems],
+            error=f"{count} bad row{'s' if count > 1 else ''} in the file: nothing was "
+                  "imported.",
+        )  # fmt: skip
+    except (FormError, SipUserError) as err:
+        return await users_page(request, users, status=400, error=for_page(str(err)))
+    raise done(SECTION, "sipuser.import", f"{result.added} added, {result.updated} changed")
+
+
+async def export_csv(request: web.Request, users: SipUserService) -> web.StreamResponse:
+    """``GET /sipusers.csv``: every user with its HA1 values, the upstream secrets left out
+    (``voxgate sipuser export`` without ``--include-secrets``)."""
+    del request
+    return csv_download(await users.export_csv(), "sipusers")
+
+
+def routes() -> list[web.RouteDef]:
+    """The SIP users page's routes."""
+    return [
+        web.get(SECTION, system_only(with_sipusers(users_page))),
+        web.get(f"{SECTION}.csv", system_only(with_sipusers(export_csv))),
+        web.post(f"{SECTION}/add", system_only(with_sipusers(add))),
+        web.post(f"{SECTION}/enable", system_only(with_sipusers(enable))),
+        web.post(f"{SECTION}/disable", system_only(with_sipusers(disable))),
+        web.get(f"{SECTION}/edit", system_only(with_sipusers(edit_page))),
+        web.post(f"{SECTION}/edit", system_only(with_sipusers(change))),
+        web.post(f"{SECTION}/password", system_only(with_sipusers(new_password))),
+        web.post(f"{SECTION}/upstream", system_only(with_sipusers(new_upstream))),
+        web.get(f"{SECTION}/delete", system_only(with_sipusers(delete_page))),
+        web.post(f"{SECTION}/delete", system_only(with_sipusers(delete))),
+        web.post(f"{SECTION}/import", system_only(with_sipusers(import_csv))),
+    ]  # fmt: skip
