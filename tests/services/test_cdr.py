@@ -163,6 +163,8 @@ def test_the_export_is_exactly_the_filtered_set_oldest_first(store_url: str) -> 
                                                   "unknown-number")]),
     ({"min_duration": "-1"}, [("min_duration", "not a number of seconds from 0 to 10000000")]),
     ({"min_duration": "nan"}, [("min_duration", "not a number of seconds from 0 to 10000000")]),
+    ({"min_duration": "200000:00"}, [("min_duration", "not a number of seconds from 0 to "
+                                                      "10000000")]),
     ({"min_duration": "1:75"}, [("min_duration", "not a number of seconds (90) or minutes and "
                                                  "seconds (1:30)")]),
     ({"caller": "2" * 65}, [("caller", "longer than 64 characters")]),

@@ -55,11 +55,13 @@ def _duration(text: str) -> float:
     """Seconds, as ``90``, ``90.5`` or ``1:30`` (minutes and seconds)."""
     minutes = _MINUTES.fullmatch(text)
     if minutes is not None:
-        return int(minutes.group(1)) * 60.0 + int(minutes.group(2))
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError("not a number of seconds (90) or minutes and seconds (1:30)") from None
+        value = int(minutes.group(1)) * 60.0 + int(minutes.group(2))
+    else:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError("not a number of seconds (90) or minutes and seconds (1:30)"
+                             ) from None  # fmt: skip
     if not (math.isfinite(value) and 0 <= value <= MAX_DURATION):
         raise ValueError(f"not a number of seconds from 0 to {MAX_DURATION}")
     return value
