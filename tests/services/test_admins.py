@@ -10,7 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from voxgate.services.admins import AdminError, AdminService, WeakPasswordError
+from voxgate.services.admins import (
+    AdminError,
+    AdminService,
+    RefusedChangeError,
+    UnknownAccountError,
+    WeakPasswordError,
+)
 from voxgate.services.audit import Actor, AuditLog
 from voxgate.storage.engine import Store
 from voxgate.storage.repos.admins import AdminGrantRecord
@@ -147,5 +153,47 @@ def test_the_first_admin_is_made_once(store_url: str) -> None:
         assert await service.create_first_admin(ME) is None
         assert await service.authenticate("admin", password, "127.0.0.1") is not None
         assert password not in str(await audit.recent())
+
+    run(store_url, body)
+
+
+def test_own_account_system_forms_and_the_sessions_hook(store_url: str) -> None:
+    async def body(service: AdminService, audit: AuditLog) -> None:
+        ended: list[str] = []
+        service.on_access_change = ended.append
+        await service.add("root", GOOD, "system", ME)
+        await service.add("carol", OTHER, "system", ME)
+        await service.add("gina", GOOD, "group", ME)
+        me = Actor("admin:carol", "192.0.2.9")
+        for change in ({"enabled": False}, {"role": "group"}):
+            with pytest.raises(RefusedChangeError, match="your own account"):
+                await service.change("carol", me, **change)  # type: ignore[arg-type]
+        with pytest.raises(RefusedChangeError, match="cannot delete your own account"):
+            await service.delete("carol", me)
+        with pytest.raises(RefusedChangeError, match="password page"):
+            await service.set_password("carol", OTHER + "x", me)
+        await service.change("carol", me, max_age_days=90)  # its own password limit: fine
+        await service.change("carol", me, enabled=True, role="system")  # no change: fine
+        assert ended == []
+        with pytest.raises(UnknownAccountError):
+            await service.change("nobody", me, enabled=False)
+
+        await service.add("dave", GOOD, "group", ME)
+        await service.change("gina", me, role="user")
+        await service.change("dave", me, enabled=False)
+        await service.set_password("gina", OTHER + "y", me)
+        await service.delete("dave", me)
+        assert ended == ["gina", "dave", "gina", "dave"]
+
+        with pytest.raises(AdminError, match="not a MAC address"):
+            await service.grant("gina", "device", "zz", "read", ME)
+        for form in ("admins", "tls"):
+            with pytest.raises(AdminError, match=f"the {form} form is for system administrators"):
+                await service.grant("gina", "form", form, "read", ME)
+        await service.repo.put_grant("gina", AdminGrantRecord("form", "admins", "write"))  # old
+        assert await service.revoke("gina", "form", "admins", me)  # still removable
+        assert await service.grants("gina") == []
+        actions = [e.action for e in await audit.recent(action_prefix="admin.")]
+        assert actions[:3] == ["admin.revoke", "admin.delete", "admin.password"]
 
     run(store_url, body)

@@ -14,7 +14,8 @@ from voxgate.services.devices import DeviceService
 from voxgate.web.api.openapi import document
 
 METHODS = ("get", "post", "patch", "put", "delete")
-SAMPLE = {"mac": "00:04:f2:00:00:0a", "number": "201", "username": "alice", "kind": "block"}
+SAMPLE = {"mac": "00:04:f2:00:00:0a", "number": "201", "username": "alice", "kind": "block",
+          "name": "devices"}
 
 
 def operations() -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ from minica import pki
 
 from voxgate.config import certificates
 from voxgate.services.devices import DeviceService
+from voxgate.storage.repos.admins import AdminGrantRecord
 
 BASE = "/api/v1/tls"
 CA = pki()
@@ -109,7 +110,9 @@ def test_only_system_administrators(tmp_path: Path) -> None:
     async def body(admin: Admin, devices: DeviceService) -> None:
         del devices
         before = admin.cafile.read_bytes()
-        group = await caller(admin, "grouper", "group", (("form", "tls", "write"),))
+        group = await caller(admin, "grouper", "group", (("form", "devices", "write"),))
+        # a tls grant cannot be made any more; one made before it was refused gives nothing
+        await admin.admins.repo.put_grant("grouper", AdminGrantRecord("form", "tls", "write"))
         user = await caller(admin, "enduser", "user")
         for who in (group, user):
             status, answer = await who.call("GET", BASE)

@@ -1,7 +1,8 @@
 """The call records page over HTTPS without a browser (tests/web/adminweb.py): the table, its
 filters and count, paging that keeps the filters, a bad filter named and left off, the media
 counters, escaping, the CSV export of exactly the filtered set (the API's and the CLI's file),
-and the refusals (not logged in, not a system administrator, a POST without the CSRF token)."""
+and who sees what: a group administrator the calls of its extensions (form ``cdr``), no one
+without the form's grant, not logged in or without the CSRF token (a POST)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,17 @@ def run(tmp_path: Path, body: Callable[[Admin, aiohttp.ClientSession], Awaitable
             await body(admin, browser)
 
     asyncio.run(main())
+
+
+async def account(admin: Admin, username: str, role: str, *grants: tuple[str, str, str]
+                  ) -> aiohttp.ClientSession:  # fmt: skip
+    """A browser logged in as a new account with ``grants``."""
+    await admin.admins.add(username, GOOD, role, ME)
+    for kind, name, access in grants:
+        await admin.admins.grant(username, kind, name, access, ME)
+    browser = admin.client()
+    assert (await login(browser, username, GOOD))[:2] == (303, "/")
+    return browser
 
 
 async def page(browser: aiohttp.ClientSession, query: str = "") -> tuple[int, str]:
@@ -172,7 +184,7 @@ def test_the_export_is_the_filtered_set_in_the_clis_format(tmp_path: Path) -> No
     run(tmp_path, body)
 
 
-def test_escaping_and_who_may_see_the_page(tmp_path: Path) -> None:
+def test_escaping_grants_and_refusals(tmp_path: Path) -> None:
     async def body(admin: Admin, browser: aiohttp.ClientSession) -> None:
         await CdrRepo(admin.server.store).add_many([record(
             1, "<img src=x onerror=alert(1)>", "301", "failed", name="<script>alert(1)</script>",
@@ -189,15 +201,29 @@ def test_escaping_and_who_may_see_the_page(tmp_path: Path) -> None:
         async with browser.post("/calls", data={"csrf_token": await csrf(browser)}) as answer:
             assert answer.status == 405
 
-        for role in ("group", "user"):
-            await admin.admins.add(f"{role}1", GOOD, role, ME)
-            await admin.admins.grant(f"{role}1", "form", "cdr", "read", ME)
-            other = admin.client()
-            assert (await login(other, f"{role}1", GOOD))[:2] == (303, "/")
+        # by grant, as the API: a group administrator sees the calls of its extensions
+        await CdrRepo(admin.server.store).add_many([
+            record(2, "201", "302", "answered", 30.0), record(3, "303", "201", "busy"),
+            record(4, "304", "305", "busy")])  # fmt: skip
+        group = await account(admin, "grp", "group", ("form", "cdr", "read"),
+                              ("extension", "201", "read"))  # fmt: skip
+        status, text = await page(group)
+        assert status == 200 and shown(text) == ["call-3", "call-2"]
+        assert '<a href="/calls" aria-current="page">Call records</a>' in text
+        assert shown((await page(group, "?disposition=busy"))[1]) == ["call-3"]
+        async with group.get("/calls.csv") as answer:
+            exported = list(csv.DictReader(io.StringIO(await answer.text())))
+        assert [r["call_id"] for r in exported] == ["call-2", "call-3"]
+        # without the form's grant, or as an end user (its forms: its devices, extensions)
+        for who, role, grants in [
+            ("nogrant", "group", [("extension", "201", "read")]),
+            ("enduser", "user", [("form", "cdr", "read"), ("extension", "201", "read")]),
+        ]:
+            other = await account(admin, who, role, *grants)
             for path in ("/calls", "/calls.csv"):
                 async with other.get(path) as answer:
-                    assert answer.status == 403, (role, path)
-                    assert "open to system administrators only" in await answer.text()
+                    assert answer.status == 403, (who, path)
+                    assert f"{who} has no read grant for the cdr form." in await answer.text()
         stranger = admin.client()
         async with stranger.get("/calls?caller=2", allow_redirects=False) as answer:
             assert answer.status in (302, 303)

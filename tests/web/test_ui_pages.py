@@ -178,6 +178,27 @@ def test_devices_netlists_audit_and_screenshots(tmp_path: Path) -> None:
                 await expect(page.get_by_role("status")).to_have_text(
                     "Netblock 198.51.100.7/32 deleted.")
 
+                # a netlist file: one bad line named, nothing imported; then the good file
+                netlist = tmp_path / "scanners.txt"
+                netlist.write_text("# Scanners 2026\n192.0.2.0/25  # probe farm\n"
+                                   "192.0.2.300\n2001:db8:5::/48\n")
+                importer = page.locator("form[action='/netlists/import']")
+                await importer.get_by_label("Netlist file").set_input_files(str(netlist))
+                await importer.get_by_role("button", name="Import netlist").click()
+                problems = page.get_by_role("alert", name="Import errors")
+                await expect(problems).to_contain_text("1 bad line in the file: nothing was "
+                                                       "imported.")  # fmt: skip
+                assert await problems.locator("li").all_inner_texts() == [
+                    "line 3: '192.0.2.300' does not appear to be an IPv4 or IPv6 network"]
+                await expect(page.locator("ul.lists")).not_to_contain_text("Scanners 2026")
+                netlist.write_text("# Scanners 2026\n192.0.2.0/25  # probe farm\n"
+                                   "192.0.2.200\n2001:db8:5::/48\n")
+                await importer.get_by_label("Netlist file").set_input_files(str(netlist))
+                await importer.get_by_role("button", name="Import netlist").click()
+                await expect(page.get_by_role("status")).to_have_text(
+                    "Netlist imported: block list 'Scanners 2026', 3 netblocks (replacing 0).")
+                await expect(page.locator("table")).to_contain_text("192.0.2.200/32")
+
                 # the audit log: who, from where, what; filtered
                 await page.get_by_role("link", name="Audit log").click()
                 table = page.locator("table.audit")

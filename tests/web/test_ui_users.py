@@ -508,7 +508,7 @@ def test_every_change_needs_the_csrf_token_and_a_system_administrator(tmp_path: 
         ):
             async with group.get(path) as answer:
                 assert answer.status == 403, path
-                assert "open to system administrators only" in await answer.text()
+                assert "this page is for system administrators only." in await answer.text()
         group_token = await csrf(group)
         for path, form in changes:
             status, _, _ = await post(group, path, form, group_token)

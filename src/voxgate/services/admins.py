@@ -7,7 +7,8 @@ devices its *scope grants* name.  ``user``: an end user — its own extensions a
 
 **Grants** (table ``admin_grants``) are rows ``(kind, name, access)``:
 
-- ``("form", <form>, "read"|"write")``: a form of :data:`FORMS`; write implies read;
+- ``("form", <form>, "read"|"write")``: a form of :data:`FORMS`; write implies read (the
+  pages of :data:`SYSTEM_FORMS` are for system administrators only: no grant names them);
 - ``("extension", <number>, …)`` and ``("device", <MAC>, …)``: one extension or device in
   the account's scope (read: see it; write: change it).
 
@@ -21,13 +22,21 @@ password older than its account's ``password_max_age_days`` (else
 ``admin.password_max_age_days``; 0 never) counts as must change too.
 
 There is always an enabled system administrator: deleting, disabling or demoting the last
-one is refused.  Every change writes an audit event (who, from where, what).
+one is refused.  Nobody deletes, disables or demotes its own account, nor resets its own
+password (that is the password page's, with the current password): another administrator
+does.  Every change writes an audit event (who, from where, what).
+
+**Sessions.**  The web administration passes ``on_access_change``: the service calls it with
+the user name whose open sessions must end — deleted, disabled, given another role, a
+password set by someone else.  (The web also checks the account at each request, so a
+change made by the CLI, in another process, ends them at their next request.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -37,7 +46,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from voxgate.policy.devices import format_mac
 from voxgate.services.audit import Actor, AuditLog
-from voxgate.services.devices import check_mac
+from voxgate.services.devices import DeviceError, check_mac
 from voxgate.services.secrets_policy import generate_secret, weakness
 from voxgate.storage.engine import Store
 from voxgate.storage.repos.admins import (
@@ -50,9 +59,12 @@ from voxgate.storage.repos.admins import (
 ROLES: Final = ("system", "group", "user")
 ROLE_NAMES: Final = {"system": "system administrator", "group": "group administrator",
                      "user": "end user"}  # fmt: skip
-#: The forms of the web administration a grant can name.
-FORMS: Final = ("dashboard", "devices", "sipusers", "extensions", "netlists", "tls", "cdr",
-                "admins", "audit")  # fmt: skip
+#: The forms (sections) of the web administration a grant can name, in the order the pages
+#: show them.  The one list: grants, the CLI, the API and the pages' navigation read it.
+FORMS: Final = ("dashboard", "devices", "extensions", "sipusers", "netlists", "cdr", "audit")
+#: The sections for system administrators only: no grant opens them (a grant naming them
+#: would let an account give itself more, or change the node's certificate).
+SYSTEM_FORMS: Final = ("tls", "admins")
 GRANT_KINDS: Final = ("form", "extension", "device")
 ACCESS: Final = ("read", "write")
 #: The first account, made by ``voxgate init``.
@@ -67,6 +79,19 @@ _CLI_HINT: Final = ", or --generate-password"
 
 class AdminError(Exception):
     """A refused change; the message says what and why."""
+
+
+class UnknownAccountError(AdminError):
+    """No such account."""
+
+
+class AccountExistsError(AdminError):
+    """The user name is taken."""
+
+
+class RefusedChangeError(AdminError):
+    """A change the rules refuse whatever its values: the last enabled system administrator,
+    or the actor's own account."""
 
 
 class WeakPasswordError(AdminError):
@@ -143,13 +168,31 @@ def check_grant(kind: str, name: str, access: str) -> AdminGrantRecord:
         raise AdminError(f"unknown grant kind {kind!r}: use form, extension or device")
     if access not in ACCESS:
         raise AdminError(f"unknown access {access!r}: use read or write")
+    if kind == "form" and name in SYSTEM_FORMS:
+        raise AdminError(f"the {name} form is for system administrators only: it cannot be "
+                         "granted (give the account the system role instead)")  # fmt: skip
     if kind == "form" and name not in FORMS:
         raise AdminError(f"unknown form {name!r}: one of {', '.join(FORMS)}")
     if kind == "extension" and not re.fullmatch(r"[0-9*#+]{1,15}", name):
         raise AdminError(f"bad extension number {name!r}")
     if kind == "device":
-        name = check_mac(name)
+        try:
+            name = check_mac(name)
+        except DeviceError as err:
+            raise AdminError(str(err)) from None
     return AdminGrantRecord(kind, name, access)
+
+
+def check_max_age(days: int | None) -> int | None:
+    """A password age limit in days: 0 (never) to 3650, or ``None`` (the configured one)."""
+    if days is not None and not 0 <= days <= 3650:
+        raise AdminError("password age limit: 0 (never) to 3650 days")
+    return days
+
+
+def _is_self(actor: Actor, username: str) -> bool:
+    """Whether ``actor`` is the holder of ``username`` (the web's ``admin:<name>``)."""
+    return actor.name == f"admin:{username}"
 
 
 def _target(grant: AdminGrantRecord) -> str:
@@ -159,8 +202,11 @@ def _target(grant: AdminGrantRecord) -> str:
 class AdminService:
     """Create, change, list and delete accounts; check and change passwords; grants."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self, store: Store, *, on_access_change: Callable[[str], object] | None = None
+    ) -> None:
         self.repo = AdminAccountRepo(store)
+        self.on_access_change = on_access_change
         self.audit = AuditLog(store)
         self.hasher = PasswordHasher()
         self._checks = asyncio.Semaphore(PARALLEL_CHECKS)
@@ -171,7 +217,7 @@ class AdminService:
         """The account ``username``; :class:`AdminError` when there is none."""
         record = await self.repo.get(username)
         if record is None:
-            raise AdminError(f"no account {username!r}")
+            raise UnknownAccountError(f"no account {username!r}")
         return _account(record)
 
     async def find(self, username: str) -> AdminAccount | None:
@@ -196,13 +242,13 @@ class AdminService:
         """Create an account; refused for a taken name or a weak password."""
         check_username(username)
         check_role(role)
-        _check_max_age(max_age_days)
+        check_max_age(max_age_days)
         stored = await self._hash(password, username)
         now = datetime.now(UTC)
         record = AdminAccountRecord(username, role, stored, must_change, now, max_age_days,
                                     enabled, None, None, now, now)  # fmt: skip
         if not await self.repo.add(record):
-            raise AdminError(f"account {username!r} exists")
+            raise AccountExistsError(f"account {username!r} exists")
         detail = ROLE_NAMES[role] + (", must change its password" if must_change else "") + (
             "" if enabled else ", disabled")
         await self.audit.record(actor, "admin.add", username, detail)
@@ -224,7 +270,8 @@ class AdminService:
         max_age_days: int | str | None = "keep",
     ) -> AdminAccount:  # fmt: skip
         """Change the role, ``enabled``, ``must_change`` or the password age limit
-        (``None``: the configured one; ``"keep"``: unchanged)."""
+        (``None``: the configured one; ``"keep"``: unchanged).  Refused: the last enabled
+        system administrator disabled or demoted, and the actor's own role or state."""
         fields: dict[str, object] = {}
         if role is not None:
             fields["role"] = check_role(role)
@@ -234,19 +281,32 @@ class AdminService:
             fields["must_change"] = must_change
         if max_age_days != "keep":
             assert not isinstance(max_age_days, str)
-            fields["password_max_age_days"] = _check_max_age(max_age_days)
+            fields["password_max_age_days"] = check_max_age(max_age_days)
         if not fields:
             raise AdminError("nothing to change")
+        before = await self.get(username)
+        role_changes = role is not None and role != before.role
+        disabled = enabled is False and before.enabled
+        if _is_self(actor, username) and (role_changes or disabled):
+            raise RefusedChangeError("you cannot change the role of your own account or disable "
+                                     "it: another system administrator can")  # fmt: skip
         fields["updated_at"] = datetime.now(UTC)
         await self._update(username, **fields)
         shown = ", ".join(f"{k} = {v}" for k, v in fields.items() if k != "updated_at")
         await self.audit.record(actor, "admin.change", username, shown)
+        if role_changes or disabled:
+            self._access_changed(username)
         return await self.get(username)
 
     async def set_password(
         self, username: str, password: str, actor: Actor, *, must_change: bool = True
     ) -> None:
-        """Set another account's password (by default to be changed at its next login)."""
+        """Set another account's password (by default to be changed at its next login); its
+        open sessions end.  Not one's own: :meth:`change_own_password` asks for the current
+        one."""
+        if _is_self(actor, username):
+            raise RefusedChangeError("change your own password on the password page (it asks "
+                                     "for the current one)")  # fmt: skip
         stored = await self._hash(password, username)
         now = datetime.now(UTC)
         await self._update(username, password_hash=stored, must_change=must_change,
@@ -254,6 +314,7 @@ class AdminService:
         await self.audit.record(actor, "admin.password", username,
                                 "set; must be changed at the next login" if must_change
                                 else "set")  # fmt: skip
+        self._access_changed(username)
 
     async def change_own_password(
         self, username: str, current: str, new: str, source: str
@@ -272,14 +333,19 @@ class AdminService:
                                 "changed by its holder")  # fmt: skip
 
     async def delete(self, username: str, actor: Actor) -> None:
-        """Delete an account and its grants (never the last enabled system administrator)."""
+        """Delete an account and its grants (never the last enabled system administrator,
+        never the actor's own); its open sessions end."""
+        if _is_self(actor, username):
+            raise RefusedChangeError("you cannot delete your own account: another system "
+                                     "administrator can")  # fmt: skip
         try:
             deleted = await self.repo.delete(username)
         except LastSystemAdminError as err:
-            raise AdminError(str(err)) from None
+            raise RefusedChangeError(str(err)) from None
         if not deleted:
-            raise AdminError(f"no account {username!r}")
+            raise UnknownAccountError(f"no account {username!r}")
         await self.audit.record(actor, "admin.delete", username)
+        self._access_changed(username)
 
     async def grant(
         self, username: str, kind: str, name: str, access: str, actor: Actor
@@ -288,15 +354,18 @@ class AdminService:
         grant = check_grant(kind, name, access)
         changed = await self.repo.put_grant(username, grant)
         if changed is None:
-            raise AdminError(f"no account {username!r}")
+            raise UnknownAccountError(f"no account {username!r}")
         if changed:
             await self.audit.record(actor, "admin.grant", username,
                                     f"{_target(grant)}: {access}")  # fmt: skip
         return changed
 
     async def revoke(self, username: str, kind: str, name: str, actor: Actor) -> bool:
-        """Remove one grant; whether there was one."""
-        grant = check_grant(kind, name, "read")
+        """Remove one grant; whether there was one (a grant of a system form, from before
+        they were refused, can still be removed)."""
+        system_form = kind == "form" and name in SYSTEM_FORMS
+        grant = AdminGrantRecord(kind, name, "read") if system_form else check_grant(
+            kind, name, "read")
         removed = await self.repo.delete_grant(username, grant.kind, grant.name)
         if removed:
             await self.audit.record(actor, "admin.revoke", username, _target(grant))
@@ -350,16 +419,14 @@ class AdminService:
             self._dummy = await asyncio.to_thread(self.hasher.hash, generate_secret())
         return self._dummy
 
+    def _access_changed(self, username: str) -> None:
+        if self.on_access_change is not None:
+            self.on_access_change(username)
+
     async def _update(self, username: str, **fields: object) -> None:
         try:
             found = await self.repo.update(username, **fields)
         except LastSystemAdminError as err:
-            raise AdminError(str(err)) from None
+            raise RefusedChangeError(str(err)) from None
         if not found:
-            raise AdminError(f"no account {username!r}")
-
-
-def _check_max_age(days: int | None) -> int | None:
-    if days is not None and not 0 <= days <= 3650:
-        raise AdminError("password age limit: 0 (never) to 3650 days")
-    return days
+            raise UnknownAccountError(f"no account {username!r}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import builtins
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,15 +94,20 @@ class DeviceService:
 
     async def list(
         self, *, search: str | None = None, disabled_only: bool = False, offset: int = 0,
-        limit: int | None = None,
+        limit: int | None = None, scope: Collection[str] | None = None,
     ) -> builtins.list[DeviceRecord]:  # fmt: skip
-        """Devices by MAC; ``search`` matches a part of the MAC or of the description."""
+        """Devices by MAC; ``search`` matches a part of the MAC or of the description;
+        ``scope``: only these MACs (normalized; an account's scope grants), ``None`` every
+        device."""
         return await self.repo.list(search=search, disabled_only=disabled_only, offset=offset,
-                                    limit=limit)  # fmt: skip
+                                    limit=limit, macs=scope)  # fmt: skip
 
-    async def count(self, *, search: str | None = None, disabled_only: bool = False) -> int:
+    async def count(
+        self, *, search: str | None = None, disabled_only: bool = False,
+        scope: Collection[str] | None = None,
+    ) -> int:  # fmt: skip
         """How many devices :meth:`list` gives without paging."""
-        return await self.repo.count(search=search, disabled_only=disabled_only)
+        return await self.repo.count(search=search, disabled_only=disabled_only, macs=scope)
 
     async def snapshot(self) -> tuple[builtins.list[tuple[str, bool]], int]:
         """``([(mac, enabled), …], generation)``: what the edge's
@@ -257,10 +262,10 @@ class DeviceService:
                                 f"{len(add)} added, {len(change)} changed")  # fmt: skip
         return DeviceImport(added=len(add), updated=len(change))
 
-    async def export_csv(self) -> str:
-        """Every device in the export format (imports as is, with ``--update`` on a node that
-        has them)."""
-        return self.to_csv(await self.repo.list())
+    async def export_csv(self, scope: Collection[str] | None = None) -> str:
+        """Every device (in ``scope``, when given) in the export format (imports as is, with
+        ``--update`` on a node that has them)."""
+        return self.to_csv(await self.repo.list(macs=scope))
 
     @staticmethod
     def to_csv(records: Iterable[DeviceRecord]) -> str:

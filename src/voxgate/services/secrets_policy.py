@@ -17,6 +17,8 @@ MIN_SCORE: Final = 3
 #: No 0/O, 1/l/I: secrets are read off a screen and typed on phone keypads.
 ALPHABET: Final = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 GENERATED_LENGTH: Final = 20
+#: Characters zxcvbn scores (4.5 raises on longer input; the rest only adds strength).
+SCORED_LENGTH: Final = 72
 
 
 def weakness(secret: str, *, context: tuple[str, ...] = ()) -> str | None:
@@ -28,7 +30,7 @@ def weakness(secret: str, *, context: tuple[str, ...] = ()) -> str | None:
         return f"secret is too short: use at least {MIN_LENGTH} characters, or --generate-secret"
     if any(c.isspace() or not c.isprintable() for c in secret):
         return "secret must not contain spaces or control characters"
-    result = zxcvbn(secret[:100], user_inputs=[c for c in context if c])
+    result = zxcvbn(secret[:SCORED_LENGTH], user_inputs=[c for c in context if c])
     if result["score"] < MIN_SCORE:
         warning = str(result["feedback"].get("warning") or "it is easy to guess").rstrip(".")
         return (

@@ -3,26 +3,31 @@
 The rule, in full (grants are the rows of :mod:`voxgate.services.admins`):
 
 - **system** administrators may do everything; their grants are not consulted.
-- **group** administrators may use a form (``devices``, ``netlists``, …) only as far as a
+- **group** administrators may use a form (one of
+  :data:`~voxgate.services.admins.FORMS`: ``devices``, ``netlists``, …) only as far as a
   ``("form", <form>, read|write)`` grant allows (write implies read), and on a resource that
   has a scope (a device, an extension) only when a ``("device", <MAC>, …)`` or
   ``("extension", <number>, …)`` grant puts it in their scope with that access too.
 - **end users** may only *read* their own devices and extensions (the scope grants that name
-  them); form grants do not give them more through the API, and they change nothing.
+  them); form grants do not give them more, and they change nothing.
+- the sections of :data:`~voxgate.services.admins.SYSTEM_FORMS` (accounts, TLS) are for
+  system administrators only, whatever the grants.
 
 A refusal is :class:`ForbiddenError` (the API answers ``403`` with a JSON error naming what is
-missing, and writes an ``admin.denied`` audit event).  Each request reads the account's
-grants again, so a grant revoked by the CLI applies at the next request.
+missing, and writes an ``admin.denied`` audit event; a page answers a ``403`` page saying
+the same).  Each request reads the account's grants again (once: :func:`grants_of` keeps them
+with the request), so a grant revoked by the CLI applies at the next request.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from aiohttp import web
 
+from voxgate.services.admins import SYSTEM_FORMS
 from voxgate.storage.repos.admins import AdminGrantRecord
 from voxgate.web.context import context_of, session_of
 
@@ -30,6 +35,7 @@ Access = Literal["read", "write"]
 _RANK: Final = {"read": 1, "write": 2}
 #: The forms an end user may read (their own objects only).
 USER_FORMS: Final = frozenset({"devices", "extensions"})
+
 
 
 class ForbiddenError(Exception):
@@ -71,6 +77,8 @@ class Grants:
         """Whether the account may use ``form`` with ``access``."""
         if self.is_system:
             return True
+        if form in SYSTEM_FORMS:
+            return False
         if self.role == "user":
             return access == "read" and form in USER_FORMS
         return _RANK.get(self.forms.get(form, ""), 0) >= _RANK[access]
@@ -108,10 +116,29 @@ class Grants:
             raise ForbiddenError(f"{what} is for system administrators only")
 
 
+#: Where :func:`grants_of` keeps the grants of a request: a typed key from aiohttp 3.14 on (a
+#: string key warns there), a string before.
+_KEY: Final[Any] = (web.RequestKey("voxgate_grants", Grants) if hasattr(web, "RequestKey")
+                    else "voxgate_grants")  # fmt: skip
+
+
 async def grants_of(request: web.Request) -> Grants:
-    """The grants of the caller of ``request`` (read from the store now)."""
+    """The grants of the caller of ``request`` (read from the store at its first call for
+    this request, then kept with it)."""
+    known = request.get(_KEY)
+    if isinstance(known, Grants):
+        return known
     session = session_of(request)
     if session.role == "system":
-        return Grants(session.username, session.role)
-    records = await context_of(request).admins.grants(session.username)
-    return Grants.of(session.username, session.role, records)
+        grants = Grants(session.username, session.role)
+    else:
+        records = await context_of(request).admins.grants(session.username)
+        grants = Grants.of(session.username, session.role, records)
+    request[_KEY] = grants
+    return grants
+
+
+def known_grants(request: web.Request) -> Grants | None:
+    """The grants :func:`grants_of` read for ``request``, if it was called."""
+    known = request.get(_KEY)
+    return known if isinstance(known, Grants) else None

@@ -68,12 +68,13 @@ class AdminServer:
                                                live=tls)  # fmt: skip
         self.allowed = allowed_networks(settings)
         audit = AuditLog(store)
+        sessions = SessionStore(float(settings.session_idle_timeout), SessionLimits(
+            settings.max_sessions, settings.max_system_sessions, settings.max_group_sessions))
         self.context = AdminContext(
-            settings=settings, admins=AdminService(store), audit=audit,
-            sessions=SessionStore(float(settings.session_idle_timeout), SessionLimits(
-                settings.max_sessions, settings.max_system_sessions, settings.max_group_sessions,
-            )),
-            guard=LoginGuard(lockout_policy(settings), audit),
+            # an account deleted, disabled, given another role or a password by an
+            # administrator here: its sessions end now (the seats they held free up)
+            settings=settings, admins=AdminService(store, on_access_change=sessions.close_user),
+            audit=audit, sessions=sessions, guard=LoginGuard(lockout_policy(settings), audit),
             clock=clock or (lambda: asyncio.get_running_loop().time()),
             templates=template_environment(), certificates=self.certificates,
             live_calls=live_calls, sipusers=sipusers,

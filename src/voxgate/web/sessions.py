@@ -3,7 +3,10 @@
 A session is known to the browser only by a random id (256 bits) in a cookie; everything
 else stays here: who, which role, the CSRF token, since when and the last request.  A
 session ends after ``idle_timeout`` seconds without a request, at logout, or when its
-account changes elsewhere (checked by the server at each request).  Opening one more than
+account changes: at once when an administrator of this server deletes or disables it, gives
+it another role or sets its password (the account service calls :meth:`SessionStore.close_user`),
+and at its next request when the CLI did (the server checks the account at each request; until
+then the session holds its seat).  Opening one more than
 the limits allow — in total, or for the role — is refused with a message that names the
 limit; expired sessions are let go first, so a forgotten browser tab does not hold a seat
 for longer than the idle timeout.

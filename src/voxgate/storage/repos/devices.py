@@ -5,7 +5,7 @@ the same transaction, so that running nodes rebuild their device snapshot at the
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 
@@ -50,8 +50,12 @@ def _row(record: DeviceRecord, names: Iterable[str] = _FIELDS) -> dict[str, obje
     return {name: getattr(record, name) for name in names}
 
 
-def _conditions(search: str | None, disabled_only: bool) -> builtins.list[ColumnElement[bool]]:
+def _conditions(
+    search: str | None, disabled_only: bool, macs: Collection[str] | None
+) -> builtins.list[ColumnElement[bool]]:
     conditions: builtins.list[ColumnElement[bool]] = []
+    if macs is not None:
+        conditions.append(DeviceRow.mac.in_(sorted(macs)))
     if disabled_only:
         conditions.append(DeviceRow.enabled.is_(False))
     if search:
@@ -90,19 +94,23 @@ class DeviceRepo:
 
     async def list(
         self, *, search: str | None = None, disabled_only: bool = False, offset: int = 0,
-        limit: int | None = None,
+        limit: int | None = None, macs: Collection[str] | None = None,
     ) -> builtins.list[DeviceRecord]:  # fmt: skip
         """Devices by MAC; ``search`` matches a part of the MAC (with or without separators)
-        or of the description, case-insensitively; a page of them when ``limit`` is given."""
-        query = (select(DeviceRow).where(*_conditions(search, disabled_only))
+        or of the description, case-insensitively; only those among ``macs`` (normalized)
+        when given; a page of them when ``limit`` is given."""
+        query = (select(DeviceRow).where(*_conditions(search, disabled_only, macs))
                  .order_by(DeviceRow.mac).offset(offset).limit(limit))  # fmt: skip
         async with self.store.sessions() as session:
             rows = await session.scalars(query)
             return [_record(r) for r in rows.all()]
 
-    async def count(self, *, search: str | None = None, disabled_only: bool = False) -> int:
+    async def count(
+        self, *, search: str | None = None, disabled_only: bool = False,
+        macs: Collection[str] | None = None,
+    ) -> int:  # fmt: skip
         """How many devices :meth:`list` would give without paging."""
-        query = select(func.count(DeviceRow.id)).where(*_conditions(search, disabled_only))
+        query = select(func.count(DeviceRow.id)).where(*_conditions(search, disabled_only, macs))
         async with self.store.sessions() as session:
             return int(await session.scalar(query) or 0)
 

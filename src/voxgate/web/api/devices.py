@@ -79,27 +79,20 @@ def _mac(text: str, field: str = "mac") -> str:
         raise invalid(field, str(err)) from None
 
 
-async def _visible(request: web.Request, services: Services, search: str | None
-                   ) -> list[DeviceRecord] | None:  # fmt: skip
-    """The devices the caller may read matching ``search``; ``None``: every one (system)."""
+async def _scope(request: web.Request) -> frozenset[str] | None:
+    """The MACs the caller may read (``None``: every device); ``403`` without the form."""
     grants = await grants_of(request)
     grants.require_form(FORM, "read")
-    scope = grants.in_scope("device")
-    if scope is None:
-        return None
-    return [r for r in await services.devices.list(search=search) if r.mac in scope]
+    return grants.in_scope("device")
 
 
 async def list_devices(request: web.Request, services: Services) -> web.StreamResponse:
     """A page of the devices (in the caller's scope) matching ``q``, and their total."""
     search = request.query.get("q") or None
     offset, limit = paging(request)
-    visible = await _visible(request, services, search)
-    if visible is None:
-        total = await services.devices.count(search=search)
-        page = await services.devices.list(search=search, offset=offset, limit=limit)
-    else:
-        total, page = len(visible), visible[offset : offset + limit]
+    scope = await _scope(request)
+    total = await services.devices.count(search=search, scope=scope)
+    page = await services.devices.list(search=search, offset=offset, limit=limit, scope=scope)
     return web.json_response({"total": total, "offset": offset, "limit": limit,
                               "items": [to_json(r) for r in page]})  # fmt: skip
 
@@ -194,9 +187,7 @@ async def import_devices(request: web.Request, services: Services) -> web.Stream
 
 async def export_devices(request: web.Request, services: Services) -> web.StreamResponse:
     """The devices (in the caller's scope) as CSV, in the format the import reads."""
-    visible = await _visible(request, services, None)
-    text = (await services.devices.export_csv() if visible is None
-            else services.devices.to_csv(visible))  # fmt: skip
+    text = await services.devices.export_csv(await _scope(request))
     return web.Response(text=text, content_type="text/csv", charset="utf-8", headers={
         "Content-Disposition": 'attachment; filename="devices.csv"'})
 

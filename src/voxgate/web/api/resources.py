@@ -15,10 +15,20 @@ from aiohttp import web
 from voxgate.services.certificates import CertificateService
 from voxgate.services.sipusers import SipUserService
 from voxgate.storage.engine import Store
-from voxgate.web.api import audit, cdr, describe, devices, extensions, netlists, sipusers, tls
+from voxgate.web.api import (
+    admins,
+    audit,
+    cdr,
+    describe,
+    devices,
+    extensions,
+    netlists,
+    sipusers,
+    tls,
+)
 from voxgate.web.api.v1 import Services
 
-MODULES: Final[tuple[ModuleType, ...]] = (devices, netlists, cdr, audit)
+MODULES: Final[tuple[ModuleType, ...]] = (devices, netlists, cdr, audit, admins)
 #: The modules that need the SIP user service.
 USER_MODULES: Final[tuple[ModuleType, ...]] = (extensions, sipusers)
 #: The modules that need the certificate service.

@@ -1,6 +1,7 @@
 """The audit log page (ADMIN-7): who did what, when and from where — every change made
 through the CLI, the web administration or the API, and the node's security events —
-filtered by actor, action, source address, text and time, newest first, paged."""
+filtered by actor, action, source address, text and time, newest first, paged.  Form
+``audit``: its read grant reads the whole log (it is the node's, as in the API)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from aiohttp import web
 
 from voxgate.services.overview import OverviewService
 from voxgate.storage.repos.views import AuditFilter
-from voxgate.web.ui.common import PAGE_SIZE, page_number, render, store_of, system_only
+from voxgate.web.ui.common import PAGE_SIZE, needs, page_number, render, store_of
 
 
 def _day(text: str) -> date | None:
@@ -52,4 +53,4 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
 
 def routes() -> list[web.RouteDef]:
     """The audit log page's route."""
-    return [web.get("/audit", system_only(audit_page))]
+    return [web.get("/audit", needs("audit")(audit_page))]

@@ -5,9 +5,10 @@ the CSV export of exactly the filtered records.
 
 The filters are read by :func:`~voxgate.services.cdr.read_filter`, as ``GET /api/v1/cdr``
 and ``voxgate cdr export`` read theirs, and the file is the one those write
-(:meth:`~voxgate.services.cdr.CdrService.write_csv`): one rule for the three.  Read-only;
-the form of the grants is ``cdr`` (a group administrator's scope would be the calls from or
-to its extensions: :func:`~voxgate.web.grants.Grants.in_scope`)."""
+(:meth:`~voxgate.services.cdr.CdrService.write_csv`): one rule for the three.  Read-only,
+by the read grant of form ``cdr``, as the API: a group administrator sees the calls from or
+to the extensions in its scope (:meth:`~voxgate.web.grants.Grants.in_scope`), an end user
+none (its forms are its devices and extensions)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from voxgate.storage.repos.cdr import CdrFilter, CdrRecord
 from voxgate.storage.repos.media import MediaRecord
 from voxgate.web.downloads import csv_download, stamped
 from voxgate.web.grants import grants_of
-from voxgate.web.ui.common import PAGE_SIZE, page_number, render, store_of, system_only
+from voxgate.web.ui.common import PAGE_SIZE, needs, page_number, render, store_of
 
 #: The filters as the form names them (the problems say which field).
 LABELS: Final = {"since": "Started from", "until": "Started before",
@@ -134,5 +135,5 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
 
 def routes() -> list[web.RouteDef]:
     """The call records page's routes."""
-    return [web.get("/calls", system_only(calls_page)),
-            web.get("/calls.csv", system_only(export_csv))]  # fmt: skip
+    return [web.get("/calls", needs("cdr")(calls_page)),
+            web.get("/calls.csv", needs("cdr")(export_csv))]  # fmt: skip

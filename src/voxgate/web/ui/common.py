@@ -1,6 +1,21 @@
-"""What the pages share: rendering with the session and the navigation, the store behind the
-services, messages after a change (post/redirect/get), form fields, CSV uploads, secrets typed
-or generated, and paging."""
+"""What the pages share: who may open them (:func:`needs`, :func:`system_only`), rendering
+with the session and the navigation the account may see, the store behind the services,
+messages after a change (post/redirect/get), form fields, CSV uploads, secrets typed or
+generated, and paging.
+
+**Guarding a page.**  Every route of a page is wrapped, in its module's ``routes()``:
+
+- ``needs("cdr")(handler)``: the account needs the form's grant — read for ``GET``, write
+  for ``POST`` (:mod:`voxgate.web.grants`; system administrators pass, end users only read
+  :data:`~voxgate.web.grants.USER_FORMS`).  Inside, ``await grants_of(request)`` gives the
+  grants for the per-object checks (``grants.require(form, access, kind, name, shown)``) and
+  the scope of the lists (``grants.in_scope("device")``); a :class:`ForbiddenError` raised
+  there becomes the same refusal.
+- ``system_only(handler)``: system administrators only (accounts, TLS).
+
+A refusal is the ``403`` page naming what is missing, and an ``admin.denied`` audit event,
+as in the API.  A new section also goes into :data:`NAVIGATION` with its form: the
+navigation shows an account only the sections it may read."""
 
 from __future__ import annotations
 
@@ -20,8 +35,9 @@ from voxgate.services.admins import ROLE_NAMES
 from voxgate.services.csvrows import Progress
 from voxgate.services.sipusers import SipUserService
 from voxgate.storage.engine import Store
-from voxgate.web.context import context_of, session_of
-from voxgate.web.security import MAX_IMPORT
+from voxgate.web.context import actor_of, context_of, session_of
+from voxgate.web.grants import Access, ForbiddenError, Grants, grants_of, known_grants
+from voxgate.web.security import MAX_IMPORT, SAFE_METHODS
 
 #: Rows on one page of a table.
 PAGE_SIZE: Final = 50
@@ -36,6 +52,16 @@ DONE: Final = {
     "netlist.add": "Netblock {subject} added.",
     "netlist.exists": "Netblock {subject} was already in that netlist: nothing changed.",
     "netlist.delete": "Netblock {subject} deleted.",
+    "netlist.import": "Netlist imported: {subject}.",
+    "admin.add": "Account {subject} added: its password must be changed at the first login.",
+    "admin.change": "Account {subject} changed.",
+    "admin.unchanged": "Nothing to change for {subject}.",
+    "admin.delete": "Account {subject} deleted.",
+    "admin.forms": "Form grants of {subject} saved.",
+    "admin.scope": "Granted {subject}.",
+    "admin.revoke": "Grant of {subject} removed.",
+    "tls.install": "Certificate {subject} installed: new connections to every TLS listener "
+                   "(SIP over TLS, this administration) use it.",
     "extension.add": "Extension {subject} added.",
     "extension.enable": "Extension {subject} enabled.",
     "extension.disable": "Extension {subject} disabled: it can no longer register or call.",
@@ -54,13 +80,16 @@ DONE: Final = {
     "sipuser.upstream": "New upstream secret of SIP user {subject} set.",
     "sipuser.delete": "SIP user {subject} deleted.",
     "sipuser.import": "Import done: {subject}.",
-    "tls.install": "Certificate {subject} installed: new connections to every TLS listener "
-                   "(SIP over TLS, this administration) use it.",
 }  # fmt: skip
-NAVIGATION: Final = (
-    ("/", "Dashboard"), ("/devices", "Devices"), ("/extensions", "Extensions"),
-    ("/sipusers", "SIP users"), ("/netlists", "Netlists"), ("/calls", "Call records"),
-    ("/tls", "TLS"), ("/audit", "Audit log"),
+#: The sections: path, label, and the form whose read grant shows it (voxgate.services.admins
+#: FORMS; SYSTEM_FORMS for the system administrators' own; ``None``: a page still behind
+#: ``system_only`` — give it its form when its routes move to ``needs``).
+NAVIGATION: Final[tuple[tuple[str, str, str | None], ...]] = (
+    ("/", "Dashboard", "dashboard"), ("/devices", "Devices", "devices"),
+    ("/extensions", "Extensions", None), ("/sipusers", "SIP users", None),
+    ("/netlists", "Netlists", "netlists"), ("/calls", "Call records", "cdr"),
+    ("/tls", "TLS", "tls"),
+    ("/audit", "Audit log", "audit"), ("/admins", "Administrators", "admins"),
 )  # fmt: skip
 #: Longest secret or password read from a form (longer ones are refused by the services).
 MAX_SECRET: Final = 256
@@ -70,18 +99,60 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 UsersHandler = Callable[[web.Request, SipUserService], Awaitable[web.StreamResponse]]
 
 
+def needs(form: str, access: Access | None = None) -> Callable[[Handler], Handler]:
+    """Guard a page's route by the grant of ``form``: ``access``, by default read for
+    ``GET`` and ``HEAD``, write for ``POST`` (see the module's docstring)."""
+
+    def wrap(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            wanted: Access = access or ("read" if request.method in SAFE_METHODS else "write")
+            try:
+                (await grants_of(request)).require_form(form, wanted)
+                return await handler(request)
+            except ForbiddenError as err:
+                return await refused(request, err)
+
+        return guarded
+
+    return wrap
+
+
 def system_only(handler: Handler) -> Handler:
-    """Only system administrators reach ``handler`` — for now: the grants of group
-    administrators and end users (voxgate.web.grants, ADMIN-5) do not apply to these pages
-    yet, so the pages refuse them rather than let them do everything."""
+    """Only system administrators reach ``handler`` (the others get the refusal page)."""
 
     @wraps(handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
-        if session_of(request).role != "system":
-            return render(request, "refused.html", 403, section="")
-        return await handler(request)
+        try:
+            (await grants_of(request)).require_system("this page")
+            return await handler(request)
+        except ForbiddenError as err:
+            return await refused(request, err)
 
     return guarded
+
+
+async def refused(request: web.Request, err: ForbiddenError) -> web.Response:
+    """The ``403`` page saying what is missing; an ``admin.denied`` audit event."""
+    audit = context_of(request).audit
+    await audit.record(actor_of(request), "admin.denied", f"{request.method} {request.path}",
+                       str(err))  # fmt: skip
+    # as said (it may start with a user name, whose case matters)
+    return render(request, "refused.html", 403, section="", reason=str(err).rstrip(".") + ".")
+
+
+def sections(grants: Grants | None, role: str) -> list[tuple[str, str]]:
+    """The navigation an account sees: the sections it may read (``grants`` not read yet:
+    all of them for a system administrator, none for the others)."""
+    if grants is None:
+        return [(path, label) for path, label, _ in NAVIGATION] if role == "system" else []
+    return [(path, label) for path, label, form in NAVIGATION
+            if grants.is_system or (form is not None and grants.allows_form(form, "read"))]
+
+
+async def navigation_of(request: web.Request) -> list[tuple[str, str]]:
+    """The navigation of the caller of ``request``."""
+    return sections(await grants_of(request), session_of(request).role)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +185,7 @@ def with_sipusers(handler: UsersHandler) -> Handler:
 
 
 def _section(path: str) -> str:
-    return next((p for p, _ in NAVIGATION if p != "/" and path.startswith(p)), "")
+    return next((p for p, _, _ in NAVIGATION if p != "/" and path.startswith(p)), "")
 
 
 def store_of(request: web.Request) -> Store:
@@ -130,9 +201,10 @@ def render(request: web.Request, template: str, status: int = 200, **values: Any
     notice = done.format(subject=request.query.get("subject", "")[:200]) if done else ""
     values.setdefault("notice", notice)
     values.setdefault("error", "")
+    values.setdefault("navigation", sections(known_grants(request), session.role))
     return context_of(request).render(
         template, status, session=session, csrf_token=session.csrf_token,
-        role_name=ROLE_NAMES[session.role], navigation=NAVIGATION, **values,
+        role_name=ROLE_NAMES[session.role], **values,
     )  # fmt: skip
 
 
@@ -174,10 +246,10 @@ def for_page(message: str) -> str:
     return capitalized(page_hints(message))
 
 
-def csv_upload(form: MultiDictProxy[Any]) -> str:
+def csv_upload(form: MultiDictProxy[Any], what: str = "a CSV file") -> str:
     """The CSV text of an import form: the file ``file`` (UTF-8; the byte-order mark a
     spreadsheet writes is dropped) or pasted ``text``; :class:`FormError` saying what is
-    wrong."""
+    wrong (``what`` names the file asked for)."""
     upload = form.get("file")
     text = ""
     if isinstance(upload, web.FileField):
@@ -192,7 +264,7 @@ def csv_upload(form: MultiDictProxy[Any]) -> str:
         pasted = form.get("text")
         text = pasted if isinstance(pasted, str) else ""
     if not text.strip():
-        raise FormError("Choose a CSV file to import.")
+        raise FormError(f"Choose {what} to import.")
     return text
 
 

@@ -1,6 +1,9 @@
 """The dashboard (ADMIN-5): active calls with their media counters, live registrations, recent
 calls, security events, and an SVG chart of calls and registrations per hour drawn on the
-server (no script, no chart library: the page is plain HTML under ``default-src 'self'``)."""
+server (no script, no chart library: the page is plain HTML under ``default-src 'self'``).
+
+It shows the whole node (form ``dashboard``).  An account without that grant is sent from
+``/`` to the first section it may read (where a login or a password change lands)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ from aiohttp import web
 from voxgate.services.livecalls import MAX_SHOWN
 from voxgate.services.overview import HourCount, OverviewService
 from voxgate.web.context import context_of
-from voxgate.web.ui.common import render, store_of, system_only
+from voxgate.web.grants import ForbiddenError, grants_of
+from voxgate.web.ui.common import navigation_of, needs, refused, render, store_of
 
 HOURS: Final = 12
 #: Chart geometry (SVG user units).
@@ -105,6 +109,23 @@ def minutes(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+_guarded_dashboard = needs("dashboard")(dashboard)
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    """``GET /``: the dashboard, or the first section the account may read instead (none:
+    the refusal page)."""
+    grants = await grants_of(request)
+    if not grants.allows_form("dashboard", "read"):
+        readable = await navigation_of(request)
+        if not readable:
+            return await refused(request, ForbiddenError(
+                f"{grants.username} may read no section yet: a system administrator grants "
+                "them"))  # fmt: skip
+        raise web.HTTPSeeOther(readable[0][0])
+    return await _guarded_dashboard(request)
+
+
 def routes() -> list[web.RouteDef]:
     """The dashboard's route."""
-    return [web.get("/", system_only(dashboard))]
+    return [web.get("/", home)]

@@ -1,7 +1,9 @@
 """The netlists page (NET-1): the allow and block lists, one named netlist's netblocks, a
-netblock added or deleted.  Changes go through
+netblock added or deleted, a netlist imported from a file (replacing the netlist of that
+title; every bad line named and nothing changed unless every line is good).  Changes go through
 :class:`~voxgate.services.netlists.NetlistService` (checks, one transaction, the change
-counter running nodes reload on, the audit event)."""
+counter running nodes reload on, the audit event).  Form ``netlists``: the lists are the
+node's, so its read grant shows all of them and its write grant changes any."""
 
 from __future__ import annotations
 
@@ -9,16 +11,26 @@ from typing import Final
 
 from aiohttp import web
 
+from voxgate.policy.netblocks import NetlistError
 from voxgate.services.netlists import KINDS, MANUAL, NetlistChangeError, NetlistService
 from voxgate.web.context import actor_of
-from voxgate.web.ui.common import capitalized, done, field, render, store_of, system_only
+from voxgate.web.ui.common import (
+    FormError,
+    capitalized,
+    csv_upload,
+    done,
+    field,
+    needs,
+    render,
+    store_of,
+)
 
 #: Netblocks of one netlist shown on the page (imported country lists hold thousands).
 MAX_SHOWN: Final = 500
 
 
-async def netlists_page(request: web.Request, *, status: int = 200,
-                        error: str = "") -> web.Response:  # fmt: skip
+async def netlists_page(request: web.Request, *, status: int = 200, error: str = "",
+                        problems: list[str] | None = None) -> web.Response:  # fmt: skip
     """``GET /netlists``: every netlist; ``kind`` and ``title`` open one."""
     service = NetlistService(store_of(request))
     summaries = await service.summaries()
@@ -36,7 +48,7 @@ async def netlists_page(request: web.Request, *, status: int = 200,
         allow=[s for s in summaries if s.kind == "allow"],
         block=[s for s in summaries if s.kind == "block"],
         kind=kind, title=title, entries=entries[:MAX_SHOWN], entry_count=len(entries),
-        max_shown=MAX_SHOWN, manual=MANUAL,
+        max_shown=MAX_SHOWN, manual=MANUAL, problems=problems or [],
     )  # fmt: skip
 
 
@@ -67,10 +79,38 @@ async def delete(request: web.Request) -> web.StreamResponse:
     raise done("/netlists", "netlist.delete", network, kind=kind, title=title)
 
 
+async def import_list(request: web.Request) -> web.StreamResponse:
+    """``POST /netlists/import``: a netlist file (``file``: one netblock a line, ``#``
+    comments, a first comment line as its title) replaces netlist ``title`` (default: the
+    file's title, else its name) of list ``kind``."""
+    form = await request.post()
+    kind = field(form, "kind", 16)
+    upload = form.get("file")
+    source = upload.filename if isinstance(upload, web.FileField) and upload.filename else "upload"
+    try:
+        text = csv_upload(form, "a netlist file")
+        result = await NetlistService(store_of(request)).import_text(
+            kind, text, source[:128], actor_of(request), title=field(form, "title", 200) or None)
+    except FormError as err:
+        return await netlists_page(request, status=400, error=str(err))
+    except NetlistError as err:
+        count = len(err.problems)
+        return await netlists_page(
+            request, status=400, problems=err.problems,
+            error=f"{count} bad line{'s' if count > 1 else ''} in the file: nothing was imported.",
+        )  # fmt: skip
+    except NetlistChangeError as err:
+        return await netlists_page(request, status=400, error=capitalized(str(err)))
+    subject = (f"{result.kind} list {result.title!r}, {result.netblocks} netblocks "
+               f"(replacing {result.replaced})")  # fmt: skip
+    raise done("/netlists", "netlist.import", subject, kind=result.kind, title=result.title)
+
+
 def routes() -> list[web.RouteDef]:
     """The netlists page's routes."""
     return [
-        web.get("/netlists", system_only(netlists_page)),
-        web.post("/netlists/add", system_only(add)),
-        web.post("/netlists/delete", system_only(delete)),
+        web.get("/netlists", needs("netlists")(netlists_page)),
+        web.post("/netlists/add", needs("netlists")(add)),
+        web.post("/netlists/delete", needs("netlists")(delete)),
+        web.post("/netlists/import", needs("netlists")(import_list)),
     ]

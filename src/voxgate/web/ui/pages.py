@@ -33,6 +33,7 @@ from voxgate.web.context import (
 )
 from voxgate.web.sessions import TOKEN_BYTES, SessionLimitError
 from voxgate.web.ui import (
+    accounts,
     auditlog,
     calls,
     dashboard,
@@ -43,7 +44,7 @@ from voxgate.web.ui import (
     sipusers,
     tls,
 )
-from voxgate.web.ui.common import NAVIGATION
+from voxgate.web.ui.common import navigation_of
 
 #: Longest user name or password read from the form (longer is simply wrong).
 MAX_FIELD: Final = 256
@@ -59,6 +60,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/password", password_page), web.post("/password", change_password),
         *dashboard.routes(), *devices.routes(), *extensions.routes(), *sipusers.routes(),
         *netlists.routes(), *calls.routes(), *tls.routes(), *auditlog.routes(), *imports.routes(),
+        *accounts.routes(),
     ]  # fmt: skip
 
 
@@ -159,18 +161,19 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-def _password_form(request: web.Request, status: int = 200, message: str = "") -> web.Response:
+async def _password_form(request: web.Request, status: int = 200,
+                         message: str = "") -> web.Response:  # fmt: skip
     session = session_of(request)
     return context_of(request).render(
         "password.html", status, session=session, csrf_token=session.csrf_token,
-        message=message, role_name=ROLE_NAMES[session.role], navigation=NAVIGATION,
-        section="/password",
+        message=message, role_name=ROLE_NAMES[session.role],
+        navigation=await navigation_of(request), section="/password",
     )  # fmt: skip
 
 
 async def password_page(request: web.Request) -> web.StreamResponse:
     """``GET /password``: the change form (the only page while the password must change)."""
-    return _password_form(request)
+    return await _password_form(request)
 
 
 async def change_password(request: web.Request) -> web.StreamResponse:
@@ -181,15 +184,16 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     current = str(form.get("current", ""))[:MAX_FIELD]
     new = str(form.get("new", ""))
     if new != str(form.get("again", "")):
-        return _password_form(request, 400, "The two new passwords differ.")
+        return await _password_form(request, 400, "The two new passwords differ.")
     try:
         await context.admins.change_own_password(session.username, current, new,
                                                  source_of(request))  # fmt: skip
     except WeakPasswordError as err:
-        return _password_form(request, 400, err.feedback[:1].upper() + err.feedback[1:] + ".")
+        return await _password_form(request, 400,
+                                    err.feedback[:1].upper() + err.feedback[1:] + ".")  # fmt: skip
     except AdminError as err:
         text = str(err)
-        return _password_form(request, 400, text[:1].upper() + text[1:] + ".")
+        return await _password_form(request, 400, text[:1].upper() + text[1:] + ".")
     account = await context.admins.get(session.username)
     session.password_changed_at = account.password_changed_at  # other sessions end
     session.must_change = False
