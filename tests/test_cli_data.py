@@ -109,6 +109,9 @@ def test_bad_since_is_a_usage_error(config: Path) -> None:
     done = vg(config, "cdr", "export", "--since", "yesterday")
     assert done.returncode == 2
     assert "not an ISO 8601 time" in done.stderr
+    done = vg(config, "cdr", "export", "--disposition", "lost")
+    assert done.returncode == 2
+    assert "argument --disposition: not one of answered, busy, no-answer" in done.stderr
 
 
 def test_a_generated_secret_is_printed_once_and_is_the_one_stored(config: Path, tmp_path: Path) -> None:
@@ -230,6 +233,12 @@ def test_cdr_export_of_a_filled_table(config: Path, tmp_path: Path) -> None:
                 "2026-11-02", str(out))  # fmt: skip
     assert (window.returncode, window.stdout) == (0, "")
     assert [r["call_id"] for r in csv.DictReader(out.open())] == ["a@x", "b@x"]
+    # the filters of the call records page and the API
+    some = vg(config, "cdr", "export", "--caller", "30", "--callee", "30")
+    assert [r["call_id"] for r in csv.DictReader(io.StringIO(some.stdout))] == ["a@x", "c@x"]
+    some = vg(config, "cdr", "export", "--caller", "30", "--disposition", "answered",
+              "--min-duration", "1:00")  # fmt: skip
+    assert [r["call_id"] for r in csv.DictReader(io.StringIO(some.stdout))] == ["a@x"]
 
 
 def test_check_config_names_the_database_without_its_password(tmp_path: Path) -> None:

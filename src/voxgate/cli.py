@@ -15,9 +15,8 @@ import ipaddress
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, TextIO
+from typing import TYPE_CHECKING, Final
 
 from voxgate import __version__, cli_admin, cli_devices, cli_installer, cli_security, cli_tls
 from voxgate.config import certificates
@@ -118,13 +117,16 @@ def _parser() -> argparse.ArgumentParser:
     export = cdr_commands.add_parser("export", help="call records as CSV")
     _config_option(export)
     export.add_argument("--format", choices=("csv",), default="csv")
-    export.add_argument(
-        "--since",
-        type=_timestamp,
-        metavar="ISO",
-        help="calls started at or after (ISO 8601; UTC if no offset)",
-    )
-    export.add_argument("--until", type=_timestamp, metavar="ISO", help="calls started before")
+    for option, metavar, text in (
+        ("since", "ISO", "calls started at or after (ISO 8601; UTC if no offset)"),
+        ("until", "ISO", "calls started before"),
+        ("caller", "PREFIX", "callers starting with PREFIX (the whole number for one caller)"),
+        ("callee", "PREFIX", "callees starting with PREFIX"),
+        ("disposition", "WORD", "how calls ended: answered, busy, no-answer, …"),
+        ("min_duration", "SECONDS", "calls that talked at least SECONDS (or m:ss)"),
+    ):  # fmt: skip
+        export.add_argument("--" + option.replace("_", "-"), type=_cdr_filter(option),
+                            metavar=metavar, help=text)  # fmt: skip
     export.add_argument("file", type=Path, nargs="?", help="output file (default: stdout)")
     export.set_defaults(handler=_data(_cdr_export))
     return parser
@@ -496,29 +498,24 @@ async def _ext_export(args: argparse.Namespace, settings: Settings, store: Store
 
 
 async def _cdr_export(args: argparse.Namespace, settings: Settings, store: Store) -> int:
-    """Stream the records into the file (or stdout) page by page: a year of calls need not
-    fit in memory."""
+    """Stream the records the filters select into the file (or stdout) page by page: a year
+    of calls need not fit in memory."""
+    from voxgate.services.cdr import FILTERS, CdrService, read_filter  # noqa: PLC0415
+
     del settings
+    which, problems = read_filter({name: getattr(args, name) or "" for name in FILTERS})
+    assert not problems, problems  # each option was checked when parsed
     try:
         out = sys.stdout if args.file is None else args.file.open("w", newline="")
     except OSError as exc:
         print(f"voxgate: cannot write {args.file}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     try:
-        await _write_cdr_csv(store, out, args.since, args.until)
+        await CdrService(store).write_csv(out, which)
     finally:
         if out is not sys.stdout:
             out.close()
     return EXIT_OK
-
-
-async def _write_cdr_csv(
-    store: Store, out: TextIO, since: datetime | None, until: datetime | None
-) -> None:
-    from voxgate.services.cdr import CdrService  # noqa: PLC0415
-    from voxgate.storage.repos.cdr import CdrFilter  # noqa: PLC0415
-
-    await CdrService(store).write_csv(out, CdrFilter(since, until))
 
 
 def _write_out(path: Path | None, text: str) -> int:
@@ -536,12 +533,19 @@ def _write_out(path: Path | None, text: str) -> int:
     return EXIT_OK
 
 
-def _timestamp(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+def _cdr_filter(name: str) -> Callable[[str], str]:
+    """An option's check: the value must read as the call records page and the API read
+    filter ``name`` (voxgate.services.cdr.read_filter)."""
+
+    def check(text: str) -> str:
+        from voxgate.services.cdr import read_filter  # noqa: PLC0415
+
+        problems = read_filter({name: text})[1]
+        if problems:
+            raise argparse.ArgumentTypeError(problems[0].reason)
+        return text
+
+    return check
 
 
 def _serve(args: argparse.Namespace) -> int:

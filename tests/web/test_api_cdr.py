@@ -1,11 +1,13 @@
-"""/api/v1/cdr over real HTTPS: filters (time, caller, callee, disposition), paging, the
-CSV export (the CLI's, media counters included); a group administrator sees only the calls
-of its extensions; the refusals: not logged in, missing grant, bad time."""
+"""/api/v1/cdr over real HTTPS: filters (time, caller and callee prefix, disposition, talk
+time), paging, the CSV export (the CLI's, media counters included); a group administrator
+sees only the calls of its extensions; the refusals: not logged in, missing grant, a bad
+filter value (named, never a server error)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -73,5 +75,56 @@ def test_filters_paging_export_and_scope(tmp_path: Path) -> None:
         nogrant = await caller(admin, "ng", "group", (("extension", "301", "read"),))
         status, _ = await nogrant.call("GET", "/api/v1/cdr/export")
         assert status == 403
+
+    run(tmp_path, body)
+
+
+def test_prefixes_talk_time_and_bad_values(tmp_path: Path) -> None:
+    async def body(admin: Admin, devices: DeviceService) -> None:
+        del devices
+        later = T0 + timedelta(hours=5)
+        talked = [
+            CdrRecord(f"t{n}@x", number, "", "201", later + timedelta(minutes=n), later,
+                      later + timedelta(minutes=n, seconds=seconds), float(seconds), "answered",
+                      200, "", "192.0.2.1:5061")
+            for n, (number, seconds) in enumerate([("301", 20), ("3011", 95), ("+4930", 600)])
+        ]  # fmt: skip
+        await CdrRepo(admin.server.store).add_many([*CALLS, *talked])
+        root = await caller(admin, "root")
+
+        async def ids(query: str) -> list[str]:
+            status, page = await root.call("GET", "/api/v1/cdr" + query)
+            assert status == 200, page
+            assert page["total"] == len(page["items"])
+            return [r["call_id"] for r in page["items"]]
+
+        assert await ids("?caller=301") == ["t1@x", "t0@x", "c1@x"]
+        assert await ids("?caller=30&callee=20") == ["t1@x", "t0@x"]
+        assert await ids("?caller=%2B49") == ["t2@x"]
+        assert await ids("?min_duration=90") == ["t2@x", "t1@x"]
+        assert await ids("?min_duration=1:36&disposition=answered") == ["t2@x"]
+        assert await ids("?disposition=busy") == ["c2@x"]
+        status, text = await root.call("GET", "/api/v1/cdr/export?caller=301&min_duration=10")
+        assert [r["call_id"] for r in csv.DictReader(io.StringIO(text))] == ["t0@x", "t1@x"]
+        status, text = await root.call("GET", "/api/v1/cdr/export?caller=301")
+        assert [r["call_id"] for r in csv.DictReader(io.StringIO(text))] == ["c1@x", "t0@x", "t1@x"]
+
+        for query, field, reason in [
+            ("disposition=answerd", "disposition", "disposition: not one of answered, busy, "),
+            ("min_duration=-5", "min_duration", "min_duration: not a number of seconds from 0"),
+            ("since=0001-01-01T00:00:00%2B01:00", "since", "since: not an ISO 8601 time"),
+            ("callee=" + "9" * 65, "callee", "callee: longer than 64 characters"),
+            ("caller=%00", "caller", "caller: holds a control character"),
+        ]:
+            for path in ("/api/v1/cdr", "/api/v1/cdr/export"):
+                status, error = await root.call("GET", f"{path}?{query}")
+                assert (status, error["field"]) == (422, field), (path, query, error)
+                assert error["error"].startswith(reason), error
+
+        async with root.http.get("/api/v1/cdr/export") as answer:
+            assert answer.status == 200
+            assert re.fullmatch(r'attachment; filename="voxgate-cdr-\d{8}-\d{6}\.csv"',
+                                answer.headers["Content-Disposition"])
+            assert answer.headers["Content-Type"] == "text/csv; charset=utf-8"
 
     run(tmp_path, body)

@@ -176,8 +176,8 @@ def test_read_grants_show_no_forms_and_end_users_read_their_own(tmp_path: Path) 
         assert sections(page) == []
 
         status, page = await get(admin.clients[0], "/")  # alice, system: everything
-        assert sections(page) == ["/", "/devices", "/extensions", "/sipusers", "/netlists", "/tls",
-                                  "/audit", "/admins"]
+        assert sections(page) == ["/", "/devices", "/extensions", "/sipusers", "/netlists",
+                                  "/calls", "/tls", "/audit", "/admins"]
 
     run(tmp_path, body)
 

@@ -68,8 +68,8 @@ def test_a_group_administrator_and_an_end_user_made_and_used_in_the_browser(
                                         "snom D785/10.1.184.14")  # fmt: skip
                 await first_login(page, ui)
                 assert await sections(page) == [
-                    "Dashboard", "Devices", "Extensions", "SIP users", "Netlists", "TLS",
-                    "Audit log", "Administrators"]  # fmt: skip
+                    "Dashboard", "Devices", "Extensions", "SIP users", "Netlists",
+                    "Call records", "TLS", "Audit log", "Administrators"]  # fmt: skip
 
                 # the group administrator: a generated password, shown once
                 await page.get_by_role("link", name="Administrators").click()

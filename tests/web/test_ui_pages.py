@@ -1,12 +1,16 @@
 """The administration's pages in a real browser (headless Debian Chromium) against a real
 `voxgate serve`: a device the edge learned appears disabled and is enabled, a CSV import with
 one bad row names the line and imports nothing, a netblock goes on the block list, the audit
-log shows who did it; screenshots of the main pages (into docs/screenshots/ with
+log shows who did it; the call records filtered by result and caller and exported through
+the page's link; screenshots of the main pages (into docs/screenshots/ with
 VOXGATE_SCREENSHOTS=1)."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import random
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -21,6 +25,7 @@ from voxgate.services.devices import DeviceService
 from voxgate.storage.engine import Store
 from voxgate.storage.repos.bindings import BindingRecord, BindingRepo
 from voxgate.storage.repos.cdr import CdrRecord, CdrRepo
+from voxgate.storage.repos.media import MediaRecord, MediaRepo, SideCounters
 from voxgate.storage.repos.registration_events import (
     RegistrationEventRecord,
     RegistrationEventRepo,
@@ -217,5 +222,126 @@ def test_devices_netlists_audit_and_screenshots(tmp_path: Path) -> None:
                 await expect(page.locator("section.card", has_text="Security events")).to_contain_text(
                     "device.learned")
                 await screenshot(page, "dashboard", tmp_path)
+
+        asyncio.run(main())
+
+
+#: The desks of a small office, and how their calls end (with the call control's status and
+#: reason: voxgate.pbx.calls).
+DESKS = {"201": "Reception", "202": "Anna Berger", "203": "Jonas Weber", "204": "Sales",
+         "205": "Lena Fischer", "206": "Support", "207": "Meeting room", "211": "Tom Keller"}
+ENDINGS = [("answered", 200, "callee hung up")] * 9 + [("answered", 200, "caller hung up")] * 6 + [
+    ("busy", 486, "Busy Here"), ("busy", 486, "Busy Here"), ("no-answer", 480, "No Answer"),
+    ("no-answer", 480, "No Answer"), ("cancelled", 487, "Request Terminated"),
+    ("cancelled", 487, "Request Terminated"), ("rejected", 603, "Decline"),
+    ("unavailable", 480, "Temporarily Unavailable"), ("failed", 503, "Service Unavailable")]
+
+
+def office_calls(now: datetime, count: int = 90) -> tuple[list[CdrRecord], list[MediaRecord]]:
+    """Two days of an office's calls, as the call control writes them; the remote desks'
+    (211, 205) voice went through the edge's relay, which stored its counters."""
+    pick = random.Random(6)
+    records, media = [], []
+    gaps = [timedelta(minutes=pick.randint(8, 45), seconds=pick.randint(0, 59))
+            for _ in range(count)]  # fmt: skip
+    start = now - timedelta(minutes=4) - sum(gaps, timedelta())  # the last call: 4 minutes ago
+    for n, gap in enumerate(gaps):
+        start += gap
+        caller, callee = pick.sample(sorted(DESKS), 2)
+        disposition, status, reason = pick.choice(ENDINGS)
+        if n % 17 == 5:
+            callee, disposition, status, reason = "299", "unknown-number", 404, "Not Found"
+        talked = float(pick.randint(8, 900)) if disposition == "answered" else 0.0
+        answered = start + timedelta(seconds=pick.randint(2, 12)) if talked else None
+        ended = (answered or start) + timedelta(seconds=talked or pick.randint(3, 30))
+        remote = caller in ("211", "205")
+        host = f"203.0.113.{40 + int(caller) % 7}" if remote else f"192.168.10.{caller[1:]}"
+        source = f"{host}:5061"
+        records.append(CdrRecord(
+            f"{n:04x}-{pick.getrandbits(48):012x}@voxgate", caller, DESKS[caller], callee, start,
+            answered, ended, talked, disposition, status, reason, source,
+            callee_call_id=f"b-{n:04x}@voxgate",
+        ))  # fmt: skip
+        if remote and talked:
+            packets = int(talked * 50)
+            lost = pick.choice([0, 0, 0, 2, 7, 31])
+            media.append(MediaRecord(
+                f"edge-{n:04x}", f"b-{n:04x}@voxgate", ended,
+                SideCounters(packets=packets - lost, lost=lost, jitter_ms=pick.uniform(0.8, 9.5),
+                             dropped_auth=pick.choice([0, 0, 3]), source=source[:-5] + ":40002"),
+                SideCounters(packets=packets, jitter_ms=pick.uniform(0.1, 0.6),
+                             source="192.168.10.2:30000"),
+            ))  # fmt: skip
+    return records, media
+
+
+async def call_ids(page: Page) -> list[str | None]:
+    return [await row.get_attribute("data-call-id")
+            for row in await page.locator("table.calls tbody tr[data-call-id]").all()]  # fmt: skip
+
+
+def test_call_records_filtered_and_exported(tmp_path: Path) -> None:
+    with ui_node(tmp_path) as ui:
+        async def main() -> None:
+            async with node_store(ui) as store, chromium(ui.base) as page:
+                await first_login(page, ui)
+                calls, media = office_calls(datetime.now(UTC).replace(microsecond=0))
+                await CdrRepo(store).add_many(calls)
+                await MediaRepo(store).add_many(media)
+                newest = sorted(calls, key=lambda c: c.started_at, reverse=True)
+
+                await page.get_by_role("link", name="Call records").click()
+                await expect(page.locator("#calls-total")).to_have_text(f"{len(calls)} calls.")
+                assert await call_ids(page) == [c.call_id for c in newest[:50]]
+
+                # busy calls from the 20x desks: the rows, their badges, the count
+                await page.get_by_label("Result").select_option("busy")
+                await page.get_by_label("Caller starts with").fill("20")
+                await page.get_by_role("button", name="Filter").click()
+                busy = [c for c in newest if c.disposition == "busy" and c.caller.startswith("20")]
+                assert 2 <= len(busy) < 50
+                await expect(page.locator("#calls-total")).to_have_text(
+                    f"{len(busy)} calls match the filters.")
+                assert await call_ids(page) == [c.call_id for c in busy]
+                assert set(await page.locator("table.calls .state").all_inner_texts()) == {"busy"}
+                await expect(page.get_by_label("Caller starts with")).to_have_value("20")
+
+                # the export through the page's link: exactly these calls, oldest first
+                async with page.expect_download() as download_info:
+                    await page.get_by_role("link", name="Export CSV").click()
+                download = await download_info.value
+                assert re.fullmatch(r"voxgate-cdr-\d{8}-\d{6}\.csv", download.suggested_filename)
+                with Path(await download.path()).open(newline="") as exported:
+                    rows = list(csv.DictReader(exported))
+                assert [r["call_id"] for r in rows] == [c.call_id for c in reversed(busy)]
+                assert {(r["disposition"], r["status"], r["reason"]) for r in rows} == {
+                    ("busy", "486", "Busy Here")}  # fmt: skip
+
+                # answered calls of a remote desk since yesterday this time: their media
+                since = datetime.now(UTC) - timedelta(days=1)
+                await page.get_by_role("link", name="Clear").click()
+                await expect(page.locator("#calls-total")).to_have_text(f"{len(calls)} calls.")
+                await page.get_by_label("Started from").fill(since.strftime("%Y-%m-%dT%H:%M"))
+                await page.get_by_label("Result").select_option("answered")
+                await page.get_by_label("Caller starts with").fill("211")
+                await page.get_by_role("button", name="Filter").click()
+                cutoff = since.replace(second=0, microsecond=0)
+                remote = [c for c in newest if c.caller == "211" and c.disposition == "answered"
+                          and c.started_at >= cutoff]  # fmt: skip
+                assert remote
+                await expect(page.locator("#calls-total")).to_have_text(
+                    f"{len(remote)} call{'s' if len(remote) != 1 else ''} match the filters.")
+                assert await call_ids(page) == [c.call_id for c in remote]
+                media_of = {m.other_call_id: m for m in media}
+                wan = media_of[remote[0].callee_call_id].wan
+                first = page.locator("table.calls tbody tr").first.locator("td.media div").first
+                await expect(first).to_have_text(
+                    f"WAN {wan.packets:,} · {100 * wan.lost / (wan.packets + wan.lost):.1f} % · "
+                    f"{wan.jitter_ms:.0f} ms" + (f" · {wan.dropped_auth} dropped"
+                                                 if wan.dropped_auth else ""))  # fmt: skip
+                await expect(first).to_have_attribute("title", f"from {wan.source}")
+
+                await page.goto("/calls")
+                await screenshot(page, "calls", tmp_path)
 
         asyncio.run(main())

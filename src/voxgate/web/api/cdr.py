@@ -1,19 +1,21 @@
 """``/api/v1/cdr``: call records with filters, a page as JSON or every match as CSV (the
 export ``voxgate cdr export`` writes, through the same
-:class:`~voxgate.services.cdr.CdrService`).  Form ``cdr``; a group administrator sees only
-the calls from or to the extensions in its scope."""
+:class:`~voxgate.services.cdr.CdrService`; the filters read by the same
+:func:`~voxgate.services.cdr.read_filter` as the call records page).  Form ``cdr``; a group
+administrator sees only the calls from or to the extensions in its scope."""
 
 from __future__ import annotations
 
-import io
 from datetime import datetime
 from typing import Any, Final
 
 from aiohttp import web
 
+from voxgate.services.cdr import DISPOSITIONS, MAX_DURATION, MAX_PARTY, read_filter
 from voxgate.storage.repos.cdr import CdrFilter, CdrRecord
 from voxgate.web.api import describe as d
-from voxgate.web.api.v1 import Services, answering, paging, query_time
+from voxgate.web.api.v1 import Services, answering, invalid, paging
+from voxgate.web.downloads import csv_download, stamped
 from voxgate.web.grants import grants_of
 
 FORM: Final = "cdr"
@@ -27,13 +29,14 @@ def routes(services: Services) -> list[web.RouteDef]:
 
 
 async def _filter(request: web.Request) -> CdrFilter:
+    """The query's filters (read as the call records page reads them); ``422`` for the first
+    bad one."""
     grants = await grants_of(request)
     grants.require_form(FORM, "read")
-    return CdrFilter(
-        since=query_time(request, "since"), until=query_time(request, "until"),
-        caller=request.query.get("caller") or None, callee=request.query.get("callee") or None,
-        disposition=request.query.get("disposition") or None, parties=grants.in_scope("extension"),
-    )  # fmt: skip
+    which, problems = read_filter(request.query, grants.in_scope("extension"))
+    if problems:
+        raise invalid(problems[0].name, f"{problems[0].name}: {problems[0].reason}")
+    return which
 
 
 def to_json(record: CdrRecord) -> dict[str, Any]:
@@ -55,30 +58,22 @@ async def list_records(request: web.Request, services: Services) -> web.StreamRe
 async def export_records(request: web.Request, services: Services) -> web.StreamResponse:
     """Every matching record, oldest first, as CSV (sent page by page)."""
     which = await _filter(request)
-    answer = web.StreamResponse(headers={
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": 'attachment; filename="cdr.csv"'})
-    await answer.prepare(request)
-    buffer = io.StringIO()
-
-    async def drain() -> None:
-        await answer.write(buffer.getvalue().encode())
-        buffer.seek(0)
-        buffer.truncate()
-
-    await services.cdr.write_csv(buffer, which, drain=drain)
-    await drain()  # the header of an empty export
-    await answer.write_eof()
-    return answer
+    return await csv_download(request, stamped("voxgate-cdr"), lambda out, drain:
+                              services.cdr.write_csv(out, which, drain=drain))  # fmt: skip
 
 
 _FILTERS: Final = [
-    d.query("since", d.TIME, "calls started at or after (ISO 8601; UTC if no zone)"),
+    d.query("since", d.TIME, "calls started at or after (ISO 8601; UTC if no zone; a date "
+            "alone: its midnight)"),
     d.query("until", d.TIME, "calls started before"),
-    d.query("caller", {"type": "string"}, "exactly this caller"),
-    d.query("callee", {"type": "string"}, "exactly this callee"),
-    d.query("disposition", {"type": "string", "examples": ["answered", "busy", "no-answer"]},
-            "how calls ended (the pbx's Disposition: answered, busy, no-answer, …)"),
+    d.query("caller", {"type": "string", "maxLength": MAX_PARTY},
+            "callers starting with this (case-sensitive; the whole number for one caller)"),
+    d.query("callee", {"type": "string", "maxLength": MAX_PARTY},
+            "callees starting with this (case-sensitive)"),
+    d.query("disposition", {"type": "string", "enum": list(DISPOSITIONS)},
+            "how calls ended (the call control's disposition)"),
+    d.query("min_duration", {"type": "number", "minimum": 0, "maximum": MAX_DURATION},
+            "calls that talked at least this many seconds (also m:ss)"),
 ]  # fmt: skip
 _NULLABLE: Final = {"type": ["string", "null"]}
 SCHEMAS: Final[dict[str, Any]] = {"CallRecord": {

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from aiohttp import web
@@ -24,6 +24,7 @@ from voxgate.services.certificates import CertificateService
 from voxgate.services.devices import DeviceService
 from voxgate.services.netlists import NetlistService
 from voxgate.services.sipusers import SipUserService
+from voxgate.services.times import utc_time
 from voxgate.storage.engine import Store
 from voxgate.web.context import actor_of
 from voxgate.web.grants import ForbiddenError, Grants
@@ -232,8 +233,7 @@ def query_time(request: web.Request, name: str) -> datetime | None:
     if text is None:
         return None
     try:
-        value = datetime.fromisoformat(text)
+        return utc_time(text)
     except ValueError:
         raise invalid(name, f"{name} must be an ISO 8601 time, e.g. 2026-12-01T08:00:00Z"
                       ) from None  # fmt: skip
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -87,7 +87,8 @@ DONE: Final = {
 NAVIGATION: Final[tuple[tuple[str, str, str | None], ...]] = (
     ("/", "Dashboard", "dashboard"), ("/devices", "Devices", "devices"),
     ("/extensions", "Extensions", "extensions"), ("/sipusers", "SIP users", "sipusers"),
-    ("/netlists", "Netlists", "netlists"), ("/tls", "TLS", "tls"),
+    ("/netlists", "Netlists", "netlists"), ("/calls", "Call records", "cdr"),
+    ("/tls", "TLS", "tls"),
     ("/audit", "Audit log", "audit"), ("/admins", "Administrators", "admins"),
 )  # fmt: skip
 #: Longest secret or password read from a form (longer ones are refused by the services).

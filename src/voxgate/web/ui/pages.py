@@ -1,6 +1,6 @@
 """The pages of the web administration: login, logout, password change; the routes of the
-other pages (dashboard, devices, extensions, SIP users, netlists, TLS, audit log) are added
-from their modules.
+other pages (dashboard, devices, extensions, SIP users, netlists, call records, TLS, audit
+log) are added from their modules.
 
 Login (``POST /login``) is guarded three ways: a locked-out address is refused before any
 password is checked (``429``); the form carries a login token that must match the
@@ -35,6 +35,7 @@ from voxgate.web.sessions import TOKEN_BYTES, SessionLimitError
 from voxgate.web.ui import (
     accounts,
     auditlog,
+    calls,
     dashboard,
     devices,
     extensions,
@@ -58,7 +59,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/logout", logout),
         web.get("/password", password_page), web.post("/password", change_password),
         *dashboard.routes(), *devices.routes(), *extensions.routes(), *sipusers.routes(),
-        *netlists.routes(), *tls.routes(), *auditlog.routes(), *imports.routes(),
+        *netlists.routes(), *calls.routes(), *tls.routes(), *auditlog.routes(), *imports.routes(),
         *accounts.routes(),
     ]  # fmt: skip
 
