@@ -151,7 +151,7 @@ def test_a_group_administrator_and_an_end_user_made_and_used_in_the_browser(
                 # the end user: its own device, read-only
                 await login(page, "eve", STRONG)
                 await change_first_password(page, ui, STRONG, USER_PASSWORD)
-                assert await sections(page) == ["Devices"]
+                assert await sections(page) == ["Devices", "Extensions"]  # its own, read-only
                 rows = page.locator("table.devices tbody tr")
                 assert await rows.count() == 1
                 await expect(rows).to_contain_text(OTHER)

@@ -2,7 +2,8 @@
 generated secret shown once and never again, strength feedback, changes only of what differs
 (the audit says what), the delete confirmation, line-numbered import errors with nothing
 imported, the exports, the registered contacts from the bindings; CSRF on every change,
-system administrators only, and a clear page when the node has no key file."""
+grants (tests/web/test_ui_grants_users.py in full), and a clear page when the node has no key
+file."""
 
 from __future__ import annotations
 
@@ -467,7 +468,7 @@ def test_sipusers_import_and_export(tmp_path: Path) -> None:
     run(tmp_path, body)
 
 
-def test_every_change_needs_the_csrf_token_and_a_system_administrator(tmp_path: Path) -> None:
+def test_every_change_needs_the_csrf_token_and_a_grant(tmp_path: Path) -> None:
     async def body(admin: Admin, browser: aiohttp.ClientSession, token: str) -> None:
         users = users_of(admin)
         await users.extensions.add("201", SECRET)
@@ -493,26 +494,34 @@ def test_every_change_needs_the_csrf_token_and_a_system_administrator(tmp_path: 
             async with browser.post(path, data=upload) as answer:
                 assert answer.status == 403, path
 
+        # a group administrator with the extensions form but no extension in its scope, and
+        # no grant for the SIP users form (tests/web/test_ui_grants_users.py: scopes in full)
         await admin.admins.add("bob", GOOD, "group", ME)
         await admin.admins.grant("bob", "form", "extensions", "write", ME)
         group = admin.client()
-        assert (await login(group, "bob", GOOD))[:2] == (303, "/")
-        for path in (
-            "/extensions",
-            "/extensions.csv",
-            "/extensions/edit?number=201",
-            "/extensions/delete?number=201",
-            "/sipusers",
-            "/sipusers.csv",
-            "/sipusers/edit?username=alice",
+        assert (await login(group, "bob", GOOD))[0] == 303
+        async with group.get("/extensions") as answer:
+            assert answer.status == 200
+            assert "No extension yet." in await answer.text()  # 201 is not in its scope
+        for path, missing in (
+            ("/extensions/edit?number=201", "extension 201 is not in the read scope of bob."),
+            ("/extensions/delete?number=201", "extension 201 is not in the write scope of bob."),
+            ("/sipusers", "bob has no read grant for the sipusers form."),
+            ("/sipusers.csv", "bob has no write grant for the sipusers form."),
+            ("/sipusers/edit?username=alice", "bob has no read grant for the sipusers form."),
         ):
             async with group.get(path) as answer:
                 assert answer.status == 403, path
-                assert "this page is for system administrators only." in await answer.text()
+                assert missing in await answer.text(), path
+        async with group.get("/extensions.csv") as answer:
+            assert answer.status == 200 and (await answer.text()).count("\n") == 1  # header
         group_token = await csrf(group)
         for path, form in changes:
-            status, _, _ = await post(group, path, form, group_token)
+            status, _, page = await post(group, path, form, group_token)
             assert status == 403, path
+            number = form.get("number", "")
+            assert (f"extension {number} is not in the write scope of bob." if number else
+                    "bob has no write grant for the sipusers form.") in page, path  # fmt: skip
         record = await users.extensions.get("201")
         assert record.enabled and record.ha1_md5 == ha1("MD5", "201", "pbx.test", SECRET)
         assert [u.username for u in await users.list()] == ["alice"]

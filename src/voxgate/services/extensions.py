@@ -13,7 +13,7 @@ import builtins
 import csv
 import io
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,15 +99,19 @@ class ExtensionService:
         return await self.repo.snapshot()
 
     async def list(
-        self, *, search: str | None = None, offset: int = 0, limit: int | None = None
-    ) -> builtins.list[ExtensionRecord]:
+        self, *, search: str | None = None, offset: int = 0, limit: int | None = None,
+        scope: Collection[str] | None = None,
+    ) -> builtins.list[ExtensionRecord]:  # fmt: skip
         """Extensions by number whose number or display name has ``search``; a page of them
-        when ``limit`` is given."""
-        return await self.repo.list(search=search, offset=offset, limit=limit)
+        when ``limit`` is given; ``scope``: only these numbers (an account's scope grants),
+        ``None`` every extension."""
+        return await self.repo.list(search=search, offset=offset, limit=limit, numbers=scope)
 
-    async def count(self, *, search: str | None = None) -> int:
+    async def count(
+        self, *, search: str | None = None, scope: Collection[str] | None = None
+    ) -> int:
         """How many extensions :meth:`list` would give without paging."""
-        return await self.repo.count(search=search)
+        return await self.repo.count(search=search, numbers=scope)
 
     async def get(self, number: str) -> ExtensionRecord:
         """One extension, or :class:`ExtensionError`."""
@@ -202,15 +206,18 @@ class ExtensionService:
         """
         text = _read(source) if isinstance(source, Path) else source.removeprefix("\ufeff")
         records, problems = await asyncio.to_thread(self._parse, text, progress)
+        refused: set[int] = set()
         if refuse is not None:
-            problems.extend(f"line {line}: {why}" for line, r in records
-                            if (why := refuse(r.number)) is not None)  # fmt: skip
+            for line, r in records:
+                if (why := refuse(r.number)) is not None:
+                    problems.append(f"line {line}: {why}")
+                    refused.add(line)
         numbers = [r.number for _, r in records]
         existing = await self.repo.existing(numbers)
-        if not update:
+        if not update:  # (not said of a refused row: whether it exists is not the caller's)
             problems.extend(
                 f"line {line}: extension {r.number} exists already (use --update to change it)"
-                for line, r in records if r.number in existing
+                for line, r in records if r.number in existing and line not in refused
             )  # fmt: skip
         if problems:
             raise CsvImportError(sorted(problems, key=_line_of))

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -224,18 +224,23 @@ class SipUserService:
         return record
 
     async def list(
-        self, *, search: str | None = None, offset: int = 0, limit: int | None = None
-    ) -> builtins.list[SipUserRecord]:
-        """Users by name; ``search`` matches part of the username or (upstream) extension."""
-        return await self.repo.list(search=search, offset=offset, limit=limit)
+        self, *, search: str | None = None, offset: int = 0, limit: int | None = None,
+        scope: Collection[str] | None = None,
+    ) -> builtins.list[SipUserRecord]:  # fmt: skip
+        """Users by name; ``search`` matches part of the username or (upstream) extension;
+        ``scope``: only the users of these extensions (an account's scope grants), ``None``
+        every user."""
+        return await self.repo.list(search=search, offset=offset, limit=limit, extensions=scope)
 
     async def for_extension(self, extension: str) -> builtins.list[SipUserRecord]:
         """The users that reach the call control as ``extension``, by name."""
         return await self.repo.for_extension(extension)
 
-    async def count(self, *, search: str | None = None) -> int:
+    async def count(
+        self, *, search: str | None = None, scope: Collection[str] | None = None
+    ) -> int:
         """How many users :meth:`list` would give without paging."""
-        return await self.repo.count(search=search)
+        return await self.repo.count(search=search, extensions=scope)
 
     async def snapshot(self) -> tuple[builtins.list[SipUserCredentials], int]:
         """Every user with its level-2 secret decrypted, and the change counter: what the
@@ -440,13 +445,14 @@ class SipUserService:
         for line, row in parsed:
             old = existing.get(row.username)
             try:
-                if old is not None and not update:
-                    raise SipUserError(f"SIP user {row.username} exists already (use --update "
-                                       "to change it)")  # fmt: skip
+                # refused first: whether a user out of the caller's reach exists is not said
                 why = None if refuse is None else refuse(row.extension) or (
                     refuse(old.extension) if old is not None else None)  # fmt: skip
                 if why is not None:
                     raise SipUserError(why)
+                if old is not None and not update:
+                    raise SipUserError(f"SIP user {row.username} exists already (use --update "
+                                       "to change it)")  # fmt: skip
                 record = self._merge(row, old, now)
             except SipUserError as err:
                 problems.append(f"line {line}: {err}")

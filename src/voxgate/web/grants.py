@@ -21,7 +21,7 @@ with the request), so a grant revoked by the CLI applies at the next request.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -97,6 +97,20 @@ class Grants:
         if self.is_system:
             return None
         return frozenset(name for k, name in self.scope if k == kind)
+
+    def write_refusal(self, kind: str) -> Callable[[str], str | None] | None:
+        """For an import (the services' ``refuse=``): why the account may not write the object
+        of ``kind`` a row names (``None``: it may); ``None`` for a system administrator (every
+        one)."""
+        if self.is_system:
+            return None
+
+        def refuse(name: str) -> str | None:
+            if self.allows(kind, name, "write"):
+                return None
+            return f"{kind} {name} is not in the write scope of {self.username}"
+
+        return refuse
 
     def require_form(self, form: str, access: Access) -> None:
         """:class:`ForbiddenError` unless :meth:`allows_form`."""

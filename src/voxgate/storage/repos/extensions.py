@@ -4,7 +4,7 @@ transaction, so that a running node sees the change at its next poll."""
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 
@@ -47,11 +47,15 @@ def _row(record: ExtensionRecord, names: Iterable[str] = _FIELDS) -> dict[str, o
     return {name: getattr(record, name) for name in names}
 
 
-def _matching(search: str | None) -> builtins.list[ColumnElement[bool]]:
-    if not search:
-        return []
-    return [or_(ExtensionRow.number.contains(search, autoescape=True),
-                ExtensionRow.display_name.icontains(search, autoescape=True))]  # fmt: skip
+def _matching(search: str | None, numbers: Collection[str] | None = None
+              ) -> builtins.list[ColumnElement[bool]]:  # fmt: skip
+    conditions: builtins.list[ColumnElement[bool]] = []
+    if numbers is not None:
+        conditions.append(ExtensionRow.number.in_(sorted(numbers)))
+    if search:
+        conditions.append(or_(ExtensionRow.number.contains(search, autoescape=True),
+                              ExtensionRow.display_name.icontains(search, autoescape=True)))
+    return conditions
 
 
 class ExtensionRepo:
@@ -66,19 +70,23 @@ class ExtensionRepo:
         return await self.list()
 
     async def list(
-        self, *, search: str | None = None, offset: int = 0, limit: int | None = None
-    ) -> builtins.list[ExtensionRecord]:
+        self, *, search: str | None = None, offset: int = 0, limit: int | None = None,
+        numbers: Collection[str] | None = None,
+    ) -> builtins.list[ExtensionRecord]:  # fmt: skip
         """Extensions by number, a page of them when ``limit`` is given (listings in the UI);
-        ``search`` matches a part of the number or of the display name (any case)."""
-        query = (select(ExtensionRow).where(*_matching(search)).order_by(ExtensionRow.number)
-                 .offset(offset).limit(limit))  # fmt: skip
+        ``search`` matches a part of the number or of the display name (any case); only those
+        among ``numbers`` when given."""
+        query = (select(ExtensionRow).where(*_matching(search, numbers))
+                 .order_by(ExtensionRow.number).offset(offset).limit(limit))  # fmt: skip
         async with self.store.sessions() as session:
             rows = await session.execute(query)
             return [_record(r) for r in rows.scalars().all()]
 
-    async def count(self, *, search: str | None = None) -> int:
+    async def count(
+        self, *, search: str | None = None, numbers: Collection[str] | None = None
+    ) -> int:
         """How many extensions :meth:`list` would give without paging."""
-        query = select(func.count(ExtensionRow.number)).where(*_matching(search))
+        query = select(func.count(ExtensionRow.number)).where(*_matching(search, numbers))
         async with self.store.sessions() as session:
             return int(await session.scalar(query) or 0)
 

@@ -8,7 +8,7 @@ the sealing."""
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 
@@ -52,15 +52,20 @@ def _row(record: SipUserRecord, names: Iterable[str] = _FIELDS) -> dict[str, obj
     return {name: getattr(record, name) for name in names}
 
 
-def _matching(search: str | None) -> builtins.list[ColumnElement[bool]]:
-    """``search``: a part of the username, extension or upstream username."""
-    if not search:
-        return []
-    return [or_(
-        SipUserRow.username.icontains(search, autoescape=True),
-        SipUserRow.extension.contains(search, autoescape=True),
-        SipUserRow.upstream_username.icontains(search, autoescape=True),
-    )]  # fmt: skip
+def _matching(search: str | None, extensions: Collection[str] | None = None
+              ) -> builtins.list[ColumnElement[bool]]:  # fmt: skip
+    """``search``: a part of the username, extension or upstream username; ``extensions``:
+    only users of these extensions."""
+    conditions: builtins.list[ColumnElement[bool]] = []
+    if extensions is not None:
+        conditions.append(SipUserRow.extension.in_(sorted(extensions)))
+    if search:
+        conditions.append(or_(
+            SipUserRow.username.icontains(search, autoescape=True),
+            SipUserRow.extension.contains(search, autoescape=True),
+            SipUserRow.upstream_username.icontains(search, autoescape=True),
+        ))  # fmt: skip
+    return conditions
 
 
 class SipUserRepo:
@@ -82,19 +87,23 @@ class SipUserRepo:
             return [_record(r) for r in rows.all()], generation
 
     async def list(
-        self, *, search: str | None = None, offset: int = 0, limit: int | None = None
-    ) -> builtins.list[SipUserRecord]:
+        self, *, search: str | None = None, offset: int = 0, limit: int | None = None,
+        extensions: Collection[str] | None = None,
+    ) -> builtins.list[SipUserRecord]:  # fmt: skip
         """Users by name; ``search`` matches a part of the username, extension or upstream
-        username; a page of them when ``limit`` is given."""
-        query = (select(SipUserRow).where(*_matching(search)).order_by(SipUserRow.username)
-                 .offset(offset).limit(limit))  # fmt: skip
+        username; only the users of ``extensions`` when given; a page of them when ``limit``
+        is given."""
+        query = (select(SipUserRow).where(*_matching(search, extensions))
+                 .order_by(SipUserRow.username).offset(offset).limit(limit))  # fmt: skip
         async with self.store.sessions() as session:
             rows = await session.scalars(query)
             return [_record(r) for r in rows.all()]
 
-    async def count(self, *, search: str | None = None) -> int:
+    async def count(
+        self, *, search: str | None = None, extensions: Collection[str] | None = None
+    ) -> int:
         """How many users :meth:`list` would give without paging."""
-        query = select(func.count(SipUserRow.username)).where(*_matching(search))
+        query = select(func.count(SipUserRow.username)).where(*_matching(search, extensions))
         async with self.store.sessions() as session:
             return int(await session.scalar(query) or 0)
 

@@ -132,15 +132,7 @@ def answering(services: Services, handler: Callable[[web.Request, Services],
 def outside_scope(grants: Grants) -> Callable[[str], str | None] | None:
     """For an import: why the caller may not write an extension number (``None``: it may);
     ``None`` for a system administrator (every number)."""
-    if grants.is_system:
-        return None
-
-    def refuse(number: str) -> str | None:
-        if grants.allows("extension", number, "write"):
-            return None
-        return f"extension {number} is not in the write scope of {grants.username}"
-
-    return refuse
+    return grants.write_refusal("extension")
 
 
 def import_refused(problems: list[str]) -> ApiError:

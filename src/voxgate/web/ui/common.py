@@ -86,7 +86,7 @@ DONE: Final = {
 #: ``system_only`` — give it its form when its routes move to ``needs``).
 NAVIGATION: Final[tuple[tuple[str, str, str | None], ...]] = (
     ("/", "Dashboard", "dashboard"), ("/devices", "Devices", "devices"),
-    ("/extensions", "Extensions", None), ("/sipusers", "SIP users", None),
+    ("/extensions", "Extensions", "extensions"), ("/sipusers", "SIP users", "sipusers"),
     ("/netlists", "Netlists", "netlists"), ("/calls", "Call records", "cdr"),
     ("/tls", "TLS", "tls"),
     ("/audit", "Audit log", "audit"), ("/admins", "Administrators", "admins"),

@@ -10,7 +10,17 @@ sipuser export`` writes it without ``--include-secrets``.
 
 Every change goes through :class:`~voxgate.services.sipusers.SipUserService`, the CLI's,
 which checks it and writes the audit event (never a secret).  Without it (no readable key
-file) the pages say why."""
+file) the pages say why.
+
+Form ``sipusers``, with the rule of the API (:mod:`voxgate.web.api.sipusers`): a user is in an
+account's scope when its extension is.  A group administrator sees the users of its scope
+only (filtered in the query), opens one only in its read scope, and changes, deletes (the
+confirmation page too) or adds one only with write on the form and on its extension — on
+both extensions when a user moves; else the refusal page, audited.  Adding a user for this
+node's call control changes the extension's secret (or creates the extension), so it needs
+write on the ``extensions`` form too.  The import needs write, and a row outside the write
+scope is a bad row; the export needs write and holds the write scope only.  End users have no
+SIP users page."""
 
 from __future__ import annotations
 
@@ -29,9 +39,12 @@ from voxgate.services.sipusers import (
     SipUserImportError,
     SipUserService,
     check_device,
+    check_extension,
 )
 from voxgate.storage.repos.extensions import ExtensionRecord
+from voxgate.storage.repos.sip_users import SipUserRecord
 from voxgate.web.context import actor_of
+from voxgate.web.grants import Access, Grants, grants_of
 from voxgate.web.ui.common import (
     PAGE_SIZE,
     FormError,
@@ -41,16 +54,17 @@ from voxgate.web.ui.common import (
     done,
     for_page,
     import_progress,
+    needs,
     new_import_id,
     page_hints,
     page_number,
     render,
-    system_only,
     typed_or_generated,
     with_sipusers,
 )
 from voxgate.web.ui.common import field as form_field
 
+FORM: Final = "sipusers"
 SECTION: Final = "/sipusers"
 NOUN: Final = "SIP users"
 #: Where a new user reaches the call control (the form's ``upstream`` choice).
@@ -64,19 +78,45 @@ async def users_page(
     problems: list[str] | None = None, shown: list[ShownOnce] | None = None,
     refill: dict[str, str] | None = None,
 ) -> web.Response:  # fmt: skip
-    """``GET /sipusers``: the table; ``q`` searches username, extension, upstream username."""
+    """``GET /sipusers``: the table (of the caller's scope); ``q`` searches username,
+    extension, upstream username."""
+    grants = await grants_of(request)
+    scope = grants.in_scope("extension")
     search = request.query.get("q", "").strip()[:64] or None
     page = page_number(request)
-    total = await users.count(search=search)
+    total = await users.count(search=search, scope=scope)
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(page, pages)
-    rows = await users.list(search=search, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    rows = await users.list(search=search, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE,
+                            scope=scope)  # fmt: skip
+    may_write = grants.allows_form(FORM, "write")
+    writable = {r.username for r in rows if may_write and _writes(grants, r.extension)}
     return render(
         request, "sipusers.html", status, section=SECTION, users=rows, total=total, page=page,
         pages=pages, search=search or "", format_mac=format_mac, error=error,
         problems=problems or [], shown_all=shown or [], form=refill or {"upstream": "embedded"},
-        import_id=new_import_id(),
+        import_id=new_import_id(), writable=writable, may_write=may_write,
+        scoped=scope is not None,
     )  # fmt: skip
+
+
+def _writes(grants: Grants, extension: str) -> bool:
+    return grants.allows("extension", extension, "write")
+
+
+def _allow(grants: Grants, access: Access, extension: str, form: str = FORM) -> None:
+    """:class:`~voxgate.web.grants.ForbiddenError` (the refusal page) unless ``extension`` —
+    a user's — is in the caller's scope with ``access`` on ``form`` (as the API says it)."""
+    grants.require(form, access, "extension", extension, f"{extension} (its extension)")
+
+
+async def _allowed(request: web.Request, users: SipUserService, username: str,
+                   access: Access = "write") -> SipUserRecord:  # fmt: skip
+    """The user ``username`` once the caller may use it with ``access``;
+    :class:`SipUserError` when there is none."""
+    record = await users.get(username)
+    _allow(await grants_of(request), access, record.extension)
+    return record
 
 
 def _shown(added: SipUserAdded) -> list[ShownOnce]:
@@ -110,10 +150,15 @@ async def add(request: web.Request, users: SipUserService) -> web.StreamResponse
               "upstream": upstream, "upstream_username": upstream_username,
               "display_name": name, "enabled": "1" if enabled else ""}  # fmt: skip
     actor = actor_of(request)
+    grants = await grants_of(request)
     try:
-        password = typed_or_generated(form, "password", "password")
         if upstream not in UPSTREAMS:
             raise FormError("Choose where the user reaches the call control.")
+        checked = check_extension(extension)
+        _allow(grants, "write", checked)
+        if upstream != "foreign":  # the extension's secret changes, or it is created
+            _allow(grants, "write", checked, "extensions")
+        password = typed_or_generated(form, "password", "password")
         if upstream == "foreign":
             added = await users.add(
                 username, actor, extension=extension, password=password,
@@ -150,6 +195,7 @@ async def _switch(request: web.Request, users: SipUserService, enabled: bool
     form = await request.post()
     username = form_field(form, "username", 80)
     try:
+        await _allowed(request, users, username)
         await users.change(username, actor_of(request), enabled=enabled)
     except SipUserError as err:
         return await users_page(request, users, status=400, error=for_page(str(err)))
@@ -172,8 +218,9 @@ async def edit_page(
 ) -> web.Response:  # fmt: skip
     """``GET /sipusers/edit?username=U``: one user and the forms that change it."""
     username = username if username is not None else request.query.get("username", "")[:80]
+    grants = await grants_of(request)
     try:
-        record = await users.get(username)
+        record = await _allowed(request, users, username, "read")
     except SipUserError as err:
         return await users_page(request, users, status=404, error=for_page(str(err)))
     try:
@@ -184,6 +231,8 @@ async def edit_page(
         request, "sipuser.html", status, section=SECTION, user=record, error=error,
         shown_all=shown or [], embedded=embedded, format_mac=format_mac,
         other_realm=record.realm != users.realm,
+        may_write=grants.allows_form(FORM, "write") and _writes(grants, record.extension),
+        extensions_readable=grants.allows_form("extensions", "read"),
     )  # fmt: skip
 
 
@@ -193,8 +242,10 @@ async def change(request: web.Request, users: SipUserService) -> web.StreamRespo
     form = await request.post()
     username = form_field(form, "username", 80)
     try:
-        record = await users.get(username)
+        record = await _allowed(request, users, username)
         extension = form_field(form, "extension", 32)
+        if extension != record.extension:  # moved: the new extension must be writable too
+            _allow(await grants_of(request), "write", check_extension(extension))
         upstream = form_field(form, "upstream_username", 80) or extension
         device = check_device(form_field(form, "device_mac", 64) or None)
         changes: dict[str, Any] = {}
@@ -219,6 +270,7 @@ async def new_password(request: web.Request, users: SipUserService) -> web.Strea
     form = await request.post()
     username = form_field(form, "username", 80)
     try:
+        await _allowed(request, users, username)
         typed = typed_or_generated(form, "password", "password")
         password = generate_secret() if typed is None else typed
         await users.change(username, actor_of(request), password=password)
@@ -238,6 +290,7 @@ async def new_upstream(request: web.Request, users: SipUserService) -> web.Strea
     username = form_field(form, "username", 80)
     secret = str(form.get("upstream_secret", ""))[:256]
     try:
+        await _allowed(request, users, username)
         if not secret:
             raise FormError("Type the upstream secret the PBX has for this user.")
         await users.change(username, actor_of(request), upstream_secret=secret)
@@ -251,7 +304,7 @@ async def delete_page(request: web.Request, users: SipUserService) -> web.Stream
     """``GET /sipusers/delete?username=U``: what deleting it means, and the button."""
     username = request.query.get("username", "")[:80]
     try:
-        record = await users.get(username)
+        record = await _allowed(request, users, username)
     except SipUserError as err:
         return await users_page(request, users, status=404, error=for_page(str(err)))
     device = format_mac(record.device_mac) if record.device_mac else ""
@@ -272,6 +325,7 @@ async def delete(request: web.Request, users: SipUserService) -> web.StreamRespo
     form = await request.post()
     username = form_field(form, "username", 80)
     try:
+        await _allowed(request, users, username)
         await users.delete(username, actor_of(request))
     except SipUserError as err:
         return await users_page(request, users, status=400, error=for_page(str(err)))
@@ -280,13 +334,15 @@ async def delete(request: web.Request, users: SipUserService) -> web.StreamRespo
 
 async def import_csv(request: web.Request, users: SipUserService) -> web.StreamResponse:
     """``POST /sipusers/import``: a CSV file (``file``) or pasted text (``text``); ``update``
-    lets rows change existing users."""
+    lets rows change existing users; a row whose extension (or an existing user's present
+    one) is outside the caller's write scope is a bad row."""
     form = await request.post()
+    refuse = (await grants_of(request)).write_refusal("extension")
     try:
         text = csv_upload(form)
         with import_progress(request, form) as progress:
             result = await users.import_csv(text, actor_of(request),
-                                            update=form.get("update") == "1",
+                                            update=form.get("update") == "1", refuse=refuse,
                                             progress=progress)  # fmt: skip
     except SipUserImportError as err:
         count = len(err.problems)
@@ -301,25 +357,30 @@ async def import_csv(request: web.Request, users: SipUserService) -> web.StreamR
 
 
 async def export_csv(request: web.Request, users: SipUserService) -> web.StreamResponse:
-    """``GET /sipusers.csv``: every user with its HA1 values, the upstream secrets left out
-    (``voxgate sipuser export`` without ``--include-secrets``)."""
-    del request
-    return csv_download(await users.export_csv(), "sipusers")
+    """``GET /sipusers.csv``: every user (whose extension is in the caller's write scope) with
+    its HA1 values, the upstream secrets left out (``voxgate sipuser export`` without
+    ``--include-secrets``)."""
+    grants = await grants_of(request)
+    records = None if grants.is_system else [
+        r for r in await users.list(scope=grants.in_scope("extension"))
+        if _writes(grants, r.extension)
+    ]  # fmt: skip
+    return csv_download(await users.export_csv(records=records), "sipusers")
 
 
 def routes() -> list[web.RouteDef]:
     """The SIP users page's routes."""
     return [
-        web.get(SECTION, system_only(with_sipusers(users_page))),
-        web.get(f"{SECTION}.csv", system_only(with_sipusers(export_csv))),
-        web.post(f"{SECTION}/add", system_only(with_sipusers(add))),
-        web.post(f"{SECTION}/enable", system_only(with_sipusers(enable))),
-        web.post(f"{SECTION}/disable", system_only(with_sipusers(disable))),
-        web.get(f"{SECTION}/edit", system_only(with_sipusers(edit_page))),
-        web.post(f"{SECTION}/edit", system_only(with_sipusers(change))),
-        web.post(f"{SECTION}/password", system_only(with_sipusers(new_password))),
-        web.post(f"{SECTION}/upstream", system_only(with_sipusers(new_upstream))),
-        web.get(f"{SECTION}/delete", system_only(with_sipusers(delete_page))),
-        web.post(f"{SECTION}/delete", system_only(with_sipusers(delete))),
-        web.post(f"{SECTION}/import", system_only(with_sipusers(import_csv))),
+        web.get(SECTION, needs(FORM)(with_sipusers(users_page))),
+        web.get(f"{SECTION}.csv", needs(FORM, "write")(with_sipusers(export_csv))),
+        web.post(f"{SECTION}/add", needs(FORM)(with_sipusers(add))),
+        web.post(f"{SECTION}/enable", needs(FORM)(with_sipusers(enable))),
+        web.post(f"{SECTION}/disable", needs(FORM)(with_sipusers(disable))),
+        web.get(f"{SECTION}/edit", needs(FORM)(with_sipusers(edit_page))),
+        web.post(f"{SECTION}/edit", needs(FORM)(with_sipusers(change))),
+        web.post(f"{SECTION}/password", needs(FORM)(with_sipusers(new_password))),
+        web.post(f"{SECTION}/upstream", needs(FORM)(with_sipusers(new_upstream))),
+        web.get(f"{SECTION}/delete", needs(FORM, "write")(with_sipusers(delete_page))),
+        web.post(f"{SECTION}/delete", needs(FORM)(with_sipusers(delete))),
+        web.post(f"{SECTION}/import", needs(FORM)(with_sipusers(import_csv))),
     ]  # fmt: skip
