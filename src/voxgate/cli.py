@@ -491,9 +491,9 @@ async def _ext_import(args: argparse.Namespace, settings: Settings, store: Store
 
 
 async def _ext_export(args: argparse.Namespace, settings: Settings, store: Store) -> int:
-    from voxgate.services.extensions import ExtensionService  # noqa: PLC0415
 
-    text = ExtensionService.export_csv(await _extensions(settings, store).all())
+    service = _extensions(settings, store)
+    text = await service.export(await service.all(), _cli_actor())
     return _write_out(args.file, text)
 
 

@@ -434,5 +434,6 @@ async def _sipuser_import(args: argparse.Namespace, settings: Settings, store: S
 
 
 async def _sipuser_export(args: argparse.Namespace, settings: Settings, store: Store) -> int:
-    text = await _sipusers(settings, store).export_csv(include_secrets=args.include_secrets)
+    text = await _sipusers(settings, store).export_csv(_actor(),
+                                                       include_secrets=args.include_secrets)
     return _write_private(args.file, text)

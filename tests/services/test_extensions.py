@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from voxgate.services.audit import Actor
 from voxgate.services.extensions import CsvImportError, ExtensionError, ExtensionService, hashes
 from voxgate.services.secrets_policy import generate_secret, weakness
 from voxgate.sip.digest import ha1
@@ -112,8 +113,11 @@ def test_import_existing_numbers_need_update_and_export_round_trips(store_url: s
             await service.import_csv(f"number,secret\n201,{GOOD}\n")
         report = await service.import_csv(f"number,display_name,secret\n201,Alicia,{GOOD}\n202,Bob,{GOOD}\n", update=True)
         assert (report.added, report.updated) == (1, 1)
-        exported = service.export_csv(await service.all())
-        assert GOOD not in exported
+        exported = await service.export(await service.all(), Actor("admin:ops", "192.0.2.9"))
+        assert GOOD not in exported and exported == service.export_csv(await service.all())
+        [event] = await service.audit.recent(action_prefix="extension.export")
+        assert (event.actor, event.source, event.target, event.detail) == (
+            "admin:ops", "192.0.2.9", "2 extension(s)", "with HA1 values")
         await service.delete("201")
         await service.delete("202")
         report = await service.import_csv(exported)

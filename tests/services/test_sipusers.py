@@ -139,7 +139,7 @@ def test_a_secret_sealed_with_another_key_does_not_decrypt(store_url: str) -> No
         [entry], _ = await service.snapshot()
         assert entry.upstream_secret is None  # the edge skips it, the others still load
         with pytest.raises(SipUserError, match="does not decrypt"):
-            await service.export_csv(include_secrets=True)
+            await service.export_csv(ME, include_secrets=True)
 
     run(store_url, first)
     run(store_url, other_key, key=secrets.token_bytes(32))
@@ -211,13 +211,18 @@ def test_import_export_round_trip_with_and_without_secrets(store_url: str) -> No
         assert await service.generation() == 1
         u3 = await service.get("u3")
         assert (u3.enabled, u3.upstream_username, service.unseal(u3)) == (False, "203", "Up-003-Lm4pR7t")
-        plain_text = await service.export_csv()
+        plain_text = await service.export_csv(ME)
         plain = rows(plain_text)
         assert {r["upstream_secret"] for r in plain} == {""}
         assert plain[0]["ha1_md5"] == ha1("MD5", "u0", "voxgate", "Pw-000-Kx8vQ2z")
-        full = await service.export_csv(include_secrets=True)
+        full = await service.export_csv(ME, include_secrets=True)
         assert rows(full)[0]["upstream_secret"] == "Up-000-Lm4pR7t"
         assert "Pw-000-Kx8vQ2z" not in full  # a device password is never exported
+        exports = await audit.recent(action_prefix="sipuser.export")
+        assert [(e.actor, e.target, e.detail) for e in reversed(exports)] == [
+            ("cli:tester", "50 SIP user(s)", "with HA1 values"),
+            ("cli:tester", "50 SIP user(s)", "with HA1 values and the upstream secrets in clear"),
+        ]
         # without secrets: updates existing users (their secrets kept), cannot create
         assert (await service.import_csv(plain_text, ME, update=True)).updated == 50
         assert service.unseal(await service.get("u0")) == "Up-000-Lm4pR7t"
@@ -315,7 +320,7 @@ def test_search_count_and_an_import_refused_by_the_caller(store_url: str) -> Non
         with pytest.raises(SipUserImportError, match="line 2: extension 301 is not yours"):
             await service.import_csv(moved, ME, update=True, refuse=mine)
         assert (await service.get("bob")).extension == "301"
-        exported = rows(await service.export_csv(records=await service.list(search="alice")))
+        exported = rows(await service.export_csv(ME, records=await service.list(search="alice")))
         assert [r["username"] for r in exported] == ["alice"]
 
     run(store_url, body)

@@ -551,13 +551,16 @@ class SipUserService:
                              old.created_at if old is not None else now, now)  # fmt: skip
 
     async def export_csv(
-        self, *, include_secrets: bool = False,
+        self, actor: Actor, *, include_secrets: bool = False,
         records: Sequence[SipUserRecord] | None = None,
     ) -> str:  # fmt: skip
         """Every user (or those of ``records``) in the export format: HA1 values, and the
-        level-2 secrets in clear only with ``include_secrets``."""
+        level-2 secrets in clear only with ``include_secrets``; the export is audited."""
         if records is None:
             records = await self.repo.list()
+        await self.audit.record(actor, "sipuser.export", f"{len(records)} SIP user(s)",
+                                "with HA1 values" + (" and the upstream secrets in clear"
+                                                     if include_secrets else ""))  # fmt: skip
         return csvrows.to_text(EXPORT_COLUMNS, (
             (r.username, r.extension, r.upstream_username,
              self.unseal(r) if include_secrets else "",

@@ -19,7 +19,6 @@ from voxgate.services.extensions import (
     EXPORT_COLUMNS,
     CsvImportError,
     ExtensionError,
-    ExtensionService,
     check_max_contacts,
     check_name,
     check_number,
@@ -203,7 +202,8 @@ async def export_extensions(request: web.Request, services: Services) -> web.Str
     grants.require_form(FORM, "write")
     records = [r for r in await services.users.extensions.all()
                if grants.allows("extension", r.number, "write")]  # fmt: skip
-    return csv_file(ExtensionService.export_csv(records), "extensions.csv")
+    return csv_file(await services.users.extensions.export(records, actor_of(request)),
+                    "extensions.csv")  # fmt: skip
 
 
 _NUMBER: Final = {"type": "string", "pattern": "^[0-9]{2,15}$"}

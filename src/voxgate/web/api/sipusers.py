@@ -244,7 +244,8 @@ async def export_users(request: web.Request, services: Services) -> web.StreamRe
     records = None if grants.is_system else [
         r for r in await services.users.list() if grants.allows("extension", r.extension, "write")
     ]  # fmt: skip
-    return csv_file(await services.users.export_csv(records=records), "sipusers.csv")
+    return csv_file(await services.users.export_csv(actor_of(request), records=records),
+                    "sipusers.csv")  # fmt: skip
 
 
 _FIELDS: Final = {

@@ -28,7 +28,6 @@ from multidict import MultiDictProxy
 from voxgate.services.extensions import (
     CsvImportError,
     ExtensionError,
-    ExtensionService,
     check_number,
 )
 from voxgate.services.overview import OverviewService
@@ -313,7 +312,7 @@ async def export_csv(request: web.Request, users: SipUserService) -> web.StreamR
     grants = await grants_of(request)
     records = [r for r in await users.extensions.all()
                if grants.allows("extension", r.number, "write")]  # fmt: skip
-    return csv_download(ExtensionService.export_csv(records), NOUN)
+    return csv_download(await users.extensions.export(records, actor_of(request)), NOUN)
 
 
 def routes() -> list[web.RouteDef]:

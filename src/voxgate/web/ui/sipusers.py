@@ -365,7 +365,7 @@ async def export_csv(request: web.Request, users: SipUserService) -> web.StreamR
         r for r in await users.list(scope=grants.in_scope("extension"))
         if _writes(grants, r.extension)
     ]  # fmt: skip
-    return csv_download(await users.export_csv(records=records), "sipusers")
+    return csv_download(await users.export_csv(actor_of(request), records=records), "sipusers")
 
 
 def routes() -> list[web.RouteDef]:
