@@ -264,19 +264,21 @@ def wait_udp(port: int, process: subprocess.Popen[bytes], timeout: float = 20) -
 
 
 def voxgate_config(init_text: str, port: int, log_level: str, realm: str) -> str:
-    """The init'ed config with one UDP listener, quiet logging and MD5 digest (SIPp 3.6)."""
+    """The init'ed config with one UDP listener, quiet logging and MD5 digest (SIPp 3.6), the
+    edge off: SIPp talks to the call control directly."""
     kept: list[str] = []
     skipping = False
     for line in init_text.splitlines():
         stripped = line.strip()
         if stripped.startswith("["):
-            skipping = stripped in ("[[sip.listeners]]", "[log]", "[pbx]")
+            skipping = stripped in ("[[sip.listeners]]", "[log]", "[pbx]", "[edge]")
         if not skipping:
             kept.append(line)
     return "\n".join(kept) + (
         f'\n\n[[sip.listeners]]\ntransport = "udp"\naddress = "{HOST}"\nport = {port}\n'
         f'\n[log]\nlevel = "{log_level}"\n'
         f'\n[pbx]\nrealm = "{realm}"\ndigest_algorithms = "MD5"\n'
+        '\n[edge]\nenabled = false\n'
     )
 
 
