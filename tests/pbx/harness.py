@@ -94,12 +94,14 @@ def make_bench(*extensions: Extension, policy: RegistrarPolicy | None = None, **
 
     def bindings(
         saved: list[Binding], removed: list[Binding], event: RegistrationEvent | None,
-        then: Callable[[float], None],
+        then: Callable[[float], None] | None,
     ) -> None:
         bench.saved.extend(saved)
         bench.removed.extend(removed)
         if event is not None:
             bench.events.append(event)
+        if then is None:
+            return
         if bench.hold:
             bench.held.append(then)
         else:

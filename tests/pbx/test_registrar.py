@@ -158,6 +158,41 @@ def test_register_is_answered_only_once_the_store_has_it() -> None:
     assert ok.status == 200
 
 
+def test_a_refresh_is_answered_at_once_and_still_written() -> None:
+    bench = make_bench(extension("201", "s3cret-201-xyz"))
+    phone = Phone(bench, "201", "s3cret-201-xyz", "10.0.0.1")
+    assert phone.register(expires=600).status == 200
+    bench.hold = True
+    bench.advance(100)
+    refreshed = phone.register(expires=600)  # same contact, same flow: only the expiry moves
+    assert refreshed.status == 200
+    assert bench.held == []
+    assert [round(b.expires_at - bench.now) for b in bench.saved] == [500, 600]
+    # a NAT rebinding (new source port) moves the binding: that answer waits for the store
+    moved = Phone(bench, "201", "s3cret-201-xyz", "10.0.0.1", port=5070)
+    moved.send(moved.request("REGISTER", f"sip:{REALM}", to=f"<sip:201@{REALM}>", call_id="m",
+                             headers="Contact: <sip:201@10.0.0.1:5060>\n"))  # fmt: skip
+    [challenge] = moved.inbox()
+    assert isinstance(challenge, Response)
+    second = moved.request("REGISTER", f"sip:{REALM}", to=f"<sip:201@{REALM}>", call_id="m")
+    second = second.replace("Contact: <sip:201@10.0.0.1:5070>", "Contact: <sip:201@10.0.0.1:5060>")
+    moved.send(moved.authorized(second, challenge, proxy=False))
+    assert moved.inbox() == []
+    assert len(bench.held) == 1
+    bench.release()
+    [ok] = moved.inbox()
+    assert isinstance(ok, Response) and ok.status == 200
+
+
+def test_a_refusal_is_answered_at_once_and_its_event_written() -> None:
+    bench = make_bench(extension("201", "s3cret-201-xyz"))
+    bench.hold = True
+    intruder = Phone(bench, "201", "wrong-secret-999", "10.0.0.9")
+    assert intruder.register().status == 403
+    assert bench.held == []
+    assert [e.outcome for e in bench.events] == ["refused"]
+
+
 def test_events_record_new_and_changed_bindings_not_plain_refreshes() -> None:
     bench = make_bench(extension("201", "s3cret-201-xyz"))
     phone = Phone(bench, "201", "s3cret-201-xyz", "10.0.0.1")

@@ -9,9 +9,11 @@ requests to the :class:`~voxgate.pbx.calls.CallControl`, the rest to the UAS
 core's own answers.  Only the events worth logging (one per transaction,
 rejected messages) come out of :meth:`next_event`.
 
-Durability: a REGISTER that changed bindings is answered once the store has
-the change (``persist(..., then)``), so a binding acknowledged to a phone
-survives ``kill -9``.
+Durability: a REGISTER that added, moved or removed a binding is answered once
+the store has the change (``persist(..., then)``), so a binding acknowledged to
+a phone survives ``kill -9``.  A plain refresh (only the expiry moves) and a
+refusal are answered at once and written with the next commit (``then`` is
+``None``): a crash in between keeps the binding with its previous expiry.
 """
 
 from __future__ import annotations
@@ -46,14 +48,15 @@ ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "UPDATE", "INF
 
 
 class BindingSink(Protocol):
-    """Makes binding changes and the registration event durable, then calls ``then(now)``."""
+    """Makes binding changes and the registration event durable, then calls ``then(now)``
+    (``None``: nobody waits)."""
 
     def __call__(
         self,
         saved: list[Binding],
         removed: list[Binding],
         event: RegistrationEvent | None,
-        then: Callable[[float], None],
+        then: Callable[[float], None] | None,
     ) -> None: ...
 
 
@@ -61,10 +64,11 @@ def _immediately(
     saved: list[Binding],
     removed: list[Binding],
     event: RegistrationEvent | None,
-    then: Callable[[float], None],
+    then: Callable[[float], None] | None,
 ) -> None:
     del saved, removed, event
-    then(0.0)
+    if then is not None:
+        then(0.0)
 
 
 class PbxCore:
@@ -219,6 +223,10 @@ class PbxCore:
             self.calls.auth_failed(flow.remote[0], f"REGISTER as {event.credential!r}")
         if not result.saved and not result.removed and result.event is None:
             self.endpoint.respond(key, response, now)
+            return
+        if not result.must_wait:  # a refresh or a refusal: answer now, write behind
+            self.endpoint.respond(key, response, now)
+            self.persist(result.saved, result.removed, result.event, None)
             return
         self.persist(
             result.saved, result.removed, result.event,

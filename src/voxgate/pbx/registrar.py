@@ -76,6 +76,15 @@ class RegisterResult:
     #: Whether a binding is new or its device, address or transport changed (a plain
     #: refresh from the same device and address is not worth an event row).
     news: bool = False
+    #: Whether a binding is new or now routes elsewhere (Contact URI, flow, instance, reg-id
+    #: or q changed).  When neither this nor ``removed`` is set, only expiry times moved:
+    #: the answer need not wait for the store (a crash keeps the previous expiry).
+    moved: bool = False
+
+    @property
+    def must_wait(self) -> bool:
+        """Whether the answer must wait until the store has the change."""
+        return self.moved or bool(self.removed)
 
 
 #: Contact header parameters that are not part of the binding's URI.
@@ -216,6 +225,10 @@ class Registrar:
         if old is not None and old.contact != binding.contact:
             result.removed.append(old)  # same instance, new Contact URI: the old row goes
         result.saved.append(binding)
+        if old is None or (old.contact, old.flow, old.instance, old.reg_id, old.q) != (
+            binding.contact, binding.flow, binding.instance, binding.reg_id, binding.q
+        ):
+            result.moved = True
         if old is None or (
             old.flow.transport,
             old.flow.remote[0],

@@ -105,7 +105,7 @@ class GroupCommitWriter:
         saved: list[Binding],
         removed: list[Binding],
         event: RegistrationEvent | None,
-        then: Callable[[float], None],
+        then: Callable[[float], None] | None,
     ) -> None:
         """The PBX core's ``BindingSink``."""
         changes = self._changes
@@ -115,7 +115,8 @@ class GroupCommitWriter:
             changes[binding.aor, binding.contact] = (binding, True)
         if event is not None:
             self._batch.events.append(event)
-        self._then.append(then)
+        if then is not None:
+            self._then.append(then)
         self._wake.set()
 
     def record(self, record: CallRecord, then: Callable[[float], None]) -> None:
