@@ -48,19 +48,30 @@ _vg_venv() {
         echo "voxgate: installing Python packages ($extra)" >&2
         _vg_pip --upgrade pip
         if [ "$extra" = runtime ]; then
-            _vg_pip -e "$_vg_root"
+            _vg_pip -e "$_vg_root[accel]"
         else
-            _vg_pip -e "$_vg_root[$extra]"
+            _vg_pip -e "$_vg_root[$extra,accel]"
         fi
         touch "$stamp"
     fi
 }
 
+_vg_accel() {  # compile the SIP core with mypyc when its sources changed (voxgate.accel)
+    [ "${VOXGATE_PURE:-0}" != 0 ] && return 0
+    local py="$_vg_root/.venv/bin/python"
+    "$py" -m voxgate.accel status >/dev/null 2>&1 && return 0
+    "$py" -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' ||
+        _vg_debs python3-dev
+    echo "voxgate: compiling the SIP core with mypyc (a minute or two, after each change)" >&2
+    "$py" -m voxgate.accel build >/dev/null || true  # says why on stderr
+}
+
 bootstrap() {
     case "$1" in
-        runtime) _vg_debs python3-venv openssl && _vg_venv runtime ;;
-        test) _vg_debs python3-venv openssl sip-tester tshark stunnel4 socat postgresql baresip kamailio \
-            nftables sipvicious curl rtpengine-daemon chromium testssl.sh && _vg_venv test ;;
+        runtime) _vg_debs python3-venv openssl gcc && _vg_venv runtime && _vg_accel ;;
+        test) _vg_debs python3-venv openssl gcc sip-tester tshark stunnel4 socat postgresql baresip kamailio \
+            nftables sipvicious curl rtpengine-daemon chromium testssl.sh && _vg_venv test && _vg_accel ;;
         *) echo "bootstrap: unknown purpose $1" >&2; return 2 ;;
     esac
 }

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from voxgate import accel
 from voxgate.config.schema import SecuritySettings, Settings
 from voxgate.edge.core import EdgeCore
 from voxgate.edge.registrations import RegistrationRelay, RelayPolicy, Upstream
@@ -578,7 +579,7 @@ async def run(settings: Settings) -> None:
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     loop.add_signal_handler(signal.SIGINT, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, node.reload)
-    log.info("voxgate running")
+    log.info("voxgate running; SIP core: %s", accel.status().reason)
     try:
         await stopping.wait()
     finally:
