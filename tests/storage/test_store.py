@@ -23,11 +23,11 @@ from voxgate.pbx.store import SqlPbxStore
 from voxgate.sip.flow import Flow, Transport
 from voxgate.sip.uri import parse_uri
 from voxgate.storage.engine import Store
-from voxgate.storage.repos.bindings import BindingRecord, BindingRepo
+from voxgate.storage.repos.bindings import BindingRecord, BindingRepo, _row
 from voxgate.storage.repos.cdr import CdrRecord, CdrRepo
 from voxgate.storage.repos.extensions import ExtensionRecord, ExtensionRepo
 from voxgate.storage.repos.registration_events import RegistrationEventRecord, RegistrationEventRepo
-from voxgate.storage.tables import Base
+from voxgate.storage.tables import Base, BindingRow
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -215,6 +215,28 @@ def test_times_come_back_as_utc_whatever_zone_they_went_in(store_url: str) -> No
             await BindingRepo(store).apply([_record("202", "sip:b", datetime(2026, 1, 1))], [])
 
     run(store_url, body)
+
+
+def test_sqlite_fast_upsert_stores_times_as_the_orm_does(tmp_path: Path) -> None:
+    """BindingRepo.apply writes SQLite rows straight through the DB-API; the times must be the
+    text SQLAlchemy's DateTime writes, or purges and range queries would compare wrongly."""
+
+    async def body(store: Store) -> None:
+        await store.upgrade()
+        odd = T0 + timedelta(microseconds=7)
+        await BindingRepo(store).apply([_record("201", "sip:fast", odd), _record("203", "sip:edge", T0)], [])
+        async with store.sessions.begin() as session:
+            session.add(BindingRow(**_row(_record("202", "sip:orm", odd))))
+        async with store.engine.connect() as connection:
+            rows = (await connection.execute(text(
+                "SELECT aor, expires_at, registered_at FROM bindings ORDER BY aor"))).all()  # fmt: skip
+        assert rows[0][1:] == rows[1][1:]  # fast path and ORM: the same text
+        assert rows[0][1] == "2026-11-01 12:00:00.000007"
+        assert rows[2][1] == "2026-11-01 12:00:00.000000"
+        assert await BindingRepo(store).purge_expired(T0) == 1  # expires exactly then: gone
+        assert [r.aor for r in await BindingRepo(store).load_all()] == ["201", "202"]
+
+    run(f"sqlite+aiosqlite:///{tmp_path / 'v.db'}", body)
 
 
 def _cdr(n: int, started: datetime) -> CdrRecord:
