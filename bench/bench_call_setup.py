@@ -18,7 +18,7 @@ import cProfile
 import time
 from collections.abc import Callable
 
-from voxgate.pbx.calls import CallRecord
+from voxgate.pbx.callstate import CallRecord
 from voxgate.pbx.core import PbxCore
 from voxgate.pbx.directory import Directory, Extension
 from voxgate.sip.digest import DigestServer, answer, challenges_from, ha1, select_challenge

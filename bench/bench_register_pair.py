@@ -18,7 +18,7 @@ import cProfile
 import hashlib
 import time
 
-from voxgate.pbx.calls import CallRecord
+from voxgate.pbx.callstate import CallRecord
 from voxgate.pbx.core import PbxCore
 from voxgate.pbx.directory import Directory, Extension
 from voxgate.sip.digest import DigestServer, ha1

@@ -22,7 +22,7 @@ import resource
 import time
 import tracemalloc
 
-from voxgate.pbx.calls import CallRecord
+from voxgate.pbx.callstate import CallRecord
 from voxgate.pbx.core import PbxCore
 from voxgate.pbx.directory import Directory, Extension
 from voxgate.sip.digest import DigestServer, answer, ha1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import shutil
 import stat
 import subprocess
 import sys
@@ -26,10 +27,18 @@ GOOD = "Tq7-vLp2-Wz9k"
 
 
 @pytest.fixture(scope="module")
-def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def initialized(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One `voxgate init` for the module; each test gets a copy (tests stay independent, in
+    any order and on any worker)."""
     data = tmp_path_factory.mktemp("cli") / "data"
     subprocess.run([sys.executable, "-m", "voxgate", "init", "--data", str(data)], check=True,
                    capture_output=True)  # fmt: skip
+    return data
+
+
+@pytest.fixture
+def config(initialized: Path, tmp_path: Path) -> Path:
+    data = shutil.copytree(initialized, tmp_path / "data")
     return data / "voxgate.toml"
 
 
@@ -83,6 +92,7 @@ def test_bad_import_names_each_line_and_imports_nothing(config: Path, tmp_path: 
 
 
 def test_export_then_import_elsewhere(config: Path, tmp_path: Path) -> None:
+    assert vg(config, "ext", "add", "301", "--secret", "-", stdin=GOOD + "\n").returncode == 0
     exported = tmp_path / "exported.csv"
     assert vg(config, "ext", "export", str(exported)).returncode == 0
     assert GOOD not in exported.read_text()
@@ -157,6 +167,7 @@ def test_a_missing_config_is_a_configuration_error(tmp_path: Path) -> None:
 
 
 def test_several_bad_rows_are_each_named_and_nothing_is_written(config: Path, tmp_path: Path) -> None:
+    assert vg(config, "ext", "add", "301", "--secret", "-", stdin=GOOD + "\n").returncode == 0
     path = tmp_path / "bad.csv"
     path.write_text(
         "number,display_name,secret,enabled,max_contacts\n"
@@ -166,7 +177,7 @@ def test_several_bad_rows_are_each_named_and_nothing_is_written(config: Path, tm
         f"601,Again,{GOOD},true,\n"      # 5: duplicate
         f"604,Flag,{GOOD},perhaps,\n"    # 6: enabled
         f"605,Limit,{GOOD},true,0\n"     # 7: max_contacts
-        f"301,Taken,{GOOD},true,\n"      # 8: exists (added by test_ext_lifecycle)
+        f"301,Taken,{GOOD},true,\n"      # 8: exists (added above)
     )
     done = vg(config, "ext", "import", str(path))
     assert done.returncode == 1

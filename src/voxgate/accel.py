@@ -34,7 +34,8 @@ MODULES: Final = (
     "sip/errors.py", "sip/grammar.py", "sip/uri.py", "sip/headers.py", "sip/message.py",
     "sip/parser.py", "sip/flow.py", "sip/timers.py", "sip/transaction.py", "sip/digest.py",
     "sip/dialog.py", "sip/uas.py", "sip/endpoint.py", "sip/b2bua.py",
-    "pbx/directory.py", "pbx/location.py", "pbx/registrar.py", "pbx/calls.py", "pbx/core.py",
+    "pbx/directory.py", "pbx/location.py", "pbx/registrar.py", "pbx/callstate.py",
+    "pbx/calls.py", "pbx/core.py",
 )  # fmt: skip
 #: The packages whose ``__path__`` :func:`install` extends.
 PACKAGES: Final = ("sip", "pbx")

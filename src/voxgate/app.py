@@ -25,7 +25,7 @@ from voxgate import accel
 from voxgate.config.schema import SecuritySettings, Settings
 from voxgate.edge.core import EdgeCore
 from voxgate.edge.registrations import RegistrationRelay, RelayPolicy, Upstream
-from voxgate.pbx.calls import CallPolicy, CallRecord
+from voxgate.pbx.callstate import CallPolicy, CallRecord
 from voxgate.pbx.core import PbxCore
 from voxgate.pbx.directory import Directory
 from voxgate.pbx.registrar import RegistrarPolicy

@@ -107,7 +107,8 @@ def _settings(tls: TlsDescription) -> None:
 
 async def _install(args: argparse.Namespace, settings: Settings, store: Store) -> int:
     from voxgate.services.audit import Actor  # noqa: PLC0415
-    from voxgate.services.certificates import CertificateError, InstallError  # noqa: PLC0415
+    from voxgate.services.certificate_checks import CertificateError  # noqa: PLC0415
+    from voxgate.services.certificates import InstallError  # noqa: PLC0415
 
     try:
         cert, key = _read(args.cert, "cert"), _read(args.key, "key")
@@ -140,7 +141,7 @@ class _UnreadableError(Exception):
 
 def _read(path: Path, field: str) -> bytes:
     """The file's first bytes (one more than an upload may have: the service says too large)."""
-    from voxgate.services.certificates import MAX_PEM  # noqa: PLC0415
+    from voxgate.services.certificate_checks import MAX_PEM  # noqa: PLC0415
 
     try:
         with path.open("rb") as file:

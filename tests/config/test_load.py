@@ -123,6 +123,20 @@ def test_errors_name_key_reason_and_value(
     assert str(error) == f"{key}: {error.reason}"
 
 
+def test_long_paths_are_shown_by_their_end(tmp_path: Path) -> None:
+    """A long missing path keeps its file name in the message (the start is cut instead)."""
+    deep = tmp_path.joinpath(*["a-rather-long-directory-name"] * 6)
+    deep.mkdir(parents=True)
+    config = deep / "voxgate.toml"
+    config.write_text('[tls]\ncertificate = "missing-certificate.pem"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    reason = caught.value.reason
+    assert reason.endswith('directory-name/missing-certificate.pem"'), reason
+    assert '"...' in reason
+    assert len(reason) < 200
+
+
 def test_toml_syntax_error_reports_line_and_column(write_config: WriteConfig) -> None:
     path = write_config('[log]\nlevel = "info"\nformat = \n')
     with pytest.raises(ConfigError) as caught:

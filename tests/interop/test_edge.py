@@ -141,7 +141,7 @@ def test_wrong_device_password_is_refused_without_touching_the_call_control(
         assert db.execute("SELECT count(*) FROM registration_events WHERE recorded_by = 'pbx'").fetchone() == (0,)
 
 
-MEDIA = '[media]\nengine = "builtin"\nwan_address = "127.0.0.1"\nworkers = 1\nport_min = 60000\nport_max = 60999\n'
+MEDIA = '[media]\nengine = "builtin"\nwan_address = "127.0.0.1"\nworkers = 1\nport_min = 62000\nport_max = 62999\n'
 
 
 @pytest.mark.node_config(MEDIA)
@@ -306,7 +306,7 @@ def test_sdes_keys_over_plain_udp_are_refused_with_488(tmp_path: Path, pbx_port:
         f"[pbx]\nlisten_port = {pbx_port}\n\n"
         f"[edge]\nenabled = true\nupstream_port = {pbx_port}\nrequire_device = false\n\n"
         '[media]\nengine = "builtin"\nwan_address = "127.0.0.1"\nworkers = 1\n'
-        "port_min = 60000\nport_max = 60999\n"
+        "port_min = 63000\nport_max = 63999\n"
     )
     with running_node(tmp_path, extra) as edge:
         counts = edge.log_text().count("SIP users loaded")

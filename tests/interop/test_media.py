@@ -424,7 +424,7 @@ def test_srtp_on_both_legs_with_a_call_control_over_tls(tmp_path: Path) -> None:
             f'[edge]\nenabled = true\nupstream_port = {pbx.tls}\nupstream_transport = "tls"\n'
             f'upstream_ca = "{pbx.data_dir / "tls" / "cert.pem"}"\n\n'
             '[media]\nengine = "builtin"\nwan_address = "127.0.0.1"\nlan_srtp = true\n'
-            "workers = 1\nport_min = 60000\nport_max = 60999\n"
+            "workers = 1\nport_min = 61000\nport_max = 61999\n"
         )
         with running_node(tmp_path / "edge", extra) as edge:
             counts = edge.log_text().count("SIP users loaded"), edge.log_text().count("device table loaded")
@@ -474,7 +474,7 @@ def test_srtp_on_both_legs_with_a_call_control_over_tls(tmp_path: Path) -> None:
             assert_each_heard_the_other(a, b, TALK_SECONDS - 2)
             streams = rtp_streams(pcap, decode_ports=[a.rtp_ports, b.rtp_ports])
             # both legs: the phone's own ports on one end, the relay's on the other
-            relay_ports = set(range(60000, 61000))
+            relay_ports = set(range(61000, 62000))
             legs = {"alice": 0, "bob": 0}
             for stream in streams:
                 ends = [int(e.rpartition(":")[2]) for e in (stream.source, stream.destination)]

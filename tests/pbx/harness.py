@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from voxgate.pbx.calls import CallPolicy, CallRecord
+from voxgate.pbx.callstate import CallPolicy, CallRecord
 from voxgate.pbx.core import PbxCore
 from voxgate.pbx.directory import Directory, Extension
 from voxgate.pbx.location import Binding

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from voxgate.pbx.calls import CallRecord, Disposition
+from voxgate.pbx.callstate import CallRecord, Disposition
 from voxgate.pbx.location import Binding
 from voxgate.pbx.service import Batch, GroupCommitWriter
 from voxgate.sip.flow import Flow, Transport

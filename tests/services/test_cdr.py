@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from voxgate.pbx.calls import Disposition
+from voxgate.pbx.callstate import Disposition
 from voxgate.services.cdr import DISPOSITIONS, EXPORT_COLUMNS, FILTERS, CdrService, read_filter
 from voxgate.services.times import utc_time
 from voxgate.storage.engine import Store

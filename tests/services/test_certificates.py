@@ -23,12 +23,8 @@ from minica import Issued, Pki, issue, pki, rsa_key
 from voxgate.config import certificates as selfsigned
 from voxgate.config.schema import TlsSettings
 from voxgate.services.audit import Actor, AuditLog
-from voxgate.services.certificates import (
-    CertificateError,
-    CertificateService,
-    InstallError,
-    LiveContext,
-)
+from voxgate.services.certificate_checks import CertificateError
+from voxgate.services.certificates import CertificateService, InstallError, LiveContext
 from voxgate.storage.engine import Store
 from voxgate.transport.tlsctx import ReloadableContext, build_server_context
 

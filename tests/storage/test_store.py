@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
-from voxgate.pbx.calls import CallRecord, Disposition
+from voxgate.pbx.callstate import CallRecord, Disposition
 from voxgate.pbx.location import Binding
 from voxgate.pbx.registrar import RegistrationEvent
 from voxgate.pbx.service import Batch

@@ -89,7 +89,11 @@ def _show(value: object, meta: Meta | None = None) -> str:
     if isinstance(value, Path):
         value = str(value)
     shown = json.dumps(value, ensure_ascii=True) if isinstance(value, str) else str(value)
-    return shown if len(shown) <= 80 else shown[:77] + "..."
+    if len(shown) <= 80:
+        return shown
+    if isinstance(value, str) and value.startswith("/"):
+        return '"...' + shown[-76:]  # a path: its end names the file
+    return shown[:77] + "..."
 
 
 def _fail(key: str, reason: str, value: object, meta: Meta | None = None) -> ConfigError:

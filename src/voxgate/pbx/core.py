@@ -22,7 +22,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol, assert_never
 
-from voxgate.pbx.calls import AuthFailureSink, CallControl, CallPolicy, RecordSink
+from voxgate.pbx.calls import CallControl
+from voxgate.pbx.callstate import AuthFailureSink, CallPolicy, RecordSink
 from voxgate.pbx.directory import Directory
 from voxgate.pbx.location import Binding, Location
 from voxgate.pbx.registrar import RegisterResult, Registrar, RegistrarPolicy, RegistrationEvent

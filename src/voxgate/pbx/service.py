@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
-from voxgate.pbx.calls import CallRecord, Phase
+from voxgate.pbx.callstate import CallRecord, Phase
 from voxgate.pbx.core import PbxCore
 from voxgate.pbx.directory import Directory, Extension
 from voxgate.pbx.location import Binding

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from voxgate.pbx.calls import CallRecord
+from voxgate.pbx.callstate import CallRecord
 from voxgate.pbx.directory import Extension
 from voxgate.pbx.location import Binding
 from voxgate.pbx.registrar import RegistrationEvent

@@ -15,12 +15,8 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from voxgate.services.certificates import (
-    CertificateError,
-    CertificateInfo,
-    InstallError,
-    TlsDescription,
-)
+from voxgate.services.certificate_checks import CertificateError, CertificateInfo
+from voxgate.services.certificates import InstallError, TlsDescription
 from voxgate.web.api import describe as d
 from voxgate.web.api.v1 import (
     ApiError,

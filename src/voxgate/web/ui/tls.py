@@ -11,12 +11,8 @@ from typing import Final
 
 from aiohttp import web
 
-from voxgate.services.certificates import (
-    MAX_PEM,
-    CertificateError,
-    CertificateService,
-    InstallError,
-)
+from voxgate.services.certificate_checks import MAX_PEM, CertificateError
+from voxgate.services.certificates import CertificateService, InstallError
 from voxgate.web.context import actor_of, context_of
 from voxgate.web.ui.common import capitalized, done, render, system_only
 

@@ -1,0 +1,183 @@
+"""The state the call control keeps for a call (:class:`Call`, its forks and relayed
+requests), the call record it leaves (:class:`CallRecord`) and the ports it talks through,
+sans-I/O; :mod:`voxgate.pbx.calls` drives them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum, auto
+from typing import Protocol
+
+from voxgate.pbx.location import Binding
+from voxgate.sip.b2bua import Unacked
+from voxgate.sip.dialog import Dialog
+from voxgate.sip.flow import Flow
+from voxgate.sip.message import Request, Response
+from voxgate.sip.transaction import TransactionKey
+
+
+class Disposition(StrEnum):
+    """How a call attempt ended (the CDR's ``disposition``)."""
+
+    ANSWERED = "answered"
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    UNAVAILABLE = "unavailable"
+    UNKNOWN_NUMBER = "unknown-number"
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One call attempt (SMDR/CDR); times are wall-clock seconds."""
+
+    call_id: str
+    caller: str
+    caller_name: str
+    callee: str
+    started_at: float
+    answered_at: float | None
+    ended_at: float
+    disposition: Disposition
+    status: int
+    reason: str
+    caller_source: str
+    #: The Call-ID of the leg(s) toward the callee.
+    b_call_id: str = ""
+
+    @property
+    def duration(self) -> float:
+        """Talk time: answer to end, 0 when unanswered."""
+        return 0.0 if self.answered_at is None else max(0.0, self.ended_at - self.answered_at)
+
+
+class RecordSink(Protocol):
+    """Makes a record durable, then calls ``then(now)`` (possibly later, from the loop)."""
+
+    def __call__(self, record: CallRecord, then: Callable[[float], None]) -> None: ...
+
+
+#: ``auth_failed(source, detail)``: a request from ``source`` failed authentication.
+AuthFailureSink = Callable[[str, str], None]
+
+
+def ignore_failure(source: str, detail: str) -> None:
+    del source, detail
+
+
+class UaPort(Protocol):
+    """What the B2BUA needs from the SIP endpoint."""
+
+    def send_request(self, request: Request, flow: Flow, now: float) -> TransactionKey: ...
+
+    def respond(self, key: TransactionKey, response: Response, now: float) -> None: ...
+
+    def send_stateless(self, message: Request | Response, flow: Flow) -> None: ...
+
+
+class Phase(Enum):
+    """Where a call is."""
+
+    RINGING = auto()
+    ANSWERED = auto()  # 200 sent to the caller, waiting for its ACK
+    CONFIRMED = auto()
+    ENDED = auto()
+
+
+@dataclass(slots=True)
+class Fork:
+    """One B leg: our INVITE to one registered contact of the callee."""
+
+    binding: Binding
+    invite: Request
+    key: TransactionKey
+    flow: Flow
+    provisional: bool = False
+    cancel_wanted: bool = False
+    done: bool = False
+    dialog: Dialog | None = None
+    ack: Request | None = None
+
+
+@dataclass(slots=True)
+class Relay:
+    """A request relayed from one side to the other, waiting for its response."""
+
+    call: Call
+    server_key: TransactionKey
+    request: Request  # as received
+    to_a: bool  # relayed toward the caller
+
+
+@dataclass(slots=True)
+class Call:
+    """Both legs of one call."""
+
+    a_key: TransactionKey
+    a_invite: Request
+    a_flow: Flow
+    a_tag: str
+    caller: str
+    caller_name: str
+    callee: str
+    b_call_id: str
+    b_tag: str
+    started: float  # monotonic
+    started_wall: float
+    phase: Phase = Phase.RINGING
+    forks: dict[TransactionKey, Fork] = field(default_factory=dict)
+    winner: Fork | None = None
+    a_dialog: Dialog | None = None
+    answered_wall: float | None = None
+    failures: list[Response] = field(default_factory=list)
+    rang: bool = False
+    no_answer_at: float = 0.0
+    #: Monotonic time at which an answered call is hung up (``pbx.max_call_duration``).
+    hang_up_at: float = 0.0
+    unacked: list[Unacked] = field(default_factory=list)
+    #: The ACK we last sent on the winning fork per CSeq (repeated for 2xx retransmissions).
+    b_acks: dict[int, Request] = field(default_factory=dict)
+    #: CSeq of the last INVITE we relayed to each side, for the ACK that follows it.
+    a_reinvite: tuple[int, int] | None = None  # (our CSeq toward A, B's CSeq)
+    b_reinvite: tuple[int, int] | None = None  # (our CSeq toward B, A's CSeq)
+
+
+@dataclass(frozen=True, slots=True)
+class CallPolicy:
+    """``[pbx]`` settings the calls use."""
+
+    no_answer_timeout: float = 60.0
+    #: Answered calls are hung up after this long: a call whose both ends vanished without a
+    #: BYE would otherwise be kept for ever.
+    max_call_duration: float = 14400.0
+    server_name: str = "voxgate"
+
+
+def verdict(call: Call) -> tuple[Disposition, int, str]:
+    """The caller's answer when every fork failed (after RFC 3261 §16.7 step 6)."""
+    statuses = [r.status for r in call.failures]
+    if any(s in (486, 600) for s in statuses):
+        return Disposition.BUSY, 486, "Busy Here"
+    if any(s in (603, 403) for s in statuses):
+        return Disposition.REJECTED, 603, "Decline"
+    if all(s in (408, 480) for s in statuses):
+        if call.rang:
+            return Disposition.NO_ANSWER, 480, "No Answer"
+        return Disposition.FAILED, 480, "Temporarily Unavailable"
+    best = min((r for r in call.failures if r.status not in (401, 407)),
+               key=lambda r: (r.status // 100 != 6, r.status), default=None)  # fmt: skip
+    if best is None:
+        return Disposition.FAILED, 480, "Temporarily Unavailable"
+    return Disposition.FAILED, best.status, best.reason
+
+
+def call_deadlines(call: Call) -> list[float]:
+    out = [u.deadline for u in call.unacked]
+    if call.phase is Phase.RINGING and call.no_answer_at:
+        out.append(call.no_answer_at)
+    if call.phase is Phase.CONFIRMED:
+        out.append(call.hang_up_at)
+    return out
