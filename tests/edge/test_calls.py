@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from edgebench import (
     DEVICE,
     LAN,
@@ -90,8 +91,10 @@ def test_a_remote_device_calls_a_desk_phone_and_hangs_up() -> None:
     to_tag = final.to.tag
     assert to_tag is not None
     # the device acknowledges; the ACK travels on to bob
+    assert net.edge.calls.next_timer() is not None  # the 200 waits for its ACK
     device_in_dialog(net, "ACK", to_tag, 2, str(contact))
     assert any(isinstance(m, Request) and m.method == "ACK" for m in net.to_bob)
+    assert net.edge.calls.next_timer() is None  # nothing left to time
     # topology hiding both ways
     for message in net.to_device:  # headers only: SDP passes through until the media relay
         head = message.to_bytes().split(b"\r\n\r\n")[0]
@@ -201,3 +204,22 @@ def test_a_dropped_device_connection_hangs_up_the_other_side() -> None:
     net.pump()
     assert any(isinstance(m, Request) and m.method == "BYE" for m in net.to_bob)
     assert net.edge.calls.calls == {}
+
+
+def test_a_2xx_the_device_never_acknowledges_hangs_up_both_sides() -> None:
+    """The edge's call timers: the 200 relayed to the device over TLS is not resent (reliable
+    transport) but given up on after 64*T1, when the call control's side gets a BYE."""
+    net = registered_bench()
+    device_calls(net)
+    (invite,) = [m for m in net.to_bob if isinstance(m, Request) and m.method == "INVITE"]
+    bob_answers(net, invite)
+    assert [r.status for r in net.to_device if isinstance(r, Response)][-1] == 200
+    deadline = net.edge.calls.next_timer()
+    assert deadline == pytest.approx(net.now + 64 * 0.5)
+    net.to_bob.clear()
+    net.now = deadline
+    net.edge.handle_timer(net.now)
+    net.pump()
+    assert [m.method for m in net.to_bob if isinstance(m, Request)] == ["BYE"]
+    assert net.edge.calls.calls == {}
+    assert net.edge.calls.next_timer() is None

@@ -261,3 +261,42 @@ def test_a_call_longer_than_the_maximum_is_hung_up_on_both_sides() -> None:
     assert (record.disposition, record.reason) == ("answered", "maximum call duration")
     assert record.duration == pytest.approx(121, abs=1)
     assert bench.core.calls.calls == {}
+
+
+def test_call_timers_are_announced_and_ended_calls_leave_none_behind() -> None:
+    """The call control announces each call's next deadline (the harness fires only those),
+    and the wake-ups of ended calls do not pile up: an answered call's maximum-duration
+    deadline lies hours ahead, thousands of calls an hour would otherwise keep theirs."""
+    bench, alice, desk, soft = _bench(no_answer_timeout=20.0)
+    calls = bench.core.calls
+    _dial(alice, call_id="ringing")
+    assert calls.next_timer() == pytest.approx(bench.now + 20.0)
+    _reply(desk, _invite_to(desk), 486, "busy")
+    _reply(soft, _invite_to(soft), 486, "busy")
+    assert _statuses(alice)[-1] == 486
+    assert calls.calls == {}
+    assert calls.next_timer() is None  # the ended call's wake-up is dropped, not announced
+    _dial(alice, call_id="still-ringing")  # its deadline comes first: stale ones pile below it
+    desk.inbox()
+    soft.inbox()
+    for n in range(520):
+        call_id = f"call-{n}"
+        _dial(alice, call_id=call_id)
+        soft.inbox()
+        _reply(desk, _invite_to(desk), 200, f"d{n}", sdp(5000))
+        [ok] = [m for m in alice.inbox() if isinstance(m, Response) and m.status == 200]
+        to = f"<sip:202@{REALM}>;tag={ok.to.tag}"
+        alice.send(alice.request("ACK", f"sip:202@{REALM}", to=to, call_id=call_id, cseq=alice.cseq - 1))
+        alice.send(alice.request("BYE", f"sip:202@{REALM}", to=to, call_id=call_id))
+        [bye] = [m for m in desk.inbox() if isinstance(m, Request) and m.method == "BYE"]
+        _reply(desk, bye, 200, f"d{n}")
+        assert _statuses(alice)[-1] == 200
+    assert len(calls.calls) == 1
+    assert len(bench.records) == 521
+    assert calls.next_timer() == pytest.approx(bench.now + 20.0)  # the ringing call's
+    # each ended call left its no-answer and its maximum-duration wake-up behind, below the
+    # ringing call's: 1,040 of them, compacted once they outnumbered the live calls
+    assert len(calls._wakeups) < 600
+    bench.advance(21)
+    assert bench.records[-1].disposition == "no-answer"
+    assert calls.next_timer() is None

@@ -428,12 +428,12 @@ class EdgeCalls(EdgeLegs):
     # -- timers ---------------------------------------------------------------------------
     def next_timer(self) -> float | None:
         """The earliest 2xx retransmission or give-up time."""
-        times = [u.deadline for c in self._live() for u in c.unacked]
+        times = [u.deadline for c in self._awaiting_ack.values() for u in c.unacked]
         return min(times) if times else None
 
     def on_timer(self, now: float) -> None:
         """Retransmit unacknowledged 2xx; hang up a call whose 2xx was never acknowledged."""
-        for call in list(self._live()):
+        for call in list(self._awaiting_ack.values()):
             for pending in list(call.unacked):
                 if now >= pending.give_up_at:
                     call.unacked.remove(pending)
@@ -442,6 +442,8 @@ class EdgeCalls(EdgeLegs):
                     break
                 if pending.resend_due(now, self.timers.t2):
                     self.ua.send_stateless(pending.response, pending.flow)
+            if not call.unacked:
+                self._awaiting_ack.pop(call.a_key, None)
 
     def connection_lost(self, flow: Flow, now: float) -> int:
         """A connection closed: calls that ran over it are hung up on the other side; how

@@ -59,6 +59,9 @@ class EdgeLegs:
         self._b_legs: dict[TransactionKey, EdgeCall] = {}
         self._dialogs: dict[tuple[str, str], tuple[EdgeCall, bool]] = {}
         self._relays: dict[TransactionKey, Relay] = {}
+        #: Calls with a 2xx waiting for its ACK (the only timers of the edge's calls): the
+        #: timers look at these few, not at every call, on every message.
+        self._awaiting_ack: dict[TransactionKey, EdgeCall] = {}
 
 
     def find_dialog(self, request: Request) -> tuple[EdgeCall, bool] | None:
@@ -75,6 +78,8 @@ class EdgeLegs:
         call, from_a = found
         seq = request.cseq.seq
         call.unacked = [u for u in call.unacked if u.cseq != seq or u.to_a != from_a]
+        if not call.unacked:
+            self._awaiting_ack.pop(call.a_key, None)
         if call.b_dialog is None or call.a_dialog is None:
             return
         if from_a:
@@ -212,6 +217,7 @@ class EdgeLegs:
     ) -> None:
         flow = call.a_flow if to_a else call.b_flow
         call.unacked.append(Unacked.start(response, flow, cseq, to_a, now=now, t1=self.timers.t1))
+        self._awaiting_ack[call.a_key] = call
 
     def _hang_up_both(self, call: EdgeCall, now: float) -> None:
         for dialog, flow in ((call.a_dialog, call.a_flow), (call.b_dialog, call.b_flow)):
@@ -227,6 +233,7 @@ class EdgeLegs:
             return
         call.phase = Phase.ENDED
         call.unacked.clear()
+        self._awaiting_ack.pop(call.a_key, None)
         if self.media is not None and call.media_used:  # EDGE-5: its ports close now
             self.media.submit(MediaStep(call.media_id, "delete", A_TAG,
                                         other_call_id=call.a_invite.call_id))

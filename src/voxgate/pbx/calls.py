@@ -21,6 +21,7 @@ wall-clock seconds for records.
 
 from __future__ import annotations
 
+import heapq
 import secrets
 from collections.abc import Callable
 from typing import Final
@@ -104,6 +105,12 @@ class CallControl:
         self._dialogs: dict[tuple[str, str], tuple[Call, bool]] = {}  # (call-id, our tag)
         self._forks: dict[TransactionKey, tuple[Call, Fork]] = {}
         self._relays: dict[TransactionKey, Relay] = {}
+        #: (time, sequence, call): when a call may have something to do.  A hint, not a
+        #: schedule: :meth:`on_timer` checks the call and pushes its next deadline, entries of
+        #: ended calls are dropped when they come up (or by :meth:`_compact`), so the timers
+        #: cost O(log n) a change instead of a scan of every call per message.
+        self._wakeups: list[tuple[float, int, Call]] = []
+        self._wakeup_seq = 0
 
     # -- new calls ------------------------------------------------------------------------
     def invite(self, key: TransactionKey, request: Request, flow: Flow, now: float) -> None:
@@ -155,6 +162,7 @@ class CallControl:
             self._finish(call, Disposition.UNAVAILABLE, 480, "Temporarily Unavailable", now)
             return
         call.no_answer_at = now + self.policy.no_answer_timeout
+        self._wake(call, call.no_answer_at)
         for binding in bindings:
             self._fork(call, binding, now)
 
@@ -305,35 +313,73 @@ class CallControl:
         self._finish(call, Disposition.CANCELLED, 487, "Request Terminated", now)
 
     def next_timer(self) -> float | None:
-        """The earliest deadline of any call."""
-        deadlines = [t for call in self.calls.values() for t in call_deadlines(call)]
-        return min(deadlines) if deadlines else None
+        """The earliest time a live call may have something to do (perhaps nothing)."""
+        wakeups = self._wakeups
+        while wakeups:
+            at, _, call = wakeups[0]
+            if self.calls.get(call.a_key) is call:
+                return at
+            heapq.heappop(wakeups)
+        return None
 
     def on_timer(self, now: float) -> None:
-        """Ringing timeouts, 2xx retransmissions and ACK timeouts."""
-        for call in list(self.calls.values()):
-            if call.phase is Phase.RINGING and call.no_answer_at and now >= call.no_answer_at:
-                status, reason = 480, "No Answer"
-                self._finish(call, Disposition.NO_ANSWER, status, reason, now)
-                continue
-            if call.phase is Phase.CONFIRMED and now >= call.hang_up_at:
-                self._hang_up_both(call, now, "maximum call duration",
-                                   disposition=Disposition.ANSWERED, status=200)  # fmt: skip
-                continue
-            for pending in list(call.unacked):
-                if now >= pending.give_up_at:
-                    call.unacked.remove(pending)
-                    if call.phase is Phase.ANSWERED:  # the caller never acknowledged
-                        self._hang_up_both(call, now, "no ACK from the caller")
-                    break
-                if pending.resend_due(now, self.timers.t2):
-                    self.ua.send_stateless(pending.response, pending.flow)
+        """Ringing timeouts, 2xx retransmissions and ACK timeouts of the calls that are due."""
+        due: dict[int, Call] = {}
+        wakeups = self._wakeups
+        while wakeups and wakeups[0][0] <= now:
+            call = heapq.heappop(wakeups)[2]
+            if self.calls.get(call.a_key) is call:
+                due[id(call)] = call
+        for call in due.values():
+            self._call_timers(call, now)
+            if self.calls.get(call.a_key) is call:
+                deadlines = call_deadlines(call)
+                if deadlines:
+                    self._wake(call, min(deadlines))
+
+    def _call_timers(self, call: Call, now: float) -> None:
+        if call.phase is Phase.RINGING and call.no_answer_at and now >= call.no_answer_at:
+            self._finish(call, Disposition.NO_ANSWER, 480, "No Answer", now)
+            return
+        if call.phase is Phase.CONFIRMED and now >= call.hang_up_at:
+            self._hang_up_both(call, now, "maximum call duration",
+                               disposition=Disposition.ANSWERED, status=200)  # fmt: skip
+            return
+        for pending in list(call.unacked):
+            if now >= pending.give_up_at:
+                call.unacked.remove(pending)
+                if call.phase is Phase.ANSWERED:  # the caller never acknowledged
+                    self._hang_up_both(call, now, "no ACK from the caller")
+                break
+            if pending.resend_due(now, self.timers.t2):
+                self.ua.send_stateless(pending.response, pending.flow)
+
+    def _wake(self, call: Call, at: float) -> None:
+        if len(self._wakeups) > 4 * len(self.calls) + 1024:
+            self._compact()
+        self._wakeup_seq += 1
+        heapq.heappush(self._wakeups, (at, self._wakeup_seq, call))
+
+    def _compact(self) -> None:
+        """Rebuild the wake-ups from the live calls: entries of ended calls below a live one
+        would pile up otherwise (an answered call leaves its maximum-duration entry, hours
+        ahead).  Amortized O(1) a push: it runs when the entries outnumber the calls 4 to 1."""
+        fresh: list[tuple[float, int, Call]] = []
+        for call in self.calls.values():
+            deadlines = call_deadlines(call)
+            if deadlines:
+                self._wakeup_seq += 1
+                fresh.append((min(deadlines), self._wakeup_seq, call))
+        heapq.heapify(fresh)
+        self._wakeups = fresh
 
     def _retransmit_until_ack(
         self, call: Call, response: Response, to_a: bool, cseq: int, now: float
     ) -> None:
         flow = call.a_flow if to_a or call.winner is None else call.winner.flow
-        call.unacked.append(Unacked.start(response, flow, cseq, to_a, now=now, t1=self.timers.t1))
+        pending = Unacked.start(response, flow, cseq, to_a, now=now, t1=self.timers.t1)
+        call.unacked.append(pending)
+        self._wake(call, pending.deadline)
 
     # -- in-dialog requests --------------------------------------------------------------
     def find_dialog(self, request: Request) -> tuple[Call, bool] | None:
@@ -355,6 +401,7 @@ class CallControl:
         if from_a:
             if call.phase is Phase.ANSWERED and seq == call.a_invite.cseq.seq:
                 call.phase = Phase.CONFIRMED
+                self._wake(call, call.hang_up_at)
                 out_seq = fork.invite.cseq.seq
             elif call.b_reinvite is not None and call.b_reinvite[1] == seq:
                 out_seq = call.b_reinvite[0]
