@@ -30,7 +30,7 @@ class Disposition(StrEnum):
     UNKNOWN_NUMBER = "unknown-number"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class CallRecord:
     """One call attempt (SMDR/CDR); times are wall-clock seconds."""
 
@@ -47,6 +47,34 @@ class CallRecord:
     caller_source: str
     #: The Call-ID of the leg(s) toward the callee.
     b_call_id: str = ""
+
+    def __init__(  # noqa: PLR0917 (the dataclass's signature)
+        self,
+        call_id: str,
+        caller: str,
+        caller_name: str,
+        callee: str,
+        started_at: float,
+        answered_at: float | None,
+        ended_at: float,
+        disposition: Disposition,
+        status: int,
+        reason: str,
+        caller_source: str,
+        b_call_id: str = "",
+    ) -> None:
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "caller", caller)
+        object.__setattr__(self, "caller_name", caller_name)
+        object.__setattr__(self, "callee", callee)
+        object.__setattr__(self, "started_at", started_at)
+        object.__setattr__(self, "answered_at", answered_at)
+        object.__setattr__(self, "ended_at", ended_at)
+        object.__setattr__(self, "disposition", disposition)
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "caller_source", caller_source)
+        object.__setattr__(self, "b_call_id", b_call_id)
 
     @property
     def duration(self) -> float:
@@ -87,7 +115,7 @@ class Phase(Enum):
     ENDED = auto()
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Fork:
     """One B leg: our INVITE to one registered contact of the callee."""
 
@@ -101,8 +129,30 @@ class Fork:
     dialog: Dialog | None = None
     ack: Request | None = None
 
+    def __init__(  # noqa: PLR0917 (the dataclass's signature)
+        self,
+        binding: Binding,
+        invite: Request,
+        key: TransactionKey,
+        flow: Flow,
+        provisional: bool = False,
+        cancel_wanted: bool = False,
+        done: bool = False,
+        dialog: Dialog | None = None,
+        ack: Request | None = None,
+    ) -> None:
+        self.binding = binding
+        self.invite = invite
+        self.key = key
+        self.flow = flow
+        self.provisional = provisional
+        self.cancel_wanted = cancel_wanted
+        self.done = done
+        self.dialog = dialog
+        self.ack = ack
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class Relay:
     """A request relayed from one side to the other, waiting for its response."""
 
@@ -111,8 +161,20 @@ class Relay:
     request: Request  # as received
     to_a: bool  # relayed toward the caller
 
+    def __init__(
+        self,
+        call: Call,
+        server_key: TransactionKey,
+        request: Request,
+        to_a: bool,
+    ) -> None:
+        self.call = call
+        self.server_key = server_key
+        self.request = request
+        self.to_a = to_a
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class Call:
     """Both legs of one call."""
 
@@ -143,6 +205,58 @@ class Call:
     #: CSeq of the last INVITE we relayed to each side, for the ACK that follows it.
     a_reinvite: tuple[int, int] | None = None  # (our CSeq toward A, B's CSeq)
     b_reinvite: tuple[int, int] | None = None  # (our CSeq toward B, A's CSeq)
+
+    def __init__(  # noqa: PLR0917 (the dataclass's signature)
+        self,
+        a_key: TransactionKey,
+        a_invite: Request,
+        a_flow: Flow,
+        a_tag: str,
+        caller: str,
+        caller_name: str,
+        callee: str,
+        b_call_id: str,
+        b_tag: str,
+        started: float,
+        started_wall: float,
+        phase: Phase = Phase.RINGING,
+        forks: dict[TransactionKey, Fork] | None = None,
+        winner: Fork | None = None,
+        a_dialog: Dialog | None = None,
+        answered_wall: float | None = None,
+        failures: list[Response] | None = None,
+        rang: bool = False,
+        no_answer_at: float = 0.0,
+        hang_up_at: float = 0.0,
+        unacked: list[Unacked] | None = None,
+        b_acks: dict[int, Request] | None = None,
+        a_reinvite: tuple[int, int] | None = None,
+        b_reinvite: tuple[int, int] | None = None,
+    ) -> None:
+        self.a_key = a_key
+        self.a_invite = a_invite
+        self.a_flow = a_flow
+        self.a_tag = a_tag
+        self.caller = caller
+        self.caller_name = caller_name
+        self.callee = callee
+        self.b_call_id = b_call_id
+        self.b_tag = b_tag
+        self.started = started
+        self.started_wall = started_wall
+        self.phase = phase
+        self.forks = {} if forks is None else forks
+        self.winner = winner
+        self.a_dialog = a_dialog
+        self.answered_wall = answered_wall
+        self.failures = [] if failures is None else failures
+        self.rang = rang
+        self.no_answer_at = no_answer_at
+        self.hang_up_at = hang_up_at
+        self.unacked = [] if unacked is None else unacked
+        self.b_acks = {} if b_acks is None else b_acks
+        self.a_reinvite = a_reinvite
+        self.b_reinvite = b_reinvite
 
 
 @dataclass(frozen=True, slots=True)

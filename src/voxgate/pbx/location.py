@@ -21,7 +21,7 @@ from voxgate.sip.flow import Flow
 from voxgate.sip.uri import SipUri, Uri
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Binding:
     """One registered contact of one address of record."""
 
@@ -37,6 +37,34 @@ class Binding:
     instance: str | None = None
     reg_id: int | None = None
     user_agent: str | None = None
+
+    def __init__(  # noqa: PLR0917 (the dataclass's signature)
+        self,
+        aor: str,
+        contact: str,
+        uri: Uri,
+        expires_at: float,
+        call_id: str,
+        cseq: int,
+        flow: Flow,
+        registered_at: float,
+        q: float | None = None,
+        instance: str | None = None,
+        reg_id: int | None = None,
+        user_agent: str | None = None,
+    ) -> None:
+        self.aor = aor
+        self.contact = contact
+        self.uri = uri
+        self.expires_at = expires_at
+        self.call_id = call_id
+        self.cseq = cseq
+        self.flow = flow
+        self.registered_at = registered_at
+        self.q = q
+        self.instance = instance
+        self.reg_id = reg_id
+        self.user_agent = user_agent
 
     @property
     def key(self) -> str:

@@ -35,7 +35,7 @@ class RegistrarPolicy:
     max_contacts: int = 5
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class RegistrationEvent:
     """Who registered what from where (AUTH-6): recorded for every new binding, every change
     of a binding's device, address or transport, every removal and every refusal.  (A refresh
@@ -51,8 +51,30 @@ class RegistrationEvent:
     instance: str | None = None
     user_agent: str | None = None
 
+    def __init__(  # noqa: PLR0917 (the dataclass's signature)
+        self,
+        at: float,
+        extension: str,
+        flow: Flow,
+        credential: str,
+        algorithm: str,
+        outcome: str,
+        reason: str | None = None,
+        instance: str | None = None,
+        user_agent: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "at", at)
+        object.__setattr__(self, "extension", extension)
+        object.__setattr__(self, "flow", flow)
+        object.__setattr__(self, "credential", credential)
+        object.__setattr__(self, "algorithm", algorithm)
+        object.__setattr__(self, "outcome", outcome)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "instance", instance)
+        object.__setattr__(self, "user_agent", user_agent)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class _Context:
     """One authenticated REGISTER being applied."""
 
@@ -64,8 +86,26 @@ class _Context:
     algorithm: str
     user_agent: str | None
 
+    def __init__(  # noqa: PLR0917 (the dataclass's signature)
+        self,
+        request: Request,
+        flow: Flow,
+        now: float,
+        aor: str,
+        username: str,
+        algorithm: str,
+        user_agent: str | None,
+    ) -> None:
+        object.__setattr__(self, "request", request)
+        object.__setattr__(self, "flow", flow)
+        object.__setattr__(self, "now", now)
+        object.__setattr__(self, "aor", aor)
+        object.__setattr__(self, "username", username)
+        object.__setattr__(self, "algorithm", algorithm)
+        object.__setattr__(self, "user_agent", user_agent)
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class RegisterResult:
     """The response and the changes to persist."""
 
@@ -80,6 +120,22 @@ class RegisterResult:
     #: or q changed).  When neither this nor ``removed`` is set, only expiry times moved:
     #: the answer need not wait for the store (a crash keeps the previous expiry).
     moved: bool = False
+
+    def __init__(  # noqa: PLR0917 (the dataclass's signature)
+        self,
+        response: Response,
+        saved: list[Binding] | None = None,
+        removed: list[Binding] | None = None,
+        event: RegistrationEvent | None = None,
+        news: bool = False,
+        moved: bool = False,
+    ) -> None:
+        self.response = response
+        self.saved = [] if saved is None else saved
+        self.removed = [] if removed is None else removed
+        self.event = event
+        self.news = news
+        self.moved = moved
 
     @property
     def must_wait(self) -> bool:

@@ -69,7 +69,7 @@ def copy_body(source: Request, target: Request) -> None:
                 target.headers.set(name, value)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Unacked:
     """A 2xx to an INVITE that the B2BUA, as the UAS of one leg, sends again over UDP until
     its ACK arrives, doubling the interval up to T2, giving up after 64·T1 (RFC 3261
@@ -82,6 +82,24 @@ class Unacked:
     next_at: float
     interval: float
     give_up_at: float
+
+    def __init__(  # noqa: PLR0917 (the dataclass's signature)
+        self,
+        response: Response,
+        flow: Flow,
+        cseq: int,
+        to_a: bool,
+        next_at: float,
+        interval: float,
+        give_up_at: float,
+    ) -> None:
+        self.response = response
+        self.flow = flow
+        self.cseq = cseq
+        self.to_a = to_a
+        self.next_at = next_at
+        self.interval = interval
+        self.give_up_at = give_up_at
 
     @classmethod
     def start(

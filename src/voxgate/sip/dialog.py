@@ -48,7 +48,7 @@ TRANSITIONS: dict[tuple[DialogState, DialogEvent], DialogState] = {
 TARGET_REFRESH = frozenset({"INVITE", "UPDATE"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class DialogId:
     """Call-ID, local tag and remote tag (RFC 3261 §12)."""
 
@@ -56,8 +56,13 @@ class DialogId:
     local_tag: str
     remote_tag: str
 
+    def __init__(self, call_id: str, local_tag: str, remote_tag: str) -> None:
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "local_tag", local_tag)
+        object.__setattr__(self, "remote_tag", remote_tag)
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class Dialog:
     """One side's view of a dialog."""
 
@@ -70,6 +75,28 @@ class Dialog:
     local_seq: int | None = None
     remote_seq: int | None = None
     secure: bool = False
+
+    def __init__(  # noqa: PLR0917 (the dataclass's signature)
+        self,
+        id: DialogId,
+        state: DialogState,
+        local_uri: NameAddr,
+        remote_uri: NameAddr,
+        remote_target: Uri,
+        route_set: list[str] | None = None,
+        local_seq: int | None = None,
+        remote_seq: int | None = None,
+        secure: bool = False,
+    ) -> None:
+        self.id = id
+        self.state = state
+        self.local_uri = local_uri
+        self.remote_uri = remote_uri
+        self.remote_target = remote_target
+        self.route_set = [] if route_set is None else route_set
+        self.local_seq = local_seq
+        self.remote_seq = remote_seq
+        self.secure = secure
 
     @classmethod
     def from_uac(cls, request: Request, response: Response) -> Dialog:

@@ -96,7 +96,7 @@ def response_value(
     return _hash(algorithm, f"{ha1_value}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Challenge:
     """A Digest challenge of ``WWW-Authenticate``/``Proxy-Authenticate`` (RFC 2617 §3.2.1).
 
@@ -111,6 +111,24 @@ class Challenge:
     opaque: str | None = None
     stale: bool = False
     domain: str | None = None
+
+    def __init__(  # noqa: PLR0917 (the dataclass's signature)
+        self,
+        realm: str,
+        nonce: str,
+        algorithm: Algorithm = "MD5",
+        qop: tuple[str, ...] = ("auth",),
+        opaque: str | None = None,
+        stale: bool = False,
+        domain: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "realm", realm)
+        object.__setattr__(self, "nonce", nonce)
+        object.__setattr__(self, "algorithm", algorithm)
+        object.__setattr__(self, "qop", qop)
+        object.__setattr__(self, "opaque", opaque)
+        object.__setattr__(self, "stale", stale)
+        object.__setattr__(self, "domain", domain)
 
     def __str__(self) -> str:
         parts = [f"realm={quote(self.realm)}"]
@@ -127,7 +145,7 @@ class Challenge:
         return "Digest " + ", ".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Credentials:
     """Digest credentials of ``Authorization``/``Proxy-Authorization`` (RFC 2617 §3.2.2).
 
@@ -145,6 +163,30 @@ class Credentials:
     nc: str | None = None
     qop: str | None = None
     opaque: str | None = None
+
+    def __init__(  # noqa: PLR0917 (the dataclass's signature)
+        self,
+        username: str,
+        realm: str,
+        nonce: str,
+        uri: str,
+        response: str,
+        algorithm: Algorithm = "MD5",
+        cnonce: str | None = None,
+        nc: str | None = None,
+        qop: str | None = None,
+        opaque: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "username", username)
+        object.__setattr__(self, "realm", realm)
+        object.__setattr__(self, "nonce", nonce)
+        object.__setattr__(self, "uri", uri)
+        object.__setattr__(self, "response", response)
+        object.__setattr__(self, "algorithm", algorithm)
+        object.__setattr__(self, "cnonce", cnonce)
+        object.__setattr__(self, "nc", nc)
+        object.__setattr__(self, "qop", qop)
+        object.__setattr__(self, "opaque", opaque)
 
     def __str__(self) -> str:
         parts = [

@@ -51,7 +51,7 @@ class EndpointConfig:
     server_name: str = "voxgate"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class MessageRejected:
     """A message failed to parse or check; ``status`` was sent back (``None``: dropped)."""
 
@@ -60,8 +60,14 @@ class MessageRejected:
     reason: str
     detail: str
 
+    def __init__(self, flow: Flow, status: int | None, reason: str, detail: str) -> None:
+        object.__setattr__(self, "flow", flow)
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "detail", detail)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class RequestAnswered:
     """A server transaction got its final response (one log line per transaction)."""
 
@@ -69,6 +75,12 @@ class RequestAnswered:
     response: Response
     flow: Flow
     duration: float
+
+    def __init__(self, request: Request, response: Response, flow: Flow, duration: float) -> None:
+        object.__setattr__(self, "request", request)
+        object.__setattr__(self, "response", response)
+        object.__setattr__(self, "flow", flow)
+        object.__setattr__(self, "duration", duration)
 
 
 Event = (

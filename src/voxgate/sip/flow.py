@@ -36,7 +36,7 @@ class Transport(StrEnum):
         return self in (Transport.TLS, Transport.WSS)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Flow:
     """One flow: ``connection`` is the id of the TCP/TLS/WS connection, ``None`` for UDP."""
 
@@ -44,6 +44,31 @@ class Flow:
     local: Address
     remote: Address
     connection: int | None = None
+
+    def __init__(
+        self,
+        transport: Transport,
+        local: Address,
+        remote: Address,
+        connection: int | None = None,
+    ) -> None:
+        object.__setattr__(self, "transport", transport)
+        object.__setattr__(self, "local", local)
+        object.__setattr__(self, "remote", remote)
+        object.__setattr__(self, "connection", connection)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Flow):
+            return NotImplemented
+        return (
+            self.transport == other.transport
+            and self.local == other.local
+            and self.remote == other.remote
+            and self.connection == other.connection
+        )
+
+    def __hash__(self) -> int:
+        return hash((id(self.transport), self.local, self.remote, self.connection))
 
     def __str__(self) -> str:
         conn = "" if self.connection is None else f"#{self.connection}"

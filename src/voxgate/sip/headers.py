@@ -92,7 +92,7 @@ _VIA_RE = re.compile(
 BRANCH_COOKIE = "z9hG4bK"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Via:
     """One Via value (RFC 3261 §20.42, RFC 3581 rport)."""
 
@@ -100,6 +100,18 @@ class Via:
     host: str
     port: int | None = None
     params: Params = field(default_factory=dict)
+
+    def __init__(
+        self,
+        transport: str,
+        host: str,
+        port: int | None = None,
+        params: Params | None = None,
+    ) -> None:
+        self.transport = transport
+        self.host = host
+        self.port = port
+        self.params = {} if params is None else params
 
     @property
     def branch(self) -> str | None:
@@ -140,13 +152,23 @@ def parse_via(value: str) -> Via:
     return Via(m["transport"].upper(), host.lower(), port, params)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class NameAddr:
     """A name-addr or addr-spec with header parameters (From, To, Contact, Route…)."""
 
     uri: Uri
     display_name: str | None = None
     params: Params = field(default_factory=dict)
+
+    def __init__(
+        self,
+        uri: Uri,
+        display_name: str | None = None,
+        params: Params | None = None,
+    ) -> None:
+        self.uri = uri
+        self.display_name = display_name
+        self.params = {} if params is None else params
 
     @property
     def tag(self) -> str | None:
@@ -228,12 +250,16 @@ def parse_name_addr(value: str, what: str) -> NameAddr:
     return NameAddr(uri, display, parse_params(rest, what))
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class CSeq:
     """The CSeq header (RFC 3261 §20.16)."""
 
     seq: int
     method: str
+
+    def __init__(self, seq: int, method: str) -> None:
+        self.seq = seq
+        self.method = method
 
     def __str__(self) -> str:
         return f"{self.seq} {self.method}"

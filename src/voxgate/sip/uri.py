@@ -29,7 +29,7 @@ _TEL_URI_RE = re.compile(
 _ABSOLUTE_URI_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+\-.]*):(?P<rest>[^\s<>\"]+)")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class SipUri:
     """A ``sip:`` or ``sips:`` URI.  Parameter names are lower-cased."""
 
@@ -40,6 +40,24 @@ class SipUri:
     scheme: str = "sip"
     params: Params = field(default_factory=dict)
     headers: str | None = None
+
+    def __init__(  # noqa: PLR0917 (the dataclass's signature)
+        self,
+        host: str,
+        user: str | None = None,
+        password: str | None = None,
+        port: int | None = None,
+        scheme: str = "sip",
+        params: Params | None = None,
+        headers: str | None = None,
+    ) -> None:
+        self.host = host
+        self.user = user
+        self.password = password
+        self.port = port
+        self.scheme = scheme
+        self.params = {} if params is None else params
+        self.headers = headers
 
     @property
     def secure(self) -> bool:
