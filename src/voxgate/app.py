@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from voxgate import accel
+from voxgate import accel, runtime
 from voxgate.config.schema import SecuritySettings, Settings
 from voxgate.edge.core import EdgeCore
 from voxgate.edge.registrations import RegistrationRelay, RelayPolicy, Upstream
@@ -579,6 +579,7 @@ async def run(settings: Settings) -> None:
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     loop.add_signal_handler(signal.SIGINT, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, node.reload)
+    runtime.settle_after_start()
     log.info("voxgate running; SIP core: %s", accel.status().reason)
     try:
         await stopping.wait()
