@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import time
 
+from voxgate.sip.actions import RequestReceived
 from voxgate.sip.endpoint import Endpoint
 from voxgate.sip.flow import Flow, Transport
-from voxgate.sip.transaction import RequestReceived
 from voxgate.sip.uas import Capabilities, answer_unhandled
 
 

@@ -33,7 +33,7 @@ from typing import Final
 MODULES: Final = (
     "sip/errors.py", "sip/grammar.py", "sip/uri.py", "sip/headers.py", "sip/message.py",
     "sip/parser.py", "sip/flow.py", "sip/timers.py", "sip/transaction.py", "sip/digest.py",
-    "sip/dialog.py", "sip/uas.py", "sip/endpoint.py", "sip/b2bua.py",
+    "sip/actions.py", "sip/dialog.py", "sip/uas.py", "sip/endpoint.py", "sip/b2bua.py",
     "pbx/directory.py", "pbx/location.py", "pbx/registrar.py", "pbx/callstate.py",
     "pbx/calls.py", "pbx/core.py",
 )  # fmt: skip

@@ -35,6 +35,14 @@ from voxgate.policy.devices import compile_user_agent_pattern
 from voxgate.policy.netblocks import NetblockSet
 from voxgate.policy.throttle import LockoutPolicy, RatePolicy
 from voxgate.services.livecalls import MAX_SHOWN, LiveCall
+from voxgate.sip.actions import (
+    AckReceived,
+    RequestReceived,
+    ResponseReceived,
+    StrayResponse,
+    TimedOut,
+    TransportFailed,
+)
 from voxgate.sip.digest import ALGORITHMS, DigestServer
 from voxgate.sip.endpoint import (
     Endpoint,
@@ -46,14 +54,6 @@ from voxgate.sip.endpoint import (
 )
 from voxgate.sip.flow import Flow, Transport
 from voxgate.sip.parser import Limits
-from voxgate.sip.transaction import (
-    AckReceived,
-    RequestReceived,
-    ResponseReceived,
-    StrayResponse,
-    TimedOut,
-    TransportFailed,
-)
 from voxgate.sip.uas import Capabilities, answer_unhandled
 from voxgate.transport.driver import EndpointDriver, SansIoEndpoint
 from voxgate.transport.manager import ListenerSpec, TransportManager

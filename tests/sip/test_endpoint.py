@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from voxgate.sip.actions import RequestReceived
 from voxgate.sip.endpoint import Endpoint, MessageRejected, RequestAnswered
 from voxgate.sip.flow import Flow, Transport
 from voxgate.sip.message import Response
 from voxgate.sip.parser import parse_message
-from voxgate.sip.transaction import RequestReceived, response_flow
+from voxgate.sip.transaction import response_flow
 from voxgate.sip.uas import Capabilities, answer_unhandled
 
 NAT = Flow(Transport.UDP, ("127.0.0.1", 5060), ("198.51.100.7", 40123))

@@ -6,25 +6,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voxgate.sip.errors import TransactionError
-from voxgate.sip.flow import Flow, Transport
-from voxgate.sip.message import Request, Response, make_response
-from voxgate.sip.parser import parse_message
-from voxgate.sip.timers import TimerConfig
-from voxgate.sip.transaction import (
+from voxgate.sip.actions import (
     AckReceived,
     Action,
     RequestReceived,
     Resend,
     ResponseReceived,
     SendMessage,
-    State,
     StrayResponse,
     Terminated,
     TimedOut,
-    TransactionLayer,
     TransportFailed,
 )
+from voxgate.sip.errors import TransactionError
+from voxgate.sip.flow import Flow, Transport
+from voxgate.sip.message import Request, Response, make_response
+from voxgate.sip.parser import parse_message
+from voxgate.sip.timers import TimerConfig
+from voxgate.sip.transaction import State, TransactionLayer
 
 UDP = Flow(Transport.UDP, ("127.0.0.1", 5060), ("127.0.0.2", 5062))
 TCP = Flow(Transport.TCP, ("127.0.0.1", 5060), ("127.0.0.2", 40000), connection=1)

@@ -45,6 +45,7 @@ from voxgate.edge.users import SipUser
 from voxgate.media.control import MediaError
 from voxgate.policy.devices import Admission
 from voxgate.services.livecalls import LiveCall, wall
+from voxgate.sip.actions import TransactionKey
 from voxgate.sip.b2bua import (
     copy_headers,
     in_dialog,
@@ -60,7 +61,6 @@ from voxgate.sip.digest import (
 )
 from voxgate.sip.flow import Flow, format_address
 from voxgate.sip.message import Headers, Request, Response
-from voxgate.sip.transaction import TransactionKey
 from voxgate.sip.uri import SipUri
 
 #: How the dashboard names a call's phase.

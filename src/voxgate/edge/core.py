@@ -18,11 +18,7 @@ from typing import assert_never
 
 from voxgate.edge.calls import EdgeCalls
 from voxgate.edge.registrations import RegistrationRelay
-from voxgate.sip.endpoint import Endpoint, Event, MessageRejected, RequestAnswered, new_tag
-from voxgate.sip.errors import ParseError
-from voxgate.sip.flow import Address, Flow
-from voxgate.sip.message import Request, make_response
-from voxgate.sip.transaction import (
+from voxgate.sip.actions import (
     AckReceived,
     RequestReceived,
     ResponseReceived,
@@ -31,6 +27,10 @@ from voxgate.sip.transaction import (
     TransactionKey,
     TransportFailed,
 )
+from voxgate.sip.endpoint import Endpoint, Event, MessageRejected, RequestAnswered, new_tag
+from voxgate.sip.errors import ParseError
+from voxgate.sip.flow import Address, Flow
+from voxgate.sip.message import Request, make_response
 from voxgate.sip.uas import Capabilities, answer_unhandled
 
 #: Methods the edge takes in this release.

@@ -29,6 +29,7 @@ from voxgate.edge.media import (
 )
 from voxgate.edge.registrations import RegistrationRelay
 from voxgate.media.control import MediaError
+from voxgate.sip.actions import TransactionKey
 from voxgate.sip.b2bua import (
     Unacked,
     copy_body,
@@ -39,7 +40,6 @@ from voxgate.sip.b2bua import (
 from voxgate.sip.flow import Flow, Transport
 from voxgate.sip.message import Request, Response, make_response
 from voxgate.sip.timers import TimerConfig
-from voxgate.sip.transaction import TransactionKey
 
 log = logging.getLogger(__name__)
 

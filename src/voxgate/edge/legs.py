@@ -11,6 +11,7 @@ from typing import Final
 
 from voxgate.edge.users import SipUser
 from voxgate.media.control import CallId
+from voxgate.sip.actions import TransactionKey
 from voxgate.sip.b2bua import (
     Unacked,
     copy_options,
@@ -19,7 +20,6 @@ from voxgate.sip.b2bua import (
 from voxgate.sip.dialog import Dialog
 from voxgate.sip.flow import Flow, Transport
 from voxgate.sip.message import Headers, Request
-from voxgate.sip.transaction import TransactionKey
 
 #: Headers of a relayed request copied to the other side.
 REQUEST_COPY: Final = (

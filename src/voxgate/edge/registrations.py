@@ -30,6 +30,7 @@ from typing import Final, Protocol
 from voxgate.edge.notes import DeviceSeen, Refusal, RegistrationNote
 from voxgate.edge.users import SipUser, UserDirectory
 from voxgate.policy.devices import Admission, DeviceIdentity, DeviceTable, identify
+from voxgate.sip.actions import TransactionKey
 from voxgate.sip.b2bua import host_port, new_branch
 from voxgate.sip.digest import (
     AuthResult,
@@ -42,7 +43,6 @@ from voxgate.sip.digest import (
 from voxgate.sip.flow import Flow, Transport
 from voxgate.sip.headers import NameAddr
 from voxgate.sip.message import Headers, Request, Response, make_response
-from voxgate.sip.transaction import TransactionKey
 from voxgate.sip.uri import SipUri
 
 log = logging.getLogger(__name__)

@@ -43,6 +43,7 @@ from voxgate.pbx.callstate import (
 )
 from voxgate.pbx.directory import Directory
 from voxgate.pbx.location import Binding, Location
+from voxgate.sip.actions import TransactionKey
 from voxgate.sip.b2bua import (
     Unacked,
     copy_body,
@@ -59,7 +60,6 @@ from voxgate.sip.endpoint import new_tag
 from voxgate.sip.flow import Flow, Transport
 from voxgate.sip.message import Headers, Request, Response, make_response
 from voxgate.sip.timers import TimerConfig
-from voxgate.sip.transaction import TransactionKey
 from voxgate.sip.uri import SipUri
 
 #: Headers of an INVITE, re-INVITE or other relayed request copied to the other side.

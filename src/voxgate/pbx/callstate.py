@@ -10,11 +10,11 @@ from enum import Enum, StrEnum, auto
 from typing import Protocol
 
 from voxgate.pbx.location import Binding
+from voxgate.sip.actions import TransactionKey
 from voxgate.sip.b2bua import Unacked
 from voxgate.sip.dialog import Dialog
 from voxgate.sip.flow import Flow
 from voxgate.sip.message import Request, Response
-from voxgate.sip.transaction import TransactionKey
 
 
 class Disposition(StrEnum):

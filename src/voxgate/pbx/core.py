@@ -27,12 +27,7 @@ from voxgate.pbx.callstate import AuthFailureSink, CallPolicy, RecordSink
 from voxgate.pbx.directory import Directory
 from voxgate.pbx.location import Binding, Location
 from voxgate.pbx.registrar import RegisterResult, Registrar, RegistrarPolicy, RegistrationEvent
-from voxgate.sip.digest import DigestServer
-from voxgate.sip.endpoint import Endpoint, Event, MessageRejected, RequestAnswered, new_tag
-from voxgate.sip.errors import ParseError
-from voxgate.sip.flow import Flow
-from voxgate.sip.message import Request, Response, make_response
-from voxgate.sip.transaction import (
+from voxgate.sip.actions import (
     AckReceived,
     RequestReceived,
     ResponseReceived,
@@ -41,6 +36,11 @@ from voxgate.sip.transaction import (
     TransactionKey,
     TransportFailed,
 )
+from voxgate.sip.digest import DigestServer
+from voxgate.sip.endpoint import Endpoint, Event, MessageRejected, RequestAnswered, new_tag
+from voxgate.sip.errors import ParseError
+from voxgate.sip.flow import Flow
+from voxgate.sip.message import Request, Response, make_response
 from voxgate.sip.uas import Capabilities, answer_unhandled
 
 #: Methods we take (OPTIONS answered by the core; the rest relayed inside calls).

@@ -19,12 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import assert_never
 
-from voxgate.sip.errors import ParseError
-from voxgate.sip.flow import Flow
-from voxgate.sip.message import Request, Response, make_response
-from voxgate.sip.parser import DEFAULT_LIMITS, Limits, parse_message
-from voxgate.sip.timers import TimerConfig
-from voxgate.sip.transaction import (
+from voxgate.sip.actions import (
     AckReceived,
     Action,
     RequestReceived,
@@ -35,10 +30,14 @@ from voxgate.sip.transaction import (
     Terminated,
     TimedOut,
     TransactionKey,
-    TransactionLayer,
     TransportFailed,
-    response_flow,
 )
+from voxgate.sip.errors import ParseError
+from voxgate.sip.flow import Flow
+from voxgate.sip.message import Request, Response, make_response
+from voxgate.sip.parser import DEFAULT_LIMITS, Limits, parse_message
+from voxgate.sip.timers import TimerConfig
+from voxgate.sip.transaction import TransactionLayer, response_flow
 from voxgate.sip.uas import error_response_bytes
 
 
