@@ -39,9 +39,13 @@ def free_port() -> int:
     raise RuntimeError("no free port")
 
 
-def wait_for_tcp(port: int, timeout: float = 15.0) -> None:
+def wait_for_tcp(port: int, timeout: float = 15.0,
+                 process: subprocess.Popen[bytes] | None = None) -> None:  # fmt: skip
+    """Until something accepts on ``port``; early if ``process`` (the server) exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise TimeoutError(f"the server exited ({process.returncode}) before {HOST}:{port} listened")
         try:
             with socket.create_connection((HOST, port), timeout=0.5):
                 return
@@ -103,18 +107,29 @@ def node(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Node]:
 def running_node(tmp_path: Path, extra: str = "") -> Iterator[Node]:
     """Start `voxgate serve` (UDP, TCP and TLS on free 127.0.0.1 ports) with ``extra`` TOML
     tables replacing the init'ed ones of the same name; stop it at the end."""
-    udp, tcp, tls = free_port(), free_port(), free_port()
-    config = init_node(tmp_path / "data", HOST, udp, tcp, tls, extra)
     log = tmp_path / "voxgate.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "voxgate", "serve", "--config", str(config)],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    running = Node(process, config.parent, udp, tcp, tls, log)
+    for attempt in range(3):
+        # a port found free can be taken before the node binds it (another test's outgoing
+        # connection gets it as its ephemeral port): start again on other ports
+        udp, tcp, tls = free_port(), free_port(), free_port()
+        shutil.rmtree(tmp_path / "data", ignore_errors=True)
+        config = init_node(tmp_path / "data", HOST, udp, tcp, tls, extra)
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "voxgate", "serve", "--config", str(config)],
+                stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        running = Node(process, config.parent, udp, tcp, tls, log)
+        try:
+            wait_for_tcp(tcp, process=process)
+            wait_for_tcp(tls, process=process)
+        except TimeoutError:
+            stop(process)
+            if attempt < 2 and "Address already in use" in log.read_text(errors="replace"):
+                continue
+            raise
+        break
     try:
-        wait_for_tcp(tcp)
-        wait_for_tcp(tls)
         yield running
     finally:
         stop(running.process)  # the current one: a test may have restarted it
