@@ -209,3 +209,29 @@ def test_events_record_new_and_changed_bindings_not_plain_refreshes() -> None:
     assert [(e.outcome, e.flow.remote[0]) for e in bench.events] == [
         ("registered", "10.0.0.1"), ("registered", "10.0.0.2")
     ]
+
+
+def test_the_challenge_is_stateless_and_the_same_for_a_retransmission() -> None:
+    """RFC 3261 §8.2.7: the 401 to an unauthenticated REGISTER leaves no transaction behind
+    (a flood of them costs no state); a retransmission is challenged again with the same To
+    tag, another REGISTER gets another tag; the authorized REGISTER is stateful as before."""
+    bench = make_bench(extension("201", "s3cret-201-xyz"))
+    phone = Phone(bench, "201", "s3cret-201-xyz", "10.0.0.1")
+    endpoint = bench.core.endpoint
+    before = endpoint.transactions
+    text = phone.request("REGISTER", f"sip:{REALM}", to=f"<sip:201@{REALM}>", call_id="r1")
+    phone.send(text)
+    [first] = phone.inbox()
+    assert isinstance(first, Response) and first.status == 401
+    assert endpoint.transactions == before  # answered and forgotten
+    phone.send(text)  # the same request again
+    [again] = phone.inbox()
+    assert isinstance(again, Response) and again.status == 401
+    assert again.to.tag == first.to.tag
+    other = phone.request("REGISTER", f"sip:{REALM}", to=f"<sip:201@{REALM}>", call_id="r2")
+    phone.send(other)
+    [third] = phone.inbox()
+    assert isinstance(third, Response) and third.status == 401
+    assert third.to.tag != first.to.tag
+    assert phone.register().status == 200
+    assert endpoint.transactions == before + 1  # the authorized REGISTER's, kept for Timer J

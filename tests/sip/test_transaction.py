@@ -262,3 +262,25 @@ def test_random_server_histories_never_fail_and_never_leak(
     run_timers(server, now + 64 * T1 + 1)
     assert len(server) == 0
     assert server.next_timer() is None
+
+
+def test_a_stateless_answer_forgets_the_transaction_at_once() -> None:
+    """RFC 3261 §8.2.7 (a challenge to an unauthenticated request): the final response goes
+    out, nothing is kept, a retransmission of the request is a new request."""
+    layer = TransactionLayer()
+    register = request("REGISTER")
+    [received] = layer.receive_request(register, UDP, 0.0)
+    assert isinstance(received, RequestReceived)
+    actions = layer.answer_and_forget(received.key, make_response(register, 401, to_tag="t1"))
+    assert [m.status for m in sends(actions) if isinstance(m, Response)] == [401]
+    assert Terminated(received.key) in actions
+    assert len(layer._transactions) == 0 and layer.next_timer() is None
+    [again] = layer.receive_request(register, UDP, 0.1)
+    assert isinstance(again, RequestReceived)
+    with pytest.raises(TransactionError):  # only final answers
+        layer.answer_and_forget(again.key, make_response(register, 180, to_tag="t1"))
+    invite = request("INVITE", branch="z9hG4bKinv")
+    [opened] = layer.receive_request(invite, UDP, 0.2)
+    assert isinstance(opened, RequestReceived)
+    with pytest.raises(TransactionError):  # an INVITE's answer needs its ACK: never stateless
+        layer.answer_and_forget(opened.key, make_response(invite, 407, to_tag="t2"))

@@ -37,7 +37,14 @@ from voxgate.sip.actions import (
     TransportFailed,
 )
 from voxgate.sip.digest import DigestServer
-from voxgate.sip.endpoint import Endpoint, Event, MessageRejected, RequestAnswered, new_tag
+from voxgate.sip.endpoint import (
+    Endpoint,
+    Event,
+    MessageRejected,
+    RequestAnswered,
+    new_tag,
+    stateless_tag,
+)
 from voxgate.sip.errors import ParseError
 from voxgate.sip.flow import Flow
 from voxgate.sip.message import Request, Response, make_response
@@ -215,11 +222,16 @@ class PbxCore:
             self.endpoint.respond(key, response, now)
 
     def _register(self, key: TransactionKey, request: Request, flow: Flow, now: float) -> None:
+        # REGISTER creates no dialog: a tag that a retransmission gets again lets the
+        # challenge be answered statelessly (RFC 3261 §8.2.7), as it is below
         result: RegisterResult = self.registrar.register(
-            request, flow, now + self.wall_offset, new_tag()
+            request, flow, now + self.wall_offset, stateless_tag(request)
         )
         response = result.response
         event = result.event
+        if result.challenge:
+            self.endpoint.respond_and_forget(key, response, now)
+            return
         if event is not None and event.outcome == "refused":
             self.calls.auth_failed(flow.remote[0], f"REGISTER as {event.credential!r}")
         if not result.saved and not result.removed and result.event is None:

@@ -120,6 +120,8 @@ class RegisterResult:
     #: or q changed).  When neither this nor ``removed`` is set, only expiry times moved:
     #: the answer need not wait for the store (a crash keeps the previous expiry).
     moved: bool = False
+    #: A challenge: answered statelessly, the server transaction forgotten at once.
+    challenge: bool = False
 
     def __init__(  # noqa: PLR0917 (the dataclass's signature)
         self,
@@ -129,6 +131,7 @@ class RegisterResult:
         event: RegistrationEvent | None = None,
         news: bool = False,
         moved: bool = False,
+        challenge: bool = False,
     ) -> None:
         self.response = response
         self.saved = [] if saved is None else saved
@@ -136,6 +139,7 @@ class RegisterResult:
         self.event = event
         self.news = news
         self.moved = moved
+        self.challenge = challenge
 
     @property
     def must_wait(self) -> bool:
@@ -169,7 +173,8 @@ class Registrar:
         """Handle one REGISTER (RFC 3261 §10.3 steps 1-8)."""
         credentials = credentials_from(request, self.digest.realm, proxy=False)
         if credentials is None:
-            return RegisterResult(self._challenge(request, now, to_tag, stale=False))
+            return RegisterResult(self._challenge(request, now, to_tag, stale=False),
+                                  challenge=True)  # fmt: skip
         result = self.digest.verify(
             "REGISTER", str(request.uri), credentials, self.directory.ha1, now
         )
@@ -177,7 +182,8 @@ class Registrar:
         aor = to_uri.user if isinstance(to_uri, SipUri) else None
         user_agent = request.headers.get("User-Agent")
         if result is AuthResult.STALE:
-            return RegisterResult(self._challenge(request, now, to_tag, stale=True))
+            return RegisterResult(self._challenge(request, now, to_tag, stale=True),
+                                  challenge=True)  # fmt: skip
         if result is AuthResult.FAILED or aor != credentials.username:
             reason = "bad credentials" if result is AuthResult.FAILED else "To is not the user"
             return RegisterResult(

@@ -14,6 +14,7 @@ top Via of requests (RFC 3261 §18.2.1, RFC 3581 §4), routes responses back
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
@@ -93,6 +94,16 @@ def new_tag() -> str:
     return secrets.token_hex(8)
 
 
+def stateless_tag(request: Request) -> str:
+    """The To tag of a stateless answer: the same for every retransmission of ``request``
+    and different for any other request (RFC 3261 §8.2.7), derived from the Call-ID, From
+    tag, CSeq and top Via branch."""
+    via = request.top_via
+    text = (f"{request.call_id}\n{request.from_.tag}\n{request.cseq}\n{via.branch}\n"
+            f"{via.sent_by}")  # fmt: skip
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
 class Endpoint:
     """Sans-I/O SIP endpoint: parser, checks, Via stamping and transactions."""
 
@@ -144,6 +155,15 @@ class Endpoint:
                 request, flow, start = pending
                 self._events.append(RequestAnswered(request, response, flow, now - start))
         self._apply(self._transactions.send_response(key, response, now), now)
+
+    def respond_and_forget(self, key: TransactionKey, response: Response, now: float) -> None:
+        """Send final ``response`` on non-INVITE server transaction ``key`` statelessly: the
+        transaction is gone at once (:meth:`TransactionLayer.answer_and_forget`)."""
+        pending = self._pending.pop(key, None)
+        if pending is not None:
+            request, flow, start = pending
+            self._events.append(RequestAnswered(request, response, flow, now - start))
+        self._apply(self._transactions.answer_and_forget(key, response), now)
 
     def send_request(self, request: Request, flow: Flow, now: float) -> TransactionKey:
         """Start a client transaction for ``request`` on ``flow``."""

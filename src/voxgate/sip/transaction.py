@@ -336,6 +336,20 @@ class TransactionLayer:
             raise TransactionError("TransactionLayer", "absent", f"response for {key}")
         return self._step(txn, _response_input(response.status), now, response)
 
+    def answer_and_forget(self, key: TransactionKey, response: Response) -> list[Action]:
+        """Answer non-INVITE server transaction ``key`` with a final response and forget it at
+        once: a stateless UAS (RFC 3261 §8.2.7), for challenges to unauthenticated requests,
+        so that a flood of them leaves no state behind.  A retransmission of the request is
+        then a new request, answered anew (the same way: the To tag must not depend on
+        state, see :func:`voxgate.sip.endpoint.stateless_tag`)."""
+        txn = self._transactions.get(key)
+        if txn is None or txn.kind is not Kind.NON_INVITE_SERVER or txn.state is not State.TRYING:
+            raise TransactionError("TransactionLayer", "stateless", f"cannot answer {key}")
+        if response.status < 200:
+            raise TransactionError("TransactionLayer", "stateless", "a stateless answer is final")
+        del self._transactions[key]
+        return [SendMessage(response, response_flow(response, txn.flow)), Terminated(key)]
+
     # -- client side ----------------------------------------------------------------------
     def send_request(
         self, request: Request, flow: Flow, now: float
