@@ -10,30 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
-import hmac
-import ipaddress
 import logging
-import secrets
 import signal
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from voxgate import accel, runtime
-from voxgate.config.schema import SecuritySettings, Settings
+from voxgate import accel, assembly, runtime
+from voxgate.config.schema import Settings
 from voxgate.edge.core import EdgeCore
 from voxgate.edge.registrations import RegistrationRelay, RelayPolicy, Upstream
-from voxgate.pbx.callstate import CallPolicy, CallRecord
 from voxgate.pbx.core import PbxCore
-from voxgate.pbx.directory import Directory
-from voxgate.pbx.registrar import RegistrarPolicy
 from voxgate.pbx.service import PbxService
-from voxgate.policy.admission import GatePolicy, SourceGate
+from voxgate.policy.admission import SourceGate
 from voxgate.policy.devices import compile_user_agent_pattern
-from voxgate.policy.netblocks import NetblockSet
-from voxgate.policy.throttle import LockoutPolicy, RatePolicy
 from voxgate.services.livecalls import MAX_SHOWN, LiveCall
 from voxgate.sip.actions import (
     AckReceived,
@@ -69,7 +60,6 @@ if TYPE_CHECKING:
     from voxgate.media.control import MediaControl
     from voxgate.provisioning.server import ProvisioningServer
     from voxgate.services.security import SecurityService
-    from voxgate.services.sipusers import SipUserService
     from voxgate.storage.engine import Store
     from voxgate.web.server import AdminServer
 
@@ -118,14 +108,14 @@ class Node:
         tls = None
         if any(spec.transport is Transport.TLS for spec in specs):
             tls = ReloadableContext(self._tls_factory)
-        self.gate = gate = source_gate(settings.security)
+        self.gate = gate = assembly.source_gate(settings.security)
         self.endpoint = endpoint = self._new_endpoint()
         self.transports = self._new_transports(self._driver, gate, tls, self._connection_lost,
                                                client_tls=self._upstream_tls())  # fmt: skip
         pbx_core = None
         if settings.pbx.enabled:
             pbx_endpoint = self._new_endpoint() if settings.edge.enabled else endpoint
-            pbx_core = _pbx_core(settings, pbx_endpoint)
+            pbx_core = assembly.pbx_core(settings, pbx_endpoint)
             pbx_core.auth_failed = lambda source, detail: gate.auth_failed(
                 source, loop.time(), detail
             )
@@ -143,7 +133,7 @@ class Node:
             if pbx_core is not None:
                 # the call control's own gate: the edge's LAN address is trusted (all remote
                 # devices arrive from it), and failed logins there lock out LAN sources there
-                pbx_gate = source_gate(settings.security, also_trusted=(edge.lan_address,))
+                pbx_gate = assembly.source_gate(settings.security, also_trusted=(edge.lan_address,))
                 pbx_core.auth_failed = lambda source, detail: pbx_gate.auth_failed(
                     source, loop.time(), detail
                 )
@@ -230,7 +220,7 @@ class Node:
         edge = settings.edge
         loop = asyncio.get_running_loop()
         digest = DigestServer(
-            _nonce_key(settings), edge.realm,
+            assembly.nonce_key(settings), edge.realm,
             algorithms=tuple(a for a in ALGORITHMS if a in settings.pbx.digest_algorithms.split()),
         )  # fmt: skip
         policy = RelayPolicy(
@@ -418,7 +408,7 @@ class Node:
                                  "admin.enabled = false") from err  # fmt: skip
         self.admin = AdminServer(config, self._store, tls=self._tls,
                                  tls_settings=self.settings.tls,
-                                 sipusers=_admin_sipusers(self.settings, self._store),
+                                 sipusers=assembly.admin_sipusers(self.settings, self._store),
                                  live_calls=self.live_calls)  # fmt: skip
         try:
             await self.admin.start(config.address, config.port)
@@ -473,42 +463,6 @@ class Node:
         )  # fmt: skip
 
 
-def _pbx_core(settings: Settings, endpoint: Endpoint) -> PbxCore:
-    pbx = settings.pbx
-    return PbxCore(
-        endpoint,
-        digest=DigestServer(
-            _nonce_key(settings), pbx.realm,
-            algorithms=tuple(a for a in ALGORITHMS if a in pbx.digest_algorithms.split()),
-        ),
-        directory=Directory(),
-        records=_unstarted,
-        registrar_policy=RegistrarPolicy(
-            min_expires=pbx.min_expires, max_expires=pbx.max_expires,
-            default_expires=pbx.default_expires, max_contacts=pbx.max_contacts,
-        ),
-        call_policy=CallPolicy(
-            no_answer_timeout=float(pbx.no_answer_timeout),
-            max_call_duration=float(pbx.max_call_duration),
-            server_name=settings.sip.server_name,
-        ),
-    )  # fmt: skip
-
-
-def _admin_sipusers(settings: Settings, store: Store) -> SipUserService | None:
-    """The SIP user service (and its extensions) of the web API, as the CLI builds it;
-    ``None`` without a readable key file (the API then leaves those routes out)."""
-    from voxgate.services.sipusers import SipUserService  # noqa: PLC0415 - with the admin
-    from voxgate.storage.secretbox import SecretBoxError, read_key_file  # noqa: PLC0415
-
-    try:
-        key = read_key_file(settings.store.secret_key)
-    except SecretBoxError as err:
-        log.warning("admin: no SIP users or extensions in the web API: %s", err)
-        return None
-    return SipUserService(store, settings.edge.realm, key, pbx_realm=settings.pbx.realm)
-
-
 async def _start_edge(core: EdgeCore, store: Store, settings: Settings) -> EdgeService:
     """The edge's service on the store (SIP users, device table)."""
     from voxgate.edge.service import EdgeService  # noqa: PLC0415 - with the database
@@ -523,43 +477,6 @@ async def _start_edge(core: EdgeCore, store: Store, settings: Settings) -> EdgeS
                           asyncio.get_running_loop())  # fmt: skip
     await service.start()
     return service
-
-
-def source_gate(security: SecuritySettings, also_trusted: tuple[str, ...] = ()) -> SourceGate:
-    """The admission gate of ``[security]``: lockouts, rates, trusted networks (and the
-    ``also_trusted`` addresses, e.g. the edge's LAN address at the call control)."""
-    tracked = security.max_tracked_sources
-    policy = GatePolicy(
-        lockout=LockoutPolicy(
-            max_failures=security.auth_max_failures, window=float(security.auth_failure_window),
-            lockout=float(security.lockout_duration), max_tracked=tracked, max_locked=tracked,
-        ),
-        rate=RatePolicy(rate=float(security.request_rate), burst=float(security.request_burst),
-                        max_tracked=tracked),
-        allowlist_only=security.allowlist_only,
-    )  # fmt: skip
-    trusted = NetblockSet(
-        [(ipaddress.ip_network(text), "trusted networks") for text in security.trusted_networks]
-        + [(ipaddress.ip_network(address), "the edge") for address in also_trusted]
-    )
-    return SourceGate(policy, trusted)
-
-
-def _unstarted(record: CallRecord, then: Callable[[float], None]) -> None:
-    del then
-    raise RuntimeError(f"the call control's store is not started (call {record.call_id})")
-
-
-def _nonce_key(settings: Settings) -> bytes:
-    """The key that signs digest nonces: derived from the node's secret key file when there
-    is one (every node sharing it accepts the others' nonces), else random per process."""
-    path = settings.store.secret_key
-    try:
-        secret = path.read_bytes()
-    except OSError:
-        log.warning("no secret key at %s: digest nonces signed with a per-process key", path)
-        return secrets.token_bytes(32)
-    return hmac.new(secret, b"voxgate digest nonces", hashlib.sha256).digest()
 
 
 class StartError(Exception):
