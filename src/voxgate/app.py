@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 from voxgate import accel, assembly, runtime
 from voxgate.config.schema import Settings
 from voxgate.edge.core import EdgeCore
-from voxgate.edge.registrations import RegistrationRelay, RelayPolicy, Upstream
+from voxgate.edge.registrations import RegistrationRelay
+from voxgate.edge.relaystate import RelayPolicy, Upstream
 from voxgate.pbx.core import PbxCore
 from voxgate.pbx.service import PbxService
 from voxgate.policy.admission import SourceGate
@@ -34,7 +35,6 @@ from voxgate.sip.actions import (
     TimedOut,
     TransportFailed,
 )
-from voxgate.sip.digest import ALGORITHMS, DigestServer
 from voxgate.sip.endpoint import (
     Endpoint,
     EndpointConfig,
@@ -219,10 +219,7 @@ class Node:
         settings = self.settings
         edge = settings.edge
         loop = asyncio.get_running_loop()
-        digest = DigestServer(
-            assembly.nonce_key(settings), edge.realm,
-            algorithms=tuple(a for a in ALGORITHMS if a in settings.pbx.digest_algorithms.split()),
-        )  # fmt: skip
+        digest = assembly.digest_server(settings, edge.realm)
         policy = RelayPolicy(
             udp_max_expires=edge.udp_max_expires, stream_max_expires=edge.stream_max_expires,
             require_device=edge.require_device, server_name=settings.sip.server_name,

@@ -34,10 +34,7 @@ def pbx_core(settings: Settings, endpoint: Endpoint) -> PbxCore:
     pbx = settings.pbx
     return PbxCore(
         endpoint,
-        digest=DigestServer(
-            nonce_key(settings), pbx.realm,
-            algorithms=tuple(a for a in ALGORITHMS if a in pbx.digest_algorithms.split()),
-        ),
+        digest=digest_server(settings, pbx.realm),
         directory=Directory(),
         records=_unstarted,
         registrar_policy=RegistrarPolicy(
@@ -89,6 +86,14 @@ def source_gate(security: SecuritySettings, also_trusted: tuple[str, ...] = ()) 
 def _unstarted(record: CallRecord, then: Callable[[float], None]) -> None:
     del then
     raise RuntimeError(f"the call control's store is not started (call {record.call_id})")
+
+
+def digest_server(settings: Settings, realm: str) -> DigestServer:
+    """The digest authentication of ``realm`` (the call control's or the edge's), with the
+    node's nonce key and the algorithms of ``pbx.digest_algorithms``."""
+    offered = settings.pbx.digest_algorithms.split()
+    return DigestServer(nonce_key(settings), realm,
+                        algorithms=tuple(a for a in ALGORITHMS if a in offered))  # fmt: skip
 
 
 def nonce_key(settings: Settings) -> bytes:

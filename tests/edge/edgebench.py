@@ -11,7 +11,8 @@ from harness import extension
 
 from voxgate.edge.core import EdgeCore
 from voxgate.edge.notes import DeviceSeen
-from voxgate.edge.registrations import RegistrationRelay, RelayPolicy, Upstream
+from voxgate.edge.registrations import RegistrationRelay
+from voxgate.edge.relaystate import RelayPolicy, Upstream
 from voxgate.edge.users import SipUser, UserDirectory
 from voxgate.pbx.core import PbxCore
 from voxgate.pbx.directory import Directory

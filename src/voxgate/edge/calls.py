@@ -40,7 +40,7 @@ from voxgate.edge.legs import (
 from voxgate.edge.media import (
     sdp_body,
 )
-from voxgate.edge.registrations import DeviceBinding
+from voxgate.edge.relaystate import DeviceBinding
 from voxgate.edge.users import SipUser
 from voxgate.media.control import MediaError
 from voxgate.policy.devices import Admission

@@ -21,13 +21,19 @@ Pure and sans-I/O like the call control: it answers through a :class:`UaPort`.
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Final
 
 from voxgate.edge.notes import DeviceSeen, Refusal, RegistrationNote
+from voxgate.edge.relaystate import (
+    DeviceBinding,
+    Pending,
+    RelayPolicy,
+    RelayStats,
+    UaPort,
+    Upstream,
+)
 from voxgate.edge.users import SipUser, UserDirectory
 from voxgate.policy.devices import Admission, DeviceIdentity, DeviceTable, identify
 from voxgate.sip.actions import TransactionKey
@@ -48,98 +54,6 @@ from voxgate.sip.uri import SipUri
 log = logging.getLogger(__name__)
 
 _INSTANCE: Final = "+sip.instance"
-
-
-class UaPort(Protocol):
-    """What the relay needs from the SIP endpoint."""
-
-    def send_request(self, request: Request, flow: Flow, now: float) -> TransactionKey: ...
-
-    def respond(self, key: TransactionKey, response: Response, now: float) -> None: ...
-
-    def send_stateless(self, message: Request | Response, flow: Flow) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Upstream:
-    """Where the call control is and how the edge reaches it from its LAN side.
-
-    ``flow`` leaves from the edge's LAN listener (its ``local`` is what the call
-    control sees in Via and Contact); ``domain`` is the host part of the
-    extensions' addresses of record at the call control.
-    """
-
-    flow: Flow
-    domain: str
-
-
-@dataclass(frozen=True, slots=True)
-class RelayPolicy:
-    """Expiry bounds toward devices and whether devices must be known (``[edge]``)."""
-
-    min_expires: int = 60
-    #: Longest registration granted to a device on UDP: short, to keep NAT bindings open.
-    udp_max_expires: int = 120
-    #: Longest registration granted on TCP/TLS (the connection carries keep-alives).
-    stream_max_expires: int = 3600
-    default_expires: int = 600
-    require_device: bool = True
-    user_agent_pattern: re.Pattern[str] | None = None
-    server_name: str = "voxgate"
-    #: DMZ mode (EDGE-2): the public, post-NAT address devices reach the edge at, put in
-    #: Via and Contact toward devices instead of the listener's own; 0 keeps the port.
-    public_host: str = ""
-    public_port: int = 0
-    #: DMZ mode: the call control, too, sees the public address (and the LAN port) — it
-    #: reaches the edge through the firewall, as devices do (EDGE-2).
-    public_upstream: bool = False
-
-
-@dataclass(slots=True)
-class DeviceBinding:
-    """A device registered through the edge, and its registration at the call control."""
-
-    token: str
-    user: SipUser
-    #: The device's Contact URI as it sent it, and the flow it registered on.
-    contact: str
-    uri: SipUri
-    flow: Flow
-    mac: str | None
-    instance: str | None
-    expires_at: float
-    upstream_call_id: str
-    upstream_cseq: int
-    user_agent: str | None = None
-    algorithm: str = ""
-    #: The source address last written to the registration log (a move is noted again).
-    noted_source: str = ""
-    #: The upstream REGISTER in flight for this binding, if any.
-    in_flight: _Pending | None = None
-
-
-@dataclass(slots=True)
-class _Pending:
-    """A device REGISTER waiting for the call control's answer."""
-
-    device_key: TransactionKey
-    device_request: Request
-    binding: DeviceBinding
-    expires: int
-    new: bool
-    challenged: bool = False
-    #: Device REGISTERs that arrived while this one was in flight: they get its answer (a UA
-    #: must not send a REGISTER for a binding before the previous one ended, RFC 3261 §10.2).
-    waiters: list[tuple[TransactionKey, Request]] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class RelayStats:
-    """Counters for the dashboard."""
-
-    registered: int = 0
-    refused: dict[str, int] = field(default_factory=dict)
-    upstream_failures: int = 0
 
 
 def _ignore(seen: DeviceSeen) -> None:
@@ -200,7 +114,7 @@ class RegistrationRelay:
         self._by_user: dict[str, set[str]] = {}
         #: Bindings whose first REGISTER is still on its way to the call control.
         self._starting: dict[str, DeviceBinding] = {}
-        self._pending: dict[TransactionKey, _Pending] = {}
+        self._pending: dict[TransactionKey, Pending] = {}
 
     # -- device side ----------------------------------------------------------------------
     def register(self, key: TransactionKey, request: Request, flow: Flow, now: float) -> None:
@@ -323,7 +237,7 @@ class RegistrationRelay:
             self._by_device[device_key] = token
         upstream = self._upstream_register(binding, expires)
         sent = self.ua.send_request(upstream, self.upstream.flow, now)
-        pending = _Pending(key, request, binding, expires, new)
+        pending = Pending(key, request, binding, expires, new)
         self._pending[sent] = pending
         binding.in_flight = pending
         # the flow and contact the device uses now (a new NAT mapping or connection)
@@ -340,7 +254,7 @@ class RegistrationRelay:
         for binding in mine:
             sent = self.ua.send_request(self._upstream_register(binding, 0), self.upstream.flow,
                                         now)  # fmt: skip
-            self._pending[sent] = _Pending(key, request, binding, 0, False)
+            self._pending[sent] = Pending(key, request, binding, 0, False)
             key = _ANSWERED  # only the first relayed answer goes back to the device
         if not mine:
             self.ua.respond(key, self._response(request, 200), now)
@@ -398,7 +312,7 @@ class RegistrationRelay:
         self._to_device(pending, self._response(pending.device_request, 504), now)
         return True
 
-    def _answer_challenge(self, pending: _Pending, response: Response, now: float) -> None:
+    def _answer_challenge(self, pending: Pending, response: Response, now: float) -> None:
         proxy = response.status == 407
         challenge = select_challenge(challenges_from(response, proxy=proxy))
         binding = pending.binding
@@ -415,7 +329,7 @@ class RegistrationRelay:
         pending.challenged = True
         self._pending[sent] = pending
 
-    def _registered(self, pending: _Pending, response: Response, now: float) -> None:
+    def _registered(self, pending: Pending, response: Response, now: float) -> None:
         binding = pending.binding
         granted = _granted(response, binding.token, pending.expires)
         request = pending.device_request
@@ -451,7 +365,7 @@ class RegistrationRelay:
             binding.instance, binding.user_agent, binding.algorithm, outcome, reason,
         ))  # fmt: skip
 
-    def _upstream_failed(self, pending: _Pending, response: Response, now: float) -> None:
+    def _upstream_failed(self, pending: Pending, response: Response, now: float) -> None:
         status = response.status
         request = pending.device_request
         if status in (401, 403, 407):
@@ -472,7 +386,7 @@ class RegistrationRelay:
             self._forget(pending.binding)
         self._to_device(pending, out, now)
 
-    def _to_device(self, pending: _Pending, response: Response, now: float) -> None:
+    def _to_device(self, pending: Pending, response: Response, now: float) -> None:
         binding = pending.binding
         if binding.in_flight is pending:
             binding.in_flight = None
@@ -509,7 +423,7 @@ class RegistrationRelay:
             self._note(binding, "unregistered", "connection closed", now)
             request = self._upstream_register(binding, 0)
             sent = self.ua.send_request(request, self.upstream.flow, now)
-            self._pending[sent] = _Pending(_ANSWERED, request, binding, 0, False)
+            self._pending[sent] = Pending(_ANSWERED, request, binding, 0, False)
             log.info("%s's connection closed: unregistered", binding.user.username,
                      extra={"flow": str(flow)})  # fmt: skip
         return gone

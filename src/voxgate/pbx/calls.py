@@ -37,8 +37,8 @@ from voxgate.pbx.callstate import (
     RecordSink,
     Relay,
     UaPort,
-    call_deadlines,
     ignore_failure,
+    next_deadline,
     verdict,
 )
 from voxgate.pbx.directory import Directory
@@ -332,10 +332,9 @@ class CallControl:
                 due[id(call)] = call
         for call in due.values():
             self._call_timers(call, now)
-            if self.calls.get(call.a_key) is call:
-                deadlines = call_deadlines(call)
-                if deadlines:
-                    self._wake(call, min(deadlines))
+            at = next_deadline(call)
+            if at is not None and self.calls.get(call.a_key) is call:
+                self._wake(call, at)
 
     def _call_timers(self, call: Call, now: float) -> None:
         if call.phase is Phase.RINGING and call.no_answer_at and now >= call.no_answer_at:
@@ -366,10 +365,10 @@ class CallControl:
         ahead).  Amortized O(1) a push: it runs when the entries outnumber the calls 4 to 1."""
         fresh: list[tuple[float, int, Call]] = []
         for call in self.calls.values():
-            deadlines = call_deadlines(call)
-            if deadlines:
+            at = next_deadline(call)
+            if at is not None:
                 self._wakeup_seq += 1
-                fresh.append((min(deadlines), self._wakeup_seq, call))
+                fresh.append((at, self._wakeup_seq, call))
         heapq.heapify(fresh)
         self._wakeups = fresh
 

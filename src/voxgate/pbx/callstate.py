@@ -288,10 +288,12 @@ def verdict(call: Call) -> tuple[Disposition, int, str]:
     return Disposition.FAILED, best.status, best.reason
 
 
-def call_deadlines(call: Call) -> list[float]:
+def next_deadline(call: Call) -> float | None:
+    """When the call next has something to do (a 2xx to resend or give up on, the no-answer
+    timeout, the maximum duration), or ``None``."""
     out = [u.deadline for u in call.unacked]
     if call.phase is Phase.RINGING and call.no_answer_at:
         out.append(call.no_answer_at)
     if call.phase is Phase.CONFIRMED:
         out.append(call.hang_up_at)
-    return out
+    return min(out, default=None)

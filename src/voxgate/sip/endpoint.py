@@ -150,20 +150,21 @@ class Endpoint:
     def respond(self, key: TransactionKey, response: Response, now: float) -> None:
         """Send ``response`` on server transaction ``key``."""
         if response.status >= 200:
-            pending = self._pending.pop(key, None)
-            if pending is not None:
-                request, flow, start = pending
-                self._events.append(RequestAnswered(request, response, flow, now - start))
+            self._answered(key, response, now)
         self._apply(self._transactions.send_response(key, response, now), now)
 
     def respond_and_forget(self, key: TransactionKey, response: Response, now: float) -> None:
         """Send final ``response`` on non-INVITE server transaction ``key`` statelessly: the
         transaction is gone at once (:meth:`TransactionLayer.answer_and_forget`)."""
+        self._answered(key, response, now)
+        self._apply(self._transactions.answer_and_forget(key, response), now)
+
+    def _answered(self, key: TransactionKey, response: Response, now: float) -> None:
+        """The request of ``key`` got its final ``response``: one :class:`RequestAnswered`."""
         pending = self._pending.pop(key, None)
         if pending is not None:
             request, flow, start = pending
             self._events.append(RequestAnswered(request, response, flow, now - start))
-        self._apply(self._transactions.answer_and_forget(key, response), now)
 
     def send_request(self, request: Request, flow: Flow, now: float) -> TransactionKey:
         """Start a client transaction for ``request`` on ``flow``."""
