@@ -7,7 +7,7 @@ import ipaddress
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voxgate.policy.admission import MAX_REPORTED, GatePolicy, SourceGate, Verdict
+from voxgate.policy.admission import MAX_REMEMBERED, MAX_REPORTED, GatePolicy, SourceGate, Verdict
 from voxgate.policy.netblocks import NetblockSet
 from voxgate.policy.throttle import LockoutPolicy, RatePolicy
 
@@ -40,6 +40,29 @@ def test_block_list_drops_and_allow_list_wins_over_it() -> None:
         ("blocked", "192.0.2.1"), ("blocked", "2001:db8::5"), ("blocked", "::ffff:192.0.2.9"),
     ]
     assert "'Bad'" in events[0].detail
+
+
+def test_a_reload_changes_the_verdict_of_sources_already_seen() -> None:
+    g = gate()
+    assert g.check("192.0.2.1", 0.0) is Verdict.ADMITTED
+    assert g.check("198.51.100.1", 0.0) is Verdict.ADMITTED
+    g.set_netlists(allow=blocks("198.51.100.1/32"), block=blocks("192.0.2.0/24"))
+    assert g.check("192.0.2.1", 0.0) is Verdict.BLOCKED
+    assert g.check("198.51.100.1", 0.0) is Verdict.TRUSTED
+    g.set_netlists(allow=NetblockSet(), block=NetblockSet())
+    assert g.check("192.0.2.1", 0.0) is Verdict.ADMITTED
+    assert g.check("198.51.100.1", 0.0) is Verdict.ADMITTED
+
+
+def test_the_remembered_list_verdicts_are_bounded() -> None:
+    g = gate(rate=RatePolicy(rate=1e9, burst=1e9))
+    g.set_netlists(allow=NetblockSet(), block=blocks("10.0.0.0/9"))
+    for i in range(MAX_REMEMBERED + 10):
+        expected = Verdict.BLOCKED if i % 2 else Verdict.ADMITTED
+        address = str(ipaddress.IPv4Address((0x0A000000 if i % 2 else 0x0A800000) + i))
+        assert g.check(address, 0.0) is expected
+    assert len(g._listed) <= MAX_REMEMBERED
+    assert g.check("10.0.0.1", 0.0) is Verdict.BLOCKED  # forgotten, and judged again
 
 
 def test_allowlist_only_drops_everything_else() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -16,11 +17,13 @@ from voxgate.sip.digest import (
     Credentials,
     DigestServer,
     UnsupportedAlgorithmError,
+    _parse_auth_params_strictly,
     answer,
     challenges_from,
     credentials_from,
     digest_uri_matches,
     ha1,
+    parse_auth_params,
     parse_challenge,
     parse_credentials,
     response_value,
@@ -483,6 +486,39 @@ def test_structured_auth_params_parse_or_raise_parse_error(params: list[tuple[st
             parse("Digest " + body)
         except ParseError:
             pass
+
+
+def _both_readings(value: str) -> tuple[object, object]:
+    """What the one-regex reading and the strict step-by-step reading make of ``value``."""
+    def outcome(parse: Callable[[], dict[str, str]]) -> object:
+        try:
+            return parse()
+        except ParseError as err:
+            return ("error", err.detail)
+    start = len("Digest ")
+    return (outcome(lambda: parse_auth_params(value, "Authorization")),
+            outcome(lambda: _parse_auth_params_strictly(value, start, "Authorization")))  # fmt: skip
+
+
+@given(st.lists(_auth_param, max_size=12),
+       st.sampled_from([", ", ",", " ,", "\t,  ", ", ,", " "]), st.sampled_from(["", ",", ", "]))
+@settings(max_examples=600)
+def test_the_fast_reading_of_auth_params_is_the_strict_one(
+    params: list[tuple[str, str, str, bool]], comma: str, tail: str
+) -> None:
+    body = comma.join(f'{n}{eq}"{v}"' if quoted else f"{n}{eq}{v}" for n, eq, v, quoted in params)
+    fast, strict = _both_readings("Digest " + body + tail)
+    assert fast == strict
+
+
+@pytest.mark.parametrize("value", [
+    'Digest username="a\\"b", realm="r"', 'Digest realm="r", realm="s"', 'Digest realm="r",',
+    'Digest realm="r", ', 'Digest realm="unterminated', "Digest realm=r nonce=n",
+    'Digest  realm = "r" ,nonce="n"', 'Digest realm="", nonce=n',
+])  # fmt: skip
+def test_the_fast_reading_of_auth_params_on_edge_cases(value: str) -> None:
+    fast, strict = _both_readings(value)
+    assert fast == strict
 
 
 @given(st.text(max_size=200))

@@ -93,6 +93,7 @@ def test_udp_round_trip_keepalive_and_oversize(run: Runner) -> None:
             client.setblocking(False)
             target = ("127.0.0.1", h.port(Transport.UDP))
             client.sendto(b"\r\n\r\n", target)  # keep-alive: ignored
+            client.sendto(b"\n", target)  # a bare LF too
             client.sendto(b"x" * 1001, target)  # over the limit: dropped
             client.sendto(MSG, target)
             await h.wait_for(1)
@@ -107,7 +108,8 @@ def test_udp_round_trip_keepalive_and_oversize(run: Runner) -> None:
             assert await asyncio.wait_for(loop.sock_recv(client, 100), 2) == b"again"
         assert len(h.received) == 1
         stats = h.manager.stats
-        assert (stats["datagrams_in"], stats["dropped"], stats["datagrams_out"]) == (3, 1, 2)
+        assert (stats["datagrams_in"], stats["dropped"], stats["datagrams_out"]) == (4, 1, 2)
+        assert stats["keepalives"] == 2
         await h.manager.close()
 
     run(body)

@@ -109,6 +109,8 @@ class UaPort(Protocol):
 class Phase(Enum):
     """Where a call is."""
 
+    __hash__ = object.__hash__  # members are singletons; Enum's hashes the name in Python
+
     RINGING = auto()
     ANSWERED = auto()  # 200 sent to the caller, waiting for its ACK
     CONFIRMED = auto()

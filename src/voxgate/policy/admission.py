@@ -30,6 +30,9 @@ from voxgate.policy.throttle import FailureTracker, LockoutPolicy, RateLimiter, 
 MAX_REPORTED = 10_000
 #: Security events held until the node takes them (the oldest are dropped beyond this).
 MAX_PENDING = 10_000
+#: Sources whose list verdicts (trusted, allowed, blocked) are remembered between reloads;
+#: beyond this the memory is emptied and refilled, so a flood of sources costs no memory.
+MAX_REMEMBERED = 65_536
 
 
 class Verdict(enum.Enum):
@@ -79,6 +82,9 @@ class SourceGate:
         self._trusted = trusted or NetblockSet()
         self._allow = NetblockSet()
         self._block = NetblockSet()
+        #: source -> (trusted or allowed, the block list's tag): the netblock lookups of the
+        #: listed sources, valid until the lists change (every datagram asks).
+        self._listed: dict[str, tuple[bool, str | None]] = {}
         self._reported: OrderedDict[tuple[str, Verdict], float] = OrderedDict()
         self._events: deque[SecurityEvent] = deque(maxlen=MAX_PENDING)
         #: Drops per verdict, and ``events_lost`` when the pending queue overflowed.
@@ -88,6 +94,7 @@ class SourceGate:
         """Swap in new allow and block lists (a reload)."""
         self._allow = allow
         self._block = block
+        self._listed = {}
 
     @property
     def netlist_sizes(self) -> tuple[int, int]:
@@ -100,11 +107,10 @@ class SourceGate:
         An unparsable source (which the kernel never gives) is treated as blocked.
         """
         try:
-            trusted = self._trusted.match(source) or self._allow.match(source)
-            blocked = None if trusted else self._block.match(source)
+            trusted, blocked = self._lists(source)
         except ValueError:
             return self._dropped(source, Verdict.BLOCKED, "not an IP address", now)
-        if trusted is not None:
+        if trusted:
             return Verdict.TRUSTED
         if self.policy.allowlist_only:
             return self._dropped(source, Verdict.NOT_ALLOWED, "not in the allow list", now)
@@ -129,7 +135,7 @@ class SourceGate:
         Trusted sources are never locked out (the failure still shows in the call
         control's own records)."""
         try:
-            if self._trusted.match(source) or self._allow.match(source):
+            if self._lists(source)[0]:
                 return
         except ValueError:
             return
@@ -139,6 +145,19 @@ class SourceGate:
                     f"{lockout.window:g} s: locked out for {lockout.lockout:g} s")  # fmt: skip
             self._event(SecurityEvent(now, "lockout", source, f"{text}; last: {detail}"
                                       if detail else text))  # fmt: skip
+
+    def _lists(self, source: str) -> tuple[bool, str | None]:
+        """Whether ``source`` is trusted or allowed, and else its block list tag; raises
+        ``ValueError`` for a source that is not an IP literal."""
+        listed = self._listed.get(source)
+        if listed is None:
+            trusted = (self._trusted.match(source) is not None
+                       or self._allow.match(source) is not None)  # fmt: skip
+            listed = (trusted, None if trusted else self._block.match(source))
+            if len(self._listed) >= MAX_REMEMBERED:
+                self._listed.clear()
+            self._listed[source] = listed
+        return listed
 
     def restore_lockout(self, source: str, until: float) -> None:
         """Lock ``source`` out until ``until`` (gate clock) without a new event: a lockout

@@ -20,6 +20,8 @@ from voxgate.sip.uri import SipUri, Uri
 class DialogState(Enum):
     """RFC 3261 §12: early, confirmed, terminated."""
 
+    __hash__ = object.__hash__  # members are singletons; Enum's hashes the name in Python
+
     EARLY = auto()
     CONFIRMED = auto()
     TERMINATED = auto()
@@ -27,6 +29,8 @@ class DialogState(Enum):
 
 class DialogEvent(Enum):
     """What moves a dialog."""
+
+    __hash__ = object.__hash__  # members are singletons; Enum's hashes the name in Python
 
     PROVISIONAL = auto()  # another 1xx with the same tag
     SUCCESS = auto()  # a 2xx

@@ -263,12 +263,17 @@ class Message:
     @property
     def call_id(self) -> str:
         """The Call-ID, checked against the ``word ["@" word]`` grammar."""
-        value = self.headers.get("call-id")
-        if value is None:
-            raise ParseError("Missing Call-ID header")
-        if CALL_ID_RE.fullmatch(value) is None:
-            raise ParseError("Bad Call-ID header", detail=f"{value[:40]!r}")
-        return value
+        cached = self.headers.cached("call-id")
+        if cached is None:
+            value = self.headers.get("call-id")
+            if value is None:
+                raise ParseError("Missing Call-ID header")
+            if CALL_ID_RE.fullmatch(value) is None:
+                raise ParseError("Bad Call-ID header", detail=f"{value[:40]!r}")
+            self.headers.remember("call-id", value)
+            cached = value
+        assert isinstance(cached, str)
+        return cached
 
     @property
     def cseq(self) -> CSeq:

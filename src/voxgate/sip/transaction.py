@@ -41,6 +41,8 @@ from voxgate.sip.timers import TimerConfig
 class Kind(Enum):
     """Which of the four machines."""
 
+    __hash__ = object.__hash__  # members are singletons; Enum's hashes the name in Python
+
     INVITE_CLIENT = auto()
     NON_INVITE_CLIENT = auto()
     INVITE_SERVER = auto()
@@ -55,6 +57,8 @@ class Kind(Enum):
 class State(Enum):
     """Transaction states (RFC 3261 §17, RFC 6026 §7)."""
 
+    __hash__ = object.__hash__  # members are singletons; Enum's hashes the name in Python
+
     CALLING = auto()
     TRYING = auto()
     PROCEEDING = auto()
@@ -66,6 +70,8 @@ class State(Enum):
 
 class Input(Enum):
     """What can happen to a transaction."""
+
+    __hash__ = object.__hash__  # members are singletons; Enum's hashes the name in Python
 
     REQUEST = auto()  # the request again (a retransmission), from the network
     ACK = auto()  # an ACK matching an INVITE server transaction

@@ -12,6 +12,9 @@ from voxgate.sip.flow import Address, Flow, Transport
 
 log = logging.getLogger(__name__)
 
+#: The bytes of a CRLF keep-alive.
+_CRLF = (13, 10)
+
 #: ``on_message(data, flow)``: a datagram or framed stream message arrived on ``flow``.
 OnMessage = Callable[[bytes, Flow], None]
 
@@ -48,7 +51,7 @@ class UdpListener(asyncio.DatagramProtocol):
         if len(data) > self._max_size:
             self._stats["dropped"] += 1
             return
-        if not data.strip(b"\r\n"):
+        if not data or (data[0] in _CRLF and not data.strip(b"\r\n")):  # no copy of a message
             self._stats["keepalives"] += 1
             return  # a CRLF keep-alive (RFC 5626 §3.5.1 / common NAT practice)
         flow = Flow(Transport.UDP, self.local, (host, int(addr[1])))
