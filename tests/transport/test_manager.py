@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import struct
 import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,7 +17,13 @@ from cryptography.x509.oid import NameOID
 
 from voxgate.sip.flow import Flow, Transport
 from voxgate.sip.parser import Limits
-from voxgate.transport.manager import ListenerSpec, TransportManager, set_dscp
+from voxgate.transport.manager import (
+    UDP_RECEIVE_BUFFER,
+    UDP_SEND_BUFFER,
+    ListenerSpec,
+    TransportManager,
+    set_dscp,
+)
 from voxgate.transport.tlsctx import (
     ReloadableContext,
     build_client_context,
@@ -83,6 +90,73 @@ def peer_cn(writer: asyncio.StreamWriter) -> str:
 
 
 # -- UDP ---------------------------------------------------------------------------------
+def test_udp_listeners_get_bounded_socket_buffers(run: Runner) -> None:
+    """Large enough for bursts, small enough that a saturated node does not queue more work
+    than SIP's 500 ms retransmission timer (the kernel reports twice what was asked)."""
+    rmem_max = int(Path("/proc/sys/net/core/rmem_max").read_text())
+    wmem_max = int(Path("/proc/sys/net/core/wmem_max").read_text())
+
+    async def body() -> None:
+        h = Harness()
+        await h.manager.start([ListenerSpec(Transport.UDP, "127.0.0.1", 0)])
+        [listener] = h.manager._udp
+        assert listener.transport is not None
+        sock = listener.transport.get_extra_info("socket")
+        receive = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        send = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+        assert receive == 2 * min(UDP_RECEIVE_BUFFER, rmem_max)
+        assert send == 2 * min(UDP_SEND_BUFFER, wmem_max)
+        await h.manager.close()
+
+    run(body)
+
+
+def _register(n: int, *, credentials: bool) -> bytes:
+    auth = b'Authorization: Digest username="201", realm="r", nonce="n", uri="sip:h", ' \
+        b'response="0"\r\n' if credentials else b""
+    return (b"REGISTER sip:h SIP/2.0\r\nVia: SIP/2.0/UDP c;branch=z9hG4bK%d\r\n"
+            b"To: <sip:201@h>\r\nFrom: <sip:201@h>;tag=%d\r\nCall-ID: %d\r\n"
+            b"CSeq: 1 REGISTER\r\n%sContent-Length: 0\r\n\r\n") % (n, n, n, auth)
+
+
+def test_a_filling_udp_queue_defers_new_requests_without_credentials(run: Runner) -> None:
+    """While the receive queue is more than half full, REGISTERs without credentials are
+    skipped unread; those with credentials (the second half of a registration) are all read;
+    once the queue has drained, every request is read again."""
+    async def body() -> None:
+        h = Harness()
+        await h.manager.start([ListenerSpec(Transport.UDP, "127.0.0.1", 0)])
+        [listener] = h.manager._udp
+        assert listener.transport is not None
+        server = listener.transport.get_extra_info("socket")
+        target = ("127.0.0.1", h.port(Transport.UDP))
+
+        def share() -> float:
+            queued, size = struct.unpack_from("=2I", server.getsockopt(socket.SOL_SOCKET, 55, 36))
+            return queued / size
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            sent = {True: 0, False: 0}
+            while share() < 0.7:  # the loop cannot read while this runs: the queue fills
+                n = sent[True] + sent[False]
+                credentials = n % 2 == 1
+                client.sendto(_register(n, credentials=credentials), target)
+                sent[credentials] += 1
+            total = sum(sent.values())
+            await until(lambda: len(h.received) + h.manager.stats["deferred"] >= total)
+            with_credentials = sum(b"Authorization:" in data for data, _ in h.received)
+            assert with_credentials == sent[True]
+            assert 0 < h.manager.stats["deferred"] < sent[False]
+            assert len(h.received) + h.manager.stats["deferred"] == total
+            assert h.manager.stats["overloads"] == 1 and not listener.deferring
+            before = len(h.received)
+            client.sendto(_register(total, credentials=False), target)
+            await h.wait_for(before + 1)
+        await h.manager.close()
+
+    run(body)
+
+
 def test_udp_round_trip_keepalive_and_oversize(run: Runner) -> None:
     async def body() -> None:
         h = Harness(limits=Limits(max_message_size=1000))

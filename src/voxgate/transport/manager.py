@@ -28,6 +28,7 @@ from typing import Protocol
 
 from voxgate.policy.admission import Verdict
 from voxgate.sip.flow import Address, Flow, Transport
+from voxgate.sip.overload import deferrable
 from voxgate.sip.parser import DEFAULT_LIMITS, Limits
 from voxgate.transport.flows import FlowTable
 from voxgate.transport.stream import StreamConnection
@@ -41,10 +42,16 @@ HANDSHAKE_TIMEOUT = 10.0
 WRITE_STALL_TIMEOUT = 30.0
 #: Seconds :meth:`TransportManager.close` waits for connections to flush and close.
 CLOSE_GRACE = 2.0
-#: Socket buffers asked for on UDP listeners: bursts (a phone fleet re-registering after an
-#: outage) overflow the kernel default (~200 KiB) long before the CPU runs out.  The kernel
-#: caps the request at net.core.rmem_max / wmem_max (docs/admin-guide.md).
-UDP_BUFFER = 4 * 1024 * 1024
+#: Receive buffer asked for on UDP listeners.  Bursts (a phone fleet re-registering after an
+#: outage) overflow the kernel default (~200 KiB) long before the CPU runs out; a much larger
+#: queue turns overload into delay instead: at 4 MiB a saturated node held ~1.5 s of work, so
+#: every request waited past SIP's 500 ms retransmission timer, the phones sent it again, and
+#: the retransmissions made the overload worse (docs/benchmarks.md, "Overload").  1 MiB (the
+#: kernel accounts twice that) holds a few hundred milliseconds of work.  The kernel caps the
+#: request at net.core.rmem_max (docs/admin-guide.md).
+UDP_RECEIVE_BUFFER = 1024 * 1024
+#: Send buffer asked for on UDP listeners (capped at net.core.wmem_max).
+UDP_SEND_BUFFER = 4 * 1024 * 1024
 #: Listen backlog of stream listeners.
 BACKLOG = 1024
 _STREAMS = (Transport.TCP, Transport.TLS)
@@ -157,7 +164,7 @@ class TransportManager:
 
     def _udp_factory(self) -> UdpListener:
         return UdpListener(self._on_message, self.limits.max_message_size, self.stats,
-                           self._admits)  # fmt: skip
+                           self._admits, deferrable)  # fmt: skip
 
     def _admits(self, source: str) -> bool:
         """Whether the source policy lets a datagram from ``source`` in."""
@@ -446,9 +453,11 @@ def set_dscp(sock: socket.socket, dscp: int) -> None:
 
 
 def _grow_buffers(sock: socket.socket) -> None:
-    """Ask for :data:`UDP_BUFFER`-sized receive and send buffers; keep what the kernel gives."""
-    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+    """Ask for :data:`UDP_RECEIVE_BUFFER` and :data:`UDP_SEND_BUFFER`; keep what the kernel
+    gives."""
+    for option, size in ((socket.SO_RCVBUF, UDP_RECEIVE_BUFFER),
+                         (socket.SO_SNDBUF, UDP_SEND_BUFFER)):  # fmt: skip
         try:
-            sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, option, size)
         except OSError as err:  # not fatal: the default buffers still work
             log.debug("cannot size a UDP socket buffer: %s", err)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import socket
+import struct
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 from voxgate.sip.flow import Address, Flow, Transport
 
@@ -14,6 +16,16 @@ log = logging.getLogger(__name__)
 
 #: The bytes of a CRLF keep-alive.
 _CRLF = (13, 10)
+#: Datagrams read between two looks at the receive queue.
+QUEUE_SAMPLE = 32
+#: Share of the receive buffer in use above which new work is deferred, and below which
+#: everything is read again (voxgate.sip.overload).
+DEFER_ABOVE = 0.5
+RESUME_BELOW = 0.25
+#: Linux ``SO_MEMINFO``: ``u32`` counters, the first the bytes queued for reading and the
+#: second the receive buffer (both as the kernel accounts them).
+_SO_MEMINFO = 55
+_MEMINFO = struct.Struct("=2I")
 
 #: ``on_message(data, flow)``: a datagram or framed stream message arrived on ``flow``.
 OnMessage = Callable[[bytes, Flow], None]
@@ -21,7 +33,13 @@ OnMessage = Callable[[bytes, Flow], None]
 
 class UdpListener(asyncio.DatagramProtocol):
     """Hands every datagram to ``on_message``; drops keep-alives, oversize datagrams and those
-    from sources ``admits`` refuses (counted by the caller)."""
+    from sources ``admits`` refuses (counted by the caller).
+
+    With ``defer``, it looks at its receive queue every :data:`QUEUE_SAMPLE` datagrams; while
+    the queue holds more than :data:`DEFER_ABOVE` of the buffer (until it falls below
+    :data:`RESUME_BELOW`), the datagrams ``defer`` picks are skipped unread: new work that
+    the sender retransmits (:mod:`voxgate.sip.overload`), counted as ``deferred``.
+    """
 
     def __init__(
         self,
@@ -29,11 +47,17 @@ class UdpListener(asyncio.DatagramProtocol):
         max_size: int,
         stats: collections.Counter[str],
         admits: Callable[[str], bool] | None = None,
+        defer: Callable[[bytes], bool] | None = None,
     ) -> None:
         self._on_message = on_message
         self._admits = admits
         self._max_size = max_size
         self._stats = stats
+        self._defer = defer
+        self._socket: Any = None  # what the queue is read from; None: not known here
+        self._since_look = 0
+        #: Whether new work is being deferred now.
+        self.deferring = False
         self.transport: asyncio.DatagramTransport | None = None
         self.local: Address = ("", 0)
 
@@ -42,6 +66,38 @@ class UdpListener(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
         sockname = transport.get_extra_info("sockname")
         self.local = (str(sockname[0]), int(sockname[1]))
+        if self._defer is not None:
+            self._socket = transport.get_extra_info("socket")
+            if self._queue() is None:
+                log.info("UDP %s: the receive queue cannot be read here; no deferring of new "
+                         "work under load", self.local)  # fmt: skip
+                self._defer = None
+
+    def _queue(self) -> tuple[int, int] | None:
+        """Bytes queued for reading and the receive buffer, or ``None`` if unknown."""
+        if self._socket is None:
+            return None
+        try:
+            raw = self._socket.getsockopt(socket.SOL_SOCKET, _SO_MEMINFO, 36)
+        except (OSError, AttributeError, TypeError):
+            return None
+        queued, size = _MEMINFO.unpack_from(raw)
+        return (queued, size) if size > 0 else None
+
+    def _look_at_queue(self) -> None:
+        queue = self._queue()
+        if queue is None:
+            return
+        share = queue[0] / queue[1]
+        if not self.deferring and share > DEFER_ABOVE:
+            self.deferring = True
+            self._stats["overloads"] += 1
+            log.warning("UDP %s: receive queue %.0f %% full: deferring new requests without "
+                        "credentials until it drains", self.local, share * 100)  # fmt: skip
+        elif self.deferring and share < RESUME_BELOW:
+            self.deferring = False
+            log.warning("UDP %s: receive queue drained; reading every request again (%d "
+                        "deferred so far)", self.local, self._stats["deferred"])  # fmt: skip
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         self._stats["datagrams_in"] += 1
@@ -54,6 +110,14 @@ class UdpListener(asyncio.DatagramProtocol):
         if not data or (data[0] in _CRLF and not data.strip(b"\r\n")):  # no copy of a message
             self._stats["keepalives"] += 1
             return  # a CRLF keep-alive (RFC 5626 §3.5.1 / common NAT practice)
+        if self._defer is not None:
+            self._since_look += 1
+            if self._since_look >= QUEUE_SAMPLE:
+                self._since_look = 0
+                self._look_at_queue()
+            if self.deferring and self._defer(data):
+                self._stats["deferred"] += 1
+                return
         flow = Flow(Transport.UDP, self.local, (host, int(addr[1])))
         try:
             self._on_message(data, flow)
