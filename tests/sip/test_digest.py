@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hmac
+import struct
 from collections.abc import Callable
 
 import pytest
@@ -193,6 +196,25 @@ def test_stale_needs_a_good_password() -> None:
     server = DigestServer(KEY, REALM, nonce_lifetime=300)
     wrong = register(server.challenge(0.0)[0], password="nope")
     assert server.verify("REGISTER", URI, wrong, lookup, 400.0) is AuthResult.FAILED
+
+
+def test_nonces_signed_before_blake2b_stay_good_until_they_expire() -> None:
+    """Nonces were HMAC-SHA256 signed before 2026-12: a phone holding one when the node is
+    upgraded is still let in (and the nonce still expires and counts as any other)."""
+    server = DigestServer(KEY, REALM, nonce_lifetime=300.0)
+    head = struct.pack(">d16s", 10.0, b"r" * 16)
+    tag = hmac.digest(KEY, head + REALM.encode(), "sha256")
+    legacy = base64.urlsafe_b64encode(head + tag).decode().rstrip("=")
+    assert legacy != server.make_nonce(10.0, b"r" * 16)
+    creds = register(Challenge(REALM, legacy, "SHA-256"))
+    assert server.verify("REGISTER", URI, creds, lookup, 20.0) is AuthResult.OK
+    assert server.verify("REGISTER", URI, creds, lookup, 21.0) is AuthResult.FAILED  # replay
+    assert server.verify("REGISTER", URI, register(Challenge(REALM, legacy, "SHA-256"), nc=2),
+                         lookup, 400.0) is AuthResult.STALE  # fmt: skip
+    other = hmac.digest(b"o" * 32, head + REALM.encode(), "sha256")
+    forged = base64.urlsafe_b64encode(head + other).decode().rstrip("=")
+    assert server.verify("REGISTER", URI, register(Challenge(REALM, forged, "SHA-256")),
+                         lookup, 20.0) is AuthResult.FAILED  # fmt: skip
 
 
 def test_forged_and_foreign_nonces() -> None:

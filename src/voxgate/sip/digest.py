@@ -425,7 +425,12 @@ class DigestServer:
         except binascii.Error:
             return None
         head, tag = raw[: _NONCE_HEAD.size], raw[_NONCE_HEAD.size :]
-        if len(tag) != _NONCE_TAG_SIZE or not hmac.compare_digest(tag, self._sign(head)):
+        if len(tag) != _NONCE_TAG_SIZE:
+            return None
+        if not hmac.compare_digest(tag, self._sign(head)) and not hmac.compare_digest(
+            tag, hmac.digest(self._key, head + self._realm_bytes, "sha256")
+        ):  # nor signed as before 2026-12 (HMAC-SHA256), so that after an upgrade the
+            # nonces phones hold stay good until they expire instead of earning them a 403
             return None
         issued: float = _NONCE_HEAD.unpack(head)[0]
         return issued

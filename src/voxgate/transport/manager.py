@@ -46,7 +46,7 @@ CLOSE_GRACE = 2.0
 #: outage) overflow the kernel default (~200 KiB) long before the CPU runs out; a much larger
 #: queue turns overload into delay instead: at 4 MiB a saturated node held ~1.5 s of work, so
 #: every request waited past SIP's 500 ms retransmission timer, the phones sent it again, and
-#: the retransmissions made the overload worse (docs/benchmarks.md, "Overload").  1 MiB (the
+#: the retransmissions made the overload worse (docs/benchmarks.md, issue 3, item 11).  1 MiB (the
 #: kernel accounts twice that) holds a few hundred milliseconds of work.  The kernel caps the
 #: request at net.core.rmem_max (docs/admin-guide.md).
 UDP_RECEIVE_BUFFER = 1024 * 1024

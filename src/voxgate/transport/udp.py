@@ -7,6 +7,7 @@ import collections
 import logging
 import socket
 import struct
+import time
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -22,6 +23,8 @@ QUEUE_SAMPLE = 32
 #: everything is read again (voxgate.sip.overload).
 DEFER_ABOVE = 0.5
 RESUME_BELOW = 0.25
+#: Seconds between two log lines about deferring (a flood can switch it on and off often).
+REPORT_INTERVAL = 60.0
 #: Linux ``SO_MEMINFO``: ``u32`` counters, the first the bytes queued for reading and the
 #: second the receive buffer (both as the kernel accounts them).
 _SO_MEMINFO = 55
@@ -58,6 +61,7 @@ class UdpListener(asyncio.DatagramProtocol):
         self._since_look = 0
         #: Whether new work is being deferred now.
         self.deferring = False
+        self._reported_at = float("-inf")
         self.transport: asyncio.DatagramTransport | None = None
         self.local: Address = ("", 0)
 
@@ -92,12 +96,17 @@ class UdpListener(asyncio.DatagramProtocol):
         if not self.deferring and share > DEFER_ABOVE:
             self.deferring = True
             self._stats["overloads"] += 1
-            log.warning("UDP %s: receive queue %.0f %% full: deferring new requests without "
-                        "credentials until it drains", self.local, share * 100)  # fmt: skip
+            now = time.monotonic()
+            if now - self._reported_at >= REPORT_INTERVAL:  # at most one line a minute
+                self._reported_at = now
+                log.warning("UDP %s: receive queue %.0f %% full: deferring new requests "
+                            "without credentials until it drains (overloads so far: %d, "
+                            "requests deferred: %d)", self.local, share * 100,
+                            self._stats["overloads"], self._stats["deferred"])  # fmt: skip
         elif self.deferring and share < RESUME_BELOW:
             self.deferring = False
-            log.warning("UDP %s: receive queue drained; reading every request again (%d "
-                        "deferred so far)", self.local, self._stats["deferred"])  # fmt: skip
+            log.debug("UDP %s: receive queue drained; reading every request again",
+                      self.local)  # fmt: skip
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         self._stats["datagrams_in"] += 1
