@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import struct
 import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -29,6 +28,7 @@ from voxgate.transport.tlsctx import (
     build_client_context,
     build_server_context,
 )
+from voxgate.transport.udp import UdpListener
 
 Runner = Callable[[Callable[[], Awaitable[None]]], None]
 
@@ -90,6 +90,15 @@ def peer_cn(writer: asyncio.StreamWriter) -> str:
 
 
 # -- UDP ---------------------------------------------------------------------------------
+async def _one_udp_listener() -> tuple[Harness, UdpListener, Any]:
+    """A started manager with one UDP listener on 127.0.0.1, the listener and its socket."""
+    h = Harness()
+    await h.manager.start([ListenerSpec(Transport.UDP, "127.0.0.1", 0)])
+    [listener] = h.manager._udp
+    assert listener.transport is not None
+    return h, listener, listener.transport.get_extra_info("socket")
+
+
 def test_udp_listeners_get_bounded_socket_buffers(run: Runner) -> None:
     """Large enough for bursts, small enough that a saturated node does not queue more work
     than SIP's 500 ms retransmission timer (the kernel reports twice what was asked)."""
@@ -97,11 +106,7 @@ def test_udp_listeners_get_bounded_socket_buffers(run: Runner) -> None:
     wmem_max = int(Path("/proc/sys/net/core/wmem_max").read_text())
 
     async def body() -> None:
-        h = Harness()
-        await h.manager.start([ListenerSpec(Transport.UDP, "127.0.0.1", 0)])
-        [listener] = h.manager._udp
-        assert listener.transport is not None
-        sock = listener.transport.get_extra_info("socket")
+        h, _, sock = await _one_udp_listener()
         receive = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         send = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
         assert receive == 2 * min(UDP_RECEIVE_BUFFER, rmem_max)
@@ -124,16 +129,13 @@ def test_a_filling_udp_queue_defers_new_requests_without_credentials(run: Runner
     skipped unread; those with credentials (the second half of a registration) are all read;
     once the queue has drained, every request is read again."""
     async def body() -> None:
-        h = Harness()
-        await h.manager.start([ListenerSpec(Transport.UDP, "127.0.0.1", 0)])
-        [listener] = h.manager._udp
-        assert listener.transport is not None
-        server = listener.transport.get_extra_info("socket")
+        h, listener, _ = await _one_udp_listener()
         target = ("127.0.0.1", h.port(Transport.UDP))
 
         def share() -> float:
-            queued, size = struct.unpack_from("=2I", server.getsockopt(socket.SOL_SOCKET, 55, 36))
-            return queued / size
+            queue = listener._queue()  # what the listener itself reads (SO_MEMINFO)
+            assert queue is not None
+            return queue[0] / queue[1]
 
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
             sent = {True: 0, False: 0}
