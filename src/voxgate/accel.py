@@ -32,7 +32,8 @@ from typing import Final
 #: monkeypatching, asyncio or a database belong here.
 MODULES: Final = (
     "sip/errors.py", "sip/grammar.py", "sip/uri.py", "sip/headers.py", "sip/message.py",
-    "sip/parser.py", "sip/flow.py", "sip/timers.py", "sip/transaction.py", "sip/digest.py",
+    "sip/parser.py", "sip/flow.py", "sip/timers.py", "sip/transaction.py", "sip/authparams.py",
+    "sip/digest.py",
     "sip/actions.py", "sip/dialog.py", "sip/uas.py", "sip/endpoint.py", "sip/b2bua.py",
     "pbx/directory.py", "pbx/location.py", "pbx/registrar.py", "pbx/callstate.py",
     "pbx/calls.py", "pbx/core.py",

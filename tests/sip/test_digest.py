@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from voxgate.sip.authparams import _parse_auth_params_strictly, parse_auth_params
 from voxgate.sip.digest import (
     ALGORITHMS,
     Algorithm,
@@ -20,13 +21,11 @@ from voxgate.sip.digest import (
     Credentials,
     DigestServer,
     UnsupportedAlgorithmError,
-    _parse_auth_params_strictly,
     answer,
     challenges_from,
     credentials_from,
     digest_uri_matches,
     ha1,
-    parse_auth_params,
     parse_challenge,
     parse_credentials,
     response_value,
