@@ -98,10 +98,16 @@ class Step:
         return self.failed == 0 and self.ok > 0 and self.rate >= CLEAN_SHARE * self.offered
 
 
+#: SIPp's UDP mode for the REGISTER and caller processes (--sipp-transport).
+SIPP_TRANSPORT = ["u1"]
+
+
 def sipp_args(scenario: str, port: int, stats: Path, *extra: str) -> list[str]:
+    # un: a socket (a source port) per call, as many phones; u1: one socket for all
+    local = ["-p", str(free_port())] if SIPP_TRANSPORT[0] == "u1" else ["-max_socket", "15000"]
     return [
-        "sipp", f"{HOST}:{port}", "-sf", str(SCENARIOS / scenario), "-t", "u1", "-i", HOST,
-        "-p", str(free_port()), "-nostdin", "-trace_stat", "-stf", str(stats), "-fd", "1",
+        "sipp", f"{HOST}:{port}", "-sf", str(SCENARIOS / scenario), "-t", SIPP_TRANSPORT[0],
+        "-i", HOST, *local, "-nostdin", "-trace_stat", "-stf", str(stats), "-fd", "1",
         "-trace_err", "-error_file", str(stats.with_suffix(".errors")), *SIPP_BUFFERS, *extra,
     ]  # fmt: skip
 
@@ -263,7 +269,8 @@ def wait_udp(port: int, process: subprocess.Popen[bytes], timeout: float = 20) -
     raise TimeoutError(f"nothing answers SIP on udp {HOST}:{port}")
 
 
-def voxgate_config(init_text: str, port: int, log_level: str, realm: str) -> str:
+def voxgate_config(init_text: str, port: int, log_level: str, realm: str, workers: int = 1
+                   ) -> str:  # fmt: skip
     """The init'ed config with one UDP listener, quiet logging and MD5 digest (SIPp 3.6), the
     edge off: SIPp talks to the call control directly."""
     kept: list[str] = []
@@ -277,7 +284,7 @@ def voxgate_config(init_text: str, port: int, log_level: str, realm: str) -> str
     return "\n".join(kept) + (
         f'\n\n[[sip.listeners]]\ntransport = "udp"\naddress = "{HOST}"\nport = {port}\n'
         f'\n[log]\nlevel = "{log_level}"\n'
-        f'\n[pbx]\nrealm = "{realm}"\ndigest_algorithms = "MD5"\n'
+        f'\n[pbx]\nrealm = "{realm}"\ndigest_algorithms = "MD5"\nworkers = {workers}\n'
         '\n[edge]\nenabled = false\n'
     )
 
@@ -297,7 +304,8 @@ def start_voxgate(work: Path, extensions: list[str], args: argparse.Namespace) -
         raise SystemExit(f"voxgate init failed:\n{done.stdout}{done.stderr}")
     port = free_port()
     config = data / "voxgate.toml"
-    config.write_text(voxgate_config(config.read_text(), port, args.log_level, args.realm))
+    config.write_text(voxgate_config(config.read_text(), port, args.log_level, args.realm,
+                                     args.workers))  # fmt: skip
     csv = bench_users.write_extensions_csv(work / "extensions.csv", extensions, args.seed)
     done = subprocess.run([*vg, "ext", "import", str(csv), "--config", str(config)],
                           capture_output=True, text=True, check=False)  # fmt: skip
@@ -310,10 +318,27 @@ def start_voxgate(work: Path, extensions: list[str], args: argparse.Namespace) -
     server = Server("voxgate", process, port, log)
     try:
         wait_udp(port, process)
+        wait_udp_sockets(port, args.workers, process)
         server.check()
         yield server
     finally:
         stop(process)
+
+
+def wait_udp_sockets(port: int, count: int, process: subprocess.Popen[bytes],
+                     timeout: float = 60) -> None:  # fmt: skip
+    """Until ``count`` UDP sockets are bound to ``port`` (pbx.workers: every worker serving)."""
+    deadline = time.monotonic() + timeout
+    hexport = f":{port:04X}"
+    while time.monotonic() < deadline:
+        rows = Path("/proc/net/udp").read_text().splitlines()[1:]
+        if sum(1 for row in rows if row.split()[1].endswith(hexport)) >= count:
+            time.sleep(1.0)  # the rest of the start (web listeners) settles
+            return
+        if process.poll() is not None:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"fewer than {count} sockets on udp port {port} after {timeout} s")
 
 
 @contextlib.contextmanager
@@ -468,10 +493,17 @@ def main() -> None:
     parser.add_argument("--realm", default=bench_users.DEFAULT_REALM)
     parser.add_argument("--seed", default=bench_users.DEFAULT_SEED, help="secret derivation seed")
     parser.add_argument("--log-level", default="warning", help="voxgate log level")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="voxgate pbx.workers (processes answering REGISTER)")  # fmt: skip
+    parser.add_argument("--sipp-transport", choices=("u1", "un"), default="u1",
+                        help="SIPp UDP mode of the REGISTER and caller processes: u1 one "
+                        "socket for all, un one socket (source port) per call as many "
+                        "phones have; SO_REUSEPORT spreads only distinct sources")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = parser.parse_args()
     args.rates = [int(r) for r in args.rates.split(",")]
     args.call_rates = [int(r) for r in args.call_rates.split(",")]
+    SIPP_TRANSPORT[0] = args.sipp_transport
     if shutil.which("sipp") is None:
         raise SystemExit("sipp is not installed (Debian package sip-tester; ./test installs it)")
     targets = ["voxgate", "kamailio"] if args.target == "both" else [args.target]

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import signal
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from voxgate.edge.media import MediaRunner
     from voxgate.edge.service import EdgeService
     from voxgate.media.control import MediaControl
+    from voxgate.pbx.workers import WorkerPool
     from voxgate.provisioning.server import ProvisioningServer
     from voxgate.services.security import SecurityService
     from voxgate.storage.engine import Store
@@ -90,6 +92,7 @@ class Node:
     admin: AdminServer | None = None
     media: MediaControl | None = None
     _media_runner: MediaRunner | None = None
+    workers: WorkerPool | None = None
 
     async def start(self) -> None:
         """Open every configured listener.
@@ -101,8 +104,10 @@ class Node:
         settings = self.settings
         loop = asyncio.get_running_loop()
         self.capabilities = Capabilities(server=settings.sip.server_name)
+        shared = settings.pbx.workers > 1  # registrar workers bind the UDP ports too
         specs = [
-            ListenerSpec(_TRANSPORTS[lst.transport], lst.address, lst.effective_port)
+            ListenerSpec(_TRANSPORTS[lst.transport], lst.address, lst.effective_port,
+                         reuse_port=shared and lst.transport == "udp")
             for lst in settings.enabled_listeners
         ]
         tls = None
@@ -115,7 +120,7 @@ class Node:
         pbx_core = None
         if settings.pbx.enabled:
             pbx_endpoint = self._new_endpoint() if settings.edge.enabled else endpoint
-            pbx_core = assembly.pbx_core(settings, pbx_endpoint)
+            pbx_core = assembly.pbx_core(settings, pbx_endpoint, worker=0 if shared else None)
             pbx_core.auth_failed = lambda source, detail: gate.auth_failed(
                 source, loop.time(), detail
             )
@@ -157,8 +162,29 @@ class Node:
             raise StartError(f"cannot open the SIP listeners: {err}") from err
         if edge_core is not None:
             await self._connect_edge(edge_core)
+        if shared:
+            await self._start_workers()
         await self._start_provisioning()
         await self._start_admin()
+
+    async def _start_workers(self) -> None:
+        """The registrar workers of ``pbx.workers`` (:mod:`voxgate.pbx.workers`)."""
+        from voxgate.pbx.workers import WorkerPool  # noqa: PLC0415 - with pbx.workers only
+
+        assert self.pbx is not None
+        assert self.gate is not None
+        loop = asyncio.get_running_loop()
+        gate = self.gate
+        addresses = [a for kind, a in self._transports().bound if kind is Transport.UDP]
+        self.workers = pool = WorkerPool(
+            self.settings, self.pbx, addresses, self._driver().on_message,
+            lambda source, detail: gate.auth_failed(source, loop.time(), detail),
+            count=self.settings.pbx.workers - 1,
+        )  # fmt: skip
+        gate.on_lockout = lambda source, until: pool.lockout(
+            source, until - loop.time() + time.time()
+        )
+        await pool.start()
 
     async def _start_media(self, core: EdgeCore) -> None:
         """The media relay ``[media]`` names, and the edge's calls routed through it."""
@@ -323,6 +349,8 @@ class Node:
         self.reload_tls()
         if self.pbx is not None:
             self.pbx.reload_soon()
+        if self.workers is not None:
+            self.workers.reload()
         if self.edge is not None:
             self.edge.reload_soon()
         if self.security is not None:
@@ -339,6 +367,8 @@ class Node:
 
     async def stop(self) -> None:
         """Close listeners and connections."""
+        if self.workers is not None:  # first: they write through this process's store
+            await self.workers.close()
         for driver in (self.driver, self.pbx_driver):
             if driver is not None:
                 driver.close()

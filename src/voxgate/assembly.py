@@ -30,11 +30,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def pbx_core(settings: Settings, endpoint: Endpoint) -> PbxCore:
+def pbx_core(settings: Settings, endpoint: Endpoint, *, worker: int | None = None) -> PbxCore:
+    """The call control's core; ``worker``: this process's number when there are several
+    (``pbx.workers``), written into the nonces it issues."""
     pbx = settings.pbx
     return PbxCore(
         endpoint,
-        digest=digest_server(settings, pbx.realm),
+        digest=digest_server(settings, pbx.realm, worker=worker),
         directory=Directory(),
         records=_unstarted,
         registrar_policy=RegistrarPolicy(
@@ -88,12 +90,13 @@ def _unstarted(record: CallRecord, then: Callable[[float], None]) -> None:
     raise RuntimeError(f"the call control's store is not started (call {record.call_id})")
 
 
-def digest_server(settings: Settings, realm: str) -> DigestServer:
+def digest_server(settings: Settings, realm: str, *, worker: int | None = None) -> DigestServer:
     """The digest authentication of ``realm`` (the call control's or the edge's), with the
     node's nonce key and the algorithms of ``pbx.digest_algorithms``."""
     offered = settings.pbx.digest_algorithms.split()
     return DigestServer(nonce_key(settings), realm,
-                        algorithms=tuple(a for a in ALGORITHMS if a in offered))  # fmt: skip
+                        algorithms=tuple(a for a in ALGORITHMS if a in offered),
+                        worker=worker)  # fmt: skip
 
 
 def nonce_key(settings: Settings) -> bytes:

@@ -107,6 +107,14 @@ ERRORS = [
                  "media.srtp_suites", "unknown suite 'ROT13'", "ROT13", id="media-bad-suite"),
     pytest.param('[media]\nwan_address = "1.2.3.4.5"', "media.wan_address", "not an IP address",
                  "1.2.3.4.5", id="media-bad-address"),
+    pytest.param("[pbx]\nworkers = 0", "pbx.workers", "must be between 1 and 16", ": 0",
+                 id="workers-zero"),
+    pytest.param("[pbx]\nworkers = 2\n[edge]\nenabled = true", "pbx.workers",
+                 "must be 1 with the edge enabled", ": 2", id="workers-behind-the-edge"),
+    pytest.param("[pbx]\nworkers = 2\nenabled = false", "pbx.workers",
+                 "must be 1 with pbx.enabled = false", ": 2", id="workers-without-pbx"),
+    pytest.param('[pbx]\nworkers = 3\n[[sip.listeners]]\ntransport = "tls"', "pbx.workers",
+                 "needs an enabled UDP listener", ": 3", id="workers-without-udp"),
 ]
 
 

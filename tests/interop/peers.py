@@ -205,6 +205,7 @@ def run_sipp(
     source: str = HOST,
     host: str = HOST,
     prefix: Sequence[str] = (),
+    local_port: int | None = None,
 ) -> SippResult:
     """Run SIPp as a UAC from ``source`` against ``host``:port until `calls` calls are done
     (``prefix``: e.g. ``ip netns exec NAME`` to run it in a network namespace)."""
@@ -217,7 +218,7 @@ def run_sipp(
     stats = work / "stats.csv"
     args = [
         *prefix, sipp, f"{host}:{port}", "-sf", str(path), "-t", transport,
-        "-i", source, "-p", str(free_port()), "-m", str(calls), "-r", str(rate),
+        "-i", source, "-p", str(local_port or free_port()), "-m", str(calls), "-r", str(rate),
         "-timeout", f"{int(timeout)}s", "-timeout_error", "-nostdin", "-trace_stat",
         "-stf", str(stats), "-fd", "1", "-max_socket", "64",
         *(extra or []),
@@ -281,13 +282,15 @@ class SippServer:
 
 
 def start_sipp_uas(
-    tmp_path: Path, scenario: str, *, calls: int, transport: str = "u1", timeout: float = 60
+    tmp_path: Path, scenario: str, *, calls: int, transport: str = "u1", timeout: float = 60,
+    port: int | None = None,
 ) -> SippServer:
-    """Start SIPp as a UAS on a free 127.0.0.1 port; it exits after ``calls`` calls."""
+    """Start SIPp as a UAS on ``port`` (a free 127.0.0.1 port by default); it exits after
+    ``calls`` calls."""
     sipp = shutil.which("sipp")
     if sipp is None:
         pytest.fail("sipp is not installed: ./test installs Debian's sip-tester")
-    port = free_port()
+    port = port or free_port()
     work = tmp_path / f"sipp-uas-{scenario}-{port}"
     work.mkdir()
     stats = work / "stats.csv"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hmac
+import os
 import struct
 from collections.abc import Callable
 
@@ -232,6 +233,47 @@ def test_forged_and_foreign_nonces() -> None:
     other_realm = DigestServer(KEY, "other.example").challenge(0.0)[0]
     forwarded = register(dataclasses.replace(other_realm, realm=REALM))
     assert server.verify("REGISTER", URI, forwarded, lookup, 1.0) is AuthResult.FAILED
+
+
+def test_nonce_randomness_is_read_ahead_and_never_reused_nor_shared_with_a_fork() -> None:
+    server = DigestServer(KEY, REALM)
+    randoms = [base64.urlsafe_b64decode(server.make_nonce(0.0) + "=")[8:24] for _ in range(600)]
+    assert len(set(randoms)) == 600  # across several 4 KiB blocks
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child's next nonce must not be the parent's next one
+        os.write(write, base64.urlsafe_b64decode(server.make_nonce(0.0) + "=")[8:24])
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 16)
+    os.close(read)
+    os.waitpid(pid, 0)
+    parent = base64.urlsafe_b64decode(server.make_nonce(0.0) + "=")[8:24]
+    assert len(child) == 16
+    assert child != parent
+
+
+def test_with_workers_each_nonce_is_counted_by_the_worker_that_issued_it() -> None:
+    """pbx.workers: a nonce names its issuer in its first random byte; another worker (same
+    key) answers it STALE, never OK (its replay state is elsewhere) nor FAILED (no lockout
+    for a phone whose NAT mapping moved it to another worker)."""
+    first, second = DigestServer(KEY, REALM, worker=0), DigestServer(KEY, REALM, worker=1)
+    nonce = first.challenge(0.0, random_bytes=b"\xff" * 16)[0].nonce
+    assert base64.urlsafe_b64decode(nonce + "=")[8:10] == b"\x00\xff"
+    creds = register(Challenge(REALM, nonce, "SHA-256"))
+    assert second.verify("REGISTER", URI, creds, lookup, 1.0) is AuthResult.STALE
+    assert first.verify("REGISTER", URI, creds, lookup, 1.0) is AuthResult.OK
+    assert first.verify("REGISTER", URI, creds, lookup, 2.0) is AuthResult.FAILED  # replay
+    assert second.verify("REGISTER", URI, creds, lookup, 2.0) is AuthResult.STALE
+    wrong = register(Challenge(REALM, nonce, "SHA-256"), password="nope")
+    assert second.verify("REGISTER", URI, wrong, lookup, 1.0) is AuthResult.FAILED
+    own = register(second.challenge(0.0)[0])
+    assert second.verify("REGISTER", URI, own, lookup, 1.0) is AuthResult.OK
+    alone = DigestServer(KEY, REALM)  # one process: every nonce of the key is its own
+    assert alone.verify("REGISTER", URI, register(second.challenge(0.0)[0]), lookup,
+                        1.0) is AuthResult.OK  # fmt: skip
+    with pytest.raises(ValueError, match="worker"):
+        DigestServer(KEY, REALM, worker=256)
 
 
 def test_nonce_count_replay() -> None:

@@ -253,6 +253,16 @@ def _check_consistency(settings: Settings) -> None:
         raise _fail("pbx.default_expires",
                     f"must lie between pbx.min_expires ({pbx.min_expires}) and "
                     f"pbx.max_expires ({pbx.max_expires})", pbx.default_expires)
+    if pbx.workers > 1:
+        if settings.edge.enabled:
+            raise _fail("pbx.workers", "must be 1 with the edge enabled (every device then "
+                        "reaches the call control from the edge's one address, which one "
+                        "process serves)", pbx.workers)  # fmt: skip
+        if not pbx.enabled:
+            raise _fail("pbx.workers", "must be 1 with pbx.enabled = false", pbx.workers)
+        if not any(lst.transport == "udp" for lst in settings.enabled_listeners):
+            raise _fail("pbx.workers", "needs an enabled UDP listener (workers share the UDP "
+                        "ports; TCP and TLS stay with the main process)", pbx.workers)  # fmt: skip
     url = settings.store.url
     if url and not url.startswith(("sqlite+aiosqlite:///", "postgresql+asyncpg://")):
         raise ConfigError(

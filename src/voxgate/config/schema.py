@@ -238,6 +238,15 @@ class PbxSettings:
     listen_port: int = setting(
         5070, "With the edge enabled: the call control's UDP and TCP port.", min=1, max=65535,
     )
+    workers: int = setting(
+        1,
+        "Processes that answer REGISTERs on the UDP listeners (edge disabled only). With more "
+        "than 1, registrar workers share each UDP port (SO_REUSEPORT: the kernel picks one by "
+        "the sender's address and port), answer the REGISTERs they receive and pass everything "
+        "else to the main process; on a multi-core machine that multiplies the registrations "
+        "per second. TCP and TLS stay with the main process. Set it to the number of cores.",
+        min=1, max=16,
+    )
 
 
 @dataclass(frozen=True, slots=True)

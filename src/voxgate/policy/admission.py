@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from voxgate.policy.netblocks import NetblockSet
@@ -89,6 +90,9 @@ class SourceGate:
         self._events: deque[SecurityEvent] = deque(maxlen=MAX_PENDING)
         #: Drops per verdict, and ``events_lost`` when the pending queue overflowed.
         self.counts: dict[str, int] = {v.value: 0 for v in Verdict} | {"events_lost": 0}
+        #: Told ``(source, until)`` (gate clock) of every new lockout: the registrar workers
+        #: of ``pbx.workers`` enforce the main process's lockouts.
+        self.on_lockout: Callable[[str, float], None] | None = None
 
     def set_netlists(self, allow: NetblockSet, block: NetblockSet) -> None:
         """Swap in new allow and block lists (a reload)."""
@@ -145,6 +149,9 @@ class SourceGate:
                     f"{lockout.window:g} s: locked out for {lockout.lockout:g} s")  # fmt: skip
             self._event(SecurityEvent(now, "lockout", source, f"{text}; last: {detail}"
                                       if detail else text))  # fmt: skip
+            until = self.failures.locked_until(source, now)
+            if self.on_lockout is not None and until is not None:
+                self.on_lockout(source, until)
 
     def _lists(self, source: str) -> tuple[bool, str | None]:
         """Whether ``source`` is trusted or allowed, and else its block list tag; raises

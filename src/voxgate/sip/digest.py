@@ -17,8 +17,8 @@ import base64
 import binascii
 import hashlib
 import hmac
+import os
 import re
-import secrets
 import struct
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -268,6 +268,23 @@ class AuthResult(Enum):
 
 #: A nonce is base64url(issue time || random || HMAC-SHA256(key, time || random || realm)).
 _NONCE_HEAD = struct.Struct(">d16s")
+#: Random bytes read from the kernel at once for the nonces (a system call per nonce was 2 %
+#: of a REGISTER pair): 256 nonces' worth.
+_RANDOM_BLOCK = 4096
+
+
+class _Forks:
+    """Counts forks, so that a child does not hand out the nonce randomness its parent
+    read before the fork (and will hand out too)."""
+
+    count = 0
+
+
+def _forked() -> None:
+    _Forks.count += 1
+
+
+os.register_at_fork(after_in_child=_forked)
 _NONCE_TAG_SIZE = 32
 _RANDOM_SIZE = 16
 
@@ -293,6 +310,7 @@ class DigestServer:
         max_tracked_nonces: int = 100_000,
         *,
         allow_rfc2069: bool = False,
+        worker: int | None = None,
     ) -> None:
         if len(key) < 16:
             raise ValueError("the nonce key needs at least 16 bytes")
@@ -307,10 +325,20 @@ class DigestServer:
         self.max_tracked_nonces = max_tracked_nonces
         #: Accept answers without qop (RFC 2069 compatibility, RFC 2617 §3.2.2.1): off.
         self.allow_rfc2069 = allow_rfc2069
+        if worker is not None and not 0 <= worker <= 255:
+            raise ValueError("worker must be 0…255")
+        #: With several processes answering one listener (``pbx.workers``): the process whose
+        #: nonces are counted here.  Its number is the first "random" byte of each nonce it
+        #: issues, and another process's nonce is answered STALE (a new challenge from this
+        #: one), because nonce-count replay state lives in the process that issued it.
+        self.worker = worker
         self._key = key
         #: BLAKE2b takes keys of at most 64 bytes; a longer one is hashed down to 64.
         self._mac_key = key if len(key) <= 64 else hashlib.blake2b(key).digest()
         self._realm_bytes = realm.encode()
+        self._random = b""  # read ahead for make_nonce, used from _random_at on
+        self._random_at = 0
+        self._random_forks = _Forks.count
         # nonce -> (expiry, highest nc seen), in order of first use.
         self._counts: OrderedDict[str, tuple[float, int]] = OrderedDict()
         # Nonces issued at or before this time may have lost their count: refused.
@@ -325,11 +353,23 @@ class DigestServer:
     def make_nonce(self, now: float, random_bytes: bytes | None = None) -> str:
         """A fresh nonce: issue time and 16 random bytes, signed for this realm."""
         if random_bytes is None:
-            random_bytes = secrets.token_bytes(_RANDOM_SIZE)
+            random_bytes = self._fresh_random()
         if len(random_bytes) != _RANDOM_SIZE:
             raise ValueError(f"a nonce takes {_RANDOM_SIZE} random bytes")
+        if self.worker is not None:
+            random_bytes = bytes((self.worker,)) + random_bytes[1:]
         head = _NONCE_HEAD.pack(now, random_bytes)
         return base64.urlsafe_b64encode(head + self._sign(head)).decode().rstrip("=")
+
+    def _fresh_random(self) -> bytes:
+        """:data:`_RANDOM_SIZE` bytes from the kernel's CSPRNG, read a block at a time."""
+        at = self._random_at
+        if at + _RANDOM_SIZE > len(self._random) or self._random_forks != _Forks.count:
+            self._random = os.urandom(_RANDOM_BLOCK)
+            self._random_forks = _Forks.count
+            at = 0
+        self._random_at = at + _RANDOM_SIZE
+        return self._random[at : at + _RANDOM_SIZE]
 
     def _sign(self, head: bytes) -> bytes:
         # Keyed BLAKE2b is a MAC (RFC 7693 §3.3), and a third of HMAC-SHA256's cost here:
@@ -339,8 +379,9 @@ class DigestServer:
             person=b"voxgate-nonce",
         ).digest()  # fmt: skip
 
-    def _issue_time(self, nonce: str) -> float | None:
-        """Issue time of an authentic nonce of ours, or ``None`` if forged or malformed."""
+    def _issue_time(self, nonce: str) -> tuple[float, int] | None:
+        """Issue time and first random byte (the issuing worker's number, when there are
+        workers) of an authentic nonce of ours, or ``None`` if forged or malformed."""
         if _NONCE_RE.fullmatch(nonce) is None:  # b64decode would skip stray characters
             return None
         try:
@@ -355,8 +396,9 @@ class DigestServer:
         ):  # nor signed as before 2026-12 (HMAC-SHA256), so that after an upgrade the
             # nonces phones hold stay good until they expire instead of earning them a 403
             return None
-        issued: float = _NONCE_HEAD.unpack(head)[0]
-        return issued
+        issued: float
+        issued, random_part = _NONCE_HEAD.unpack(head)
+        return issued, random_part[0]
 
     def challenge(
         self, now: float, *, stale: bool = False, random_bytes: bytes | None = None
@@ -397,14 +439,17 @@ class DigestServer:
         )
         digest_ok = hmac.compare_digest(expected.encode(), c.response.lower().encode())
         qop_ok = c.qop == "auth" or (c.qop is None and self.allow_rfc2069)
-        issued = self._issue_time(c.nonce)
+        stamp = self._issue_time(c.nonce)
         if (
-            issued is None or not digest_ok or stored is None or not offered or not qop_ok
+            stamp is None or not digest_ok or stored is None or not offered or not qop_ok
             or c.realm != self.realm or not digest_uri_matches(c.uri, request_uri)
         ):  # fmt: skip
             return AuthResult.FAILED
+        issued, issuer = stamp
         if now - issued >= self.nonce_lifetime or issued > now + 1.0:
             return AuthResult.STALE
+        if self.worker is not None and issuer != self.worker:
+            return AuthResult.STALE  # its count is kept by the worker that issued it
         return self._count(c.nonce, c.nc, issued, now)
 
     def _count(self, nonce: str, nc_text: str | None, issued: float, now: float) -> AuthResult:

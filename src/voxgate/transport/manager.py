@@ -74,6 +74,9 @@ class ListenerSpec:
     transport: Transport
     host: str
     port: int
+    #: UDP only: ``SO_REUSEPORT``, so that the call control's registrar workers (other
+    #: processes of the same user) can bind the same address and share its datagrams.
+    reuse_port: bool = False
 
 
 class TransportManager:
@@ -137,7 +140,6 @@ class TransportManager:
                     sock = await _bound_socket(spec, socket.SOCK_DGRAM, self.dscp)
                     _grow_buffers(sock)
                     _, listener = await loop.create_datagram_endpoint(self._udp_factory, sock=sock)
-                    self._udp.append(listener)
                     self.bound.append((Transport.UDP, listener.local))
                 elif spec.transport is Transport.TCP:
                     sock = await _bound_socket(spec, socket.SOCK_STREAM, self.dscp)
@@ -163,8 +165,12 @@ class TransportManager:
             log.info("listening on %s %s", transport.value, where)
 
     def _udp_factory(self) -> UdpListener:
-        return UdpListener(self._on_message, self.limits.max_message_size, self.stats,
-                           self._admits, deferrable)  # fmt: skip
+        # known for sending from the start: on a port shared with SO_REUSEPORT, datagrams
+        # (and answers to them) can come before create_datagram_endpoint returns
+        listener = UdpListener(self._on_message, self.limits.max_message_size, self.stats,
+                               self._admits, deferrable)  # fmt: skip
+        self._udp.append(listener)
+        return listener
 
     def _admits(self, source: str) -> bool:
         """Whether the source policy lets a datagram from ``source`` in."""
@@ -408,6 +414,8 @@ async def _bound_socket(spec: ListenerSpec, kind: socket.SocketKind, dscp: int =
     try:
         if kind == socket.SOCK_STREAM:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        elif spec.reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         if dscp:
