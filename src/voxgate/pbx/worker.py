@@ -171,8 +171,6 @@ async def _serve(sock: socket.socket) -> int:
     handler.addFilter(_Mark(number))
     worker = Worker(channel, settings, number)
     channel.on_message = worker.received
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(signum, worker.stopping.set)
     reading = loop.create_task(channel.run())
     try:
         await worker.start(addresses)
@@ -201,7 +199,11 @@ def main(argv: list[str]) -> int:
         print("usage: python -m voxgate.pbx.worker FD (started by voxgate serve)",
               file=sys.stderr)  # fmt: skip
         return 2
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C: the main process decides
+    # The main process stops and reloads its workers: a terminal's ^C, a service manager's
+    # SIGTERM to the whole group or a SIGHUP to every voxgate process would otherwise stop
+    # a worker that the main process then starts again.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
     sock = socket.socket(fileno=int(argv[1]))
     try:
         import uvloop  # noqa: PLC0415 - as voxgate serve

@@ -273,15 +273,13 @@ _NONCE_HEAD = struct.Struct(">d16s")
 _RANDOM_BLOCK = 4096
 
 
-class _Forks:
-    """Counts forks, so that a child does not hand out the nonce randomness its parent
-    read before the fork (and will hand out too)."""
-
-    count = 0
+#: Forks so far (one counter): a child must not hand out the nonce randomness its parent read
+#: before the fork (and will hand out too).
+_FORKS: Final[list[int]] = [0]
 
 
 def _forked() -> None:
-    _Forks.count += 1
+    _FORKS[0] += 1
 
 
 os.register_at_fork(after_in_child=_forked)
@@ -338,7 +336,7 @@ class DigestServer:
         self._realm_bytes = realm.encode()
         self._random = b""  # read ahead for make_nonce, used from _random_at on
         self._random_at = 0
-        self._random_forks = _Forks.count
+        self._random_forks = _FORKS[0]
         # nonce -> (expiry, highest nc seen), in order of first use.
         self._counts: OrderedDict[str, tuple[float, int]] = OrderedDict()
         # Nonces issued at or before this time may have lost their count: refused.
@@ -364,9 +362,9 @@ class DigestServer:
     def _fresh_random(self) -> bytes:
         """:data:`_RANDOM_SIZE` bytes from the kernel's CSPRNG, read a block at a time."""
         at = self._random_at
-        if at + _RANDOM_SIZE > len(self._random) or self._random_forks != _Forks.count:
+        if at + _RANDOM_SIZE > len(self._random) or self._random_forks != _FORKS[0]:
             self._random = os.urandom(_RANDOM_BLOCK)
-            self._random_forks = _Forks.count
+            self._random_forks = _FORKS[0]
             at = 0
         self._random_at = at + _RANDOM_SIZE
         return self._random[at : at + _RANDOM_SIZE]
