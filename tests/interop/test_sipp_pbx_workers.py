@@ -140,10 +140,10 @@ def test_registrations_spread_over_both_processes_and_all_are_stored(
 def test_call_between_phones_that_reach_the_worker_goes_through_the_main_process(
     workers: Node, tmp_path: Path
 ) -> None:
-    """Caller and callee both reach the worker: the callee's registration is answered there
-    and reaches the main process's location service; the INVITE, the callee's answers, the
-    ACK and BYE all arrive at the worker and are passed to the main process, which runs the
-    call and writes its record."""
+    """Caller and callee both reach the worker with their REGISTERs: the callee's registration
+    is answered there and reaches the main process's location service; the INVITE, the
+    callee's answers, the ACK and BYE go straight to the main process (the reuseport
+    program), which runs the call and writes its record."""
     node = workers
     a, b = ("401", _secret()), ("402", _secret())
     _import(node, tmp_path, [a, b])
@@ -163,6 +163,14 @@ def test_call_between_phones_that_reach_the_worker_goes_through_the_main_process
     records = [line for line in done.stdout.splitlines()[1:] if line]
     assert len(records) == 2
     assert all(",answered," in record and ",401," in record for record in records), records
+    node.process.send_signal(signal.SIGTERM)
+    node.process.wait(timeout=30)
+    [(answered, passed)] = _wait_for_log(
+        node, r"registrar worker 1 stopped: (\d+) REGISTERs answered, (\d+) datagrams passed"
+    )
+    # the reuseport program sent every INVITE, response, ACK and BYE to the main process
+    assert int(answered) >= 2
+    assert int(passed) == 0
 
 
 def test_a_nonce_from_the_other_process_gets_a_new_challenge_not_a_refusal(

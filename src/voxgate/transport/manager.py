@@ -31,6 +31,7 @@ from voxgate.sip.flow import Address, Flow, Transport
 from voxgate.sip.overload import deferrable
 from voxgate.sip.parser import DEFAULT_LIMITS, Limits
 from voxgate.transport.flows import FlowTable
+from voxgate.transport.reuseport import steer_registers
 from voxgate.transport.stream import StreamConnection
 from voxgate.transport.tlsctx import ReloadableContext
 from voxgate.transport.udp import OnMessage, UdpListener
@@ -75,7 +76,8 @@ class ListenerSpec:
     host: str
     port: int
     #: UDP only: ``SO_REUSEPORT``, so that the call control's registrar workers (other
-    #: processes of the same user) can bind the same address and share its datagrams.
+    #: processes of the same user) can bind the same address and share its REGISTERs
+    #: (:mod:`voxgate.transport.reuseport`: the rest goes to the first socket bound).
     reuse_port: bool = False
 
 
@@ -421,6 +423,8 @@ async def _bound_socket(spec: ListenerSpec, kind: socket.SocketKind, dscp: int =
         if dscp:
             mark_dscp(sock, dscp)
         sock.bind(address)
+        if spec.reuse_port and kind == socket.SOCK_DGRAM:
+            steer_registers(sock)  # everything but REGISTER to the group's first socket
         if kind == socket.SOCK_STREAM:
             sock.listen(BACKLOG)
         sock.setblocking(False)
