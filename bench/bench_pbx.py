@@ -23,7 +23,13 @@ bench/kamailio/kamailio.cfg as user kamailio when started as root.
 
     .venv/bin/python bench/bench_pbx.py [--target both|voxgate|kamailio]
         [--rates 1000,2000,...] [--call-rates 100,200,...] [--seconds 10]
-        [--users 1000] [--callees 1] [--children 2]
+        [--users 1000] [--callees 1] [--children 2] [--workers 1]
+        [--register-transport u1|un]
+
+With --workers N voxgate runs pbx.workers = N (registrar worker processes sharing the UDP
+port, spread by the sender's address and port): use --register-transport un, so that each
+registration comes from its own port as from many phones (SIPp's default u1 sends everything
+from one port, which the kernel gives to one process).
 """
 
 from __future__ import annotations
@@ -98,15 +104,11 @@ class Step:
         return self.failed == 0 and self.ok > 0 and self.rate >= CLEAN_SHARE * self.offered
 
 
-#: SIPp's UDP mode for the REGISTER and caller processes (--sipp-transport).
-SIPP_TRANSPORT = ["u1"]
-
-
-def sipp_args(scenario: str, port: int, stats: Path, *extra: str) -> list[str]:
+def sipp_args(scenario: str, port: int, stats: Path, *extra: str, mode: str = "u1") -> list[str]:
     # un: a socket (a source port) per call, as many phones; u1: one socket for all
-    local = ["-p", str(free_port())] if SIPP_TRANSPORT[0] == "u1" else ["-max_socket", "15000"]
+    local = ["-p", str(free_port())] if mode == "u1" else ["-max_socket", "15000"]
     return [
-        "sipp", f"{HOST}:{port}", "-sf", str(SCENARIOS / scenario), "-t", SIPP_TRANSPORT[0],
+        "sipp", f"{HOST}:{port}", "-sf", str(SCENARIOS / scenario), "-t", mode,
         "-i", HOST, *local, "-nostdin", "-trace_stat", "-stf", str(stats), "-fd", "1",
         "-trace_err", "-error_file", str(stats.with_suffix(".errors")), *SIPP_BUFFERS, *extra,
     ]  # fmt: skip
@@ -138,7 +140,7 @@ def _ms(value: str) -> float:
 def run_steps(work: Path, name: str, scenario: str, port: int, rate: int, seconds: int,
               infs: list[tuple[Path, list[str]]], server: Server,
               callee: subprocess.Popen[bytes] | None = None, tail: float = 0.0,
-              ) -> Step:  # fmt: skip
+              mode: str = "u1") -> Step:  # fmt: skip
     """Run one SIPp per (injection file, extra args) at rate/len(infs) each, all at once.
 
     ``tail`` is how long the last call lasts by design (talk time): it is not counted in
@@ -154,7 +156,7 @@ def run_steps(work: Path, name: str, scenario: str, port: int, rate: int, second
                          # a late 180 (reordered behind the 200 by a multi-process proxy)
                          # is dropped, not an abort; a missing answer fails after 10 s
                          "-default_behaviors", "all,-abortunexp", "-recv_timeout", "10000",
-                         *extra)  # fmt: skip
+                         *extra, mode=mode)  # fmt: skip
         processes.append((stats, subprocess.Popen(
             args, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "TERM": "dumb"},
@@ -441,7 +443,8 @@ def measure(target: str, work: Path, args: argparse.Namespace) -> Measured:
                                                       f"{HOST}:5999", args.seed)  # fmt: skip
         for rate in args.rates:
             step = run_steps(work, "register", "register_auth.xml", server.port, rate,
-                             args.seconds, [(register_inf, [])], server)  # fmt: skip
+                             args.seconds, [(register_inf, [])], server,
+                             mode=args.register_transport)  # fmt: skip
             out.register.append(step)
             report(target, "REGISTER", step, cores)
             server.check()
@@ -495,15 +498,15 @@ def main() -> None:
     parser.add_argument("--log-level", default="warning", help="voxgate log level")
     parser.add_argument("--workers", type=int, default=1,
                         help="voxgate pbx.workers (processes answering REGISTER)")  # fmt: skip
-    parser.add_argument("--sipp-transport", choices=("u1", "un"), default="u1",
-                        help="SIPp UDP mode of the REGISTER and caller processes: u1 one "
-                        "socket for all, un one socket (source port) per call as many "
-                        "phones have; SO_REUSEPORT spreads only distinct sources")  # fmt: skip
+    parser.add_argument("--register-transport", choices=("u1", "un"), default="u1",
+                        help="SIPp UDP mode of the REGISTER step: u1 one socket for all, un "
+                        "one socket (source port) per registration, as many phones have; "
+                        "--workers spreads REGISTERs by source, so it needs un (the call "
+                        "step always uses u1)")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = parser.parse_args()
     args.rates = [int(r) for r in args.rates.split(",")]
     args.call_rates = [int(r) for r in args.call_rates.split(",")]
-    SIPP_TRANSPORT[0] = args.sipp_transport
     if shutil.which("sipp") is None:
         raise SystemExit("sipp is not installed (Debian package sip-tester; ./test installs it)")
     targets = ["voxgate", "kamailio"] if args.target == "both" else [args.target]
