@@ -314,7 +314,8 @@ class Node:
             await self.security.start()
             if core is not None:
                 pump = self._pbx_driver().pump if self.pbx_driver else self._driver().pump
-                self.pbx = PbxService(core, SqlPbxStore(store), pump)
+                lock = assembly.pbx_commit_lock(self.settings)
+                self.pbx = PbxService(core, SqlPbxStore(store, lock), pump)
                 await self.pbx.start()
             if edge is not None:
                 self.edge = await _start_edge(edge, store, self.settings)

@@ -10,6 +10,7 @@ import ipaddress
 import logging
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from voxgate.config.schema import SecuritySettings, Settings
@@ -109,3 +110,11 @@ def nonce_key(settings: Settings) -> bytes:
         log.warning("no secret key at %s: digest nonces signed with a per-process key", path)
         return secrets.token_bytes(32)
     return hmac.new(secret, b"voxgate digest nonces", hashlib.sha256).digest()
+
+
+def pbx_commit_lock(settings: Settings) -> Path | None:
+    """The lock file the call control's writers take around each commit when several
+    processes write one SQLite file (``pbx.workers`` > 1), else ``None``."""
+    if settings.pbx.workers > 1 and settings.store_url.startswith("sqlite"):
+        return settings.node.data_dir / "pbx-commit.lock"
+    return None

@@ -294,6 +294,36 @@ def test_registration_events_in_batches(store_url: str) -> None:
     run(store_url, body)
 
 
+@pytest.mark.parametrize("size", [1, 5, 150, 499, 500, 501, 1234])
+def test_big_batches_of_bindings_and_events_are_written_whole(store_url: str, size: int) -> None:
+    """SQLite takes a batch in statements of up to 500 rows (SQLITE_MAX_ROWS): every row
+    arrives once, times and all, whatever the size; a refresh in the next batch updates."""
+
+    async def body(store: Store) -> None:
+        await store.upgrade()
+        bindings, events = BindingRepo(store), RegistrationEventRepo(store)
+        records = [BindingRecord(f"{1000 + n}", f"sip:{1000 + n}@192.0.2.1:{5060 + n}",
+                                 None if n % 2 else f"<urn:uuid:{n}>", None if n % 3 else n,
+                                 T0 + timedelta(seconds=n), f"call-{n}", n, 0.5 if n % 5 else None,
+                                 "udp", "192.0.2.1", 5060 + n, "127.0.0.1:5060", f"ua {n}",
+                                 T0 - timedelta(microseconds=n))
+                   for n in range(size)]  # fmt: skip
+        await bindings.apply(records, [])
+        stored = {record.aor: record for record in await bindings.load_all()}
+        assert stored == {record.aor: record for record in records}
+        moved = [BindingRecord(**{**_row(r), "expires_at": r.expires_at + timedelta(hours=1)})
+                 for r in records]  # type: ignore[arg-type]  # fmt: skip
+        await bindings.apply(moved, [])
+        assert {r.aor: r for r in await bindings.load_all()} == {r.aor: r for r in moved}
+        logged = [RegistrationEventRecord(T0 + timedelta(milliseconds=n), "201", "192.0.2.1",
+                                          n, "udp", None, "ua", "201", "MD5", "registered", None)
+                  for n in range(size)]  # fmt: skip
+        await events.add_many(logged)
+        assert await events.recent("201", limit=2000) == logged[::-1]
+
+    run(store_url, body)
+
+
 def test_a_new_sqlite_database_is_private(tmp_path: Path) -> None:
     async def body(store: Store) -> None:
         await store.upgrade()

@@ -77,7 +77,7 @@ class Worker:
         self._db = db = await Store.open(self.settings.store_url)
         self.security = SecurityService(self.gate, db)
         await self.security.start()
-        self._pbx_db = SqlPbxStore(db)
+        self._pbx_db = SqlPbxStore(db, assembly.pbx_commit_lock(self.settings))
         self.store = WorkerStore(self._pbx_db, self.channel)
         self.service = PbxService(self.core, self.store, self.driver.pump)
         await self.service.start()

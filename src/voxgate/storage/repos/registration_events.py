@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +11,7 @@ from sqlalchemy import insert, select
 
 from voxgate.storage.engine import Store
 from voxgate.storage.repos._session import Within, core_connection
+from voxgate.storage.repos.bindings import sqlite_chunks, sqlite_time
 from voxgate.storage.tables import RegistrationEventRow
 
 
@@ -40,6 +42,19 @@ def _row(record: RegistrationEventRecord) -> dict[str, object]:
     return {name: getattr(record, name) for name in _FIELDS}
 
 
+def _sqlite_insert(rows: int) -> str:
+    names = ", ".join(f'"{name}"' for name in _FIELDS)
+    marks = ", ".join(["(" + ", ".join("?" for _ in _FIELDS) + ")"] * rows)
+    return f"INSERT INTO registration_events ({names}) VALUES {marks}"  # noqa: S608 - our names
+
+
+_sqlite_inserts = functools.lru_cache(maxsize=64)(_sqlite_insert)
+
+
+def _sqlite_row(e: RegistrationEventRecord) -> tuple[object, ...]:
+    return tuple(sqlite_time(e.at) if name == "at" else getattr(e, name) for name in _FIELDS)
+
+
 class RegistrationEventRepo:
     """The ``registration_events`` table."""
 
@@ -52,7 +67,12 @@ class RegistrationEventRepo:
         """Append events (in ``session``'s transaction if given)."""
         if not events:
             return
-        async with core_connection(self.store, session) as connection:  # Core executemany
+        async with core_connection(self.store, session) as connection:
+            if connection.dialect.name == "sqlite":  # a few statements, not one a row
+                rows = [_sqlite_row(e) for e in events]
+                for size, values in sqlite_chunks(rows):
+                    await connection.exec_driver_sql(_sqlite_inserts(size), values)
+                return
             await connection.execute(insert(RegistrationEventRow), [_row(e) for e in events])
 
     async def recent(
