@@ -388,6 +388,9 @@ class Node:
             await self.edge.close()
         if self.pbx is not None:
             await self.pbx.close()
+            close = getattr(self.pbx.store, "close", None)  # SqlPbxStore: its own connections
+            if close is not None:
+                await close()
         if self.security is not None:
             await self.security.close()
         if self._store is not None:

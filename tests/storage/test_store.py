@@ -124,6 +124,34 @@ def test_pbx_store_round_trips_bindings_events_and_records(store_url: str) -> No
     run(store_url, body)
 
 
+def test_pbx_store_batches_without_call_records_in_one_hop(store_url: str) -> None:
+    """On SQLite a batch without call records is written by a thread of the store's own in one
+    transaction (SqlPbxStore._write_in_thread): what it writes reads back through the
+    repositories exactly as what the async engine writes."""
+
+    async def body(store: Store) -> None:
+        await store.upgrade()
+        pbx = SqlPbxStore(store)
+        later = T0 + timedelta(hours=1)
+        bindings = [_binding(f"{300 + n}", "192.0.2.1", later + timedelta(seconds=n))
+                    for n in range(120)]  # fmt: skip
+        events = [RegistrationEvent(T0.timestamp() + n, f"{300 + n}", b.flow, f"{300 + n}", "MD5",
+                                    "registered", None, None, "ua")
+                  for n, b in enumerate(bindings)]  # fmt: skip
+        await pbx.write(Batch(saved=bindings, events=events))
+        assert (pbx._sync is not None) == (store.dialect == "sqlite")  # the one-hop path wrote
+        await pbx.write(Batch(saved=[bindings[0]], removed=bindings[1:20]))
+        loaded = {b.aor: b for b in await pbx.load_bindings()}
+        assert sorted(loaded) == [b.aor for b in bindings[:1] + bindings[20:]]
+        assert all(loaded[b.aor].expires_at == b.expires_at for b in bindings[20:])
+        rows = await RegistrationEventRepo(store).recent(limit=500)
+        assert [(r.extension, r.at) for r in rows] == [
+            (f"{300 + n}", T0 + timedelta(seconds=n)) for n in reversed(range(120))]
+        await pbx.close()
+
+    run(store_url, body)
+
+
 def test_purge_expired_bindings(store_url: str) -> None:
     async def body(store: Store) -> None:
         pbx = SqlPbxStore(store)
@@ -296,8 +324,8 @@ def test_registration_events_in_batches(store_url: str) -> None:
 
 @pytest.mark.parametrize("size", [1, 5, 150, 499, 500, 501, 1234])
 def test_big_batches_of_bindings_and_events_are_written_whole(store_url: str, size: int) -> None:
-    """SQLite takes a batch in statements of up to 500 rows (SQLITE_MAX_ROWS): every row
-    arrives once, times and all, whatever the size; a refresh in the next batch updates."""
+    """Every row of a batch arrives once, times and all, whatever the size; a refresh in the
+    next batch updates."""
 
     async def body(store: Store) -> None:
         await store.upgrade()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -64,36 +63,16 @@ def _upsert() -> TextClause:
 _UPSERT: Final = _upsert()
 
 
-def _sqlite_upsert(rows: int) -> str:
-    """:func:`_upsert` for the DB-API of SQLite, ``rows`` rows at once: ``?`` placeholders,
-    values in field order, row after row."""
+def _sqlite_upsert() -> str:
+    """:func:`_upsert` for the DB-API of SQLite: ``?`` placeholders, values in field order."""
     names = ", ".join(f'"{name}"' for name in _FIELDS)
-    marks = ", ".join(["(" + ", ".join("?" for _ in _FIELDS) + ")"] * rows)
+    marks = ", ".join("?" for _ in _FIELDS)
     updates = ", ".join(f'"{n}" = excluded."{n}"' for n in _FIELDS if n not in ("aor", "contact"))
-    return (f"INSERT INTO bindings ({names}) VALUES {marks} "  # noqa: S608 - as _upsert
+    return (f"INSERT INTO bindings ({names}) VALUES ({marks}) "  # noqa: S608 - as _upsert
             f"ON CONFLICT (aor, contact) DO UPDATE SET {updates}")  # fmt: skip
 
 
-#: Most rows in one statement (SQLite allows 32,766 parameters; a binding has 14).  A batch is
-#: one statement, not a statement a row (``executemany``): for each statement the database
-#: thread lets go of the GIL and must take it back, and while the event loop is busy that
-#: waits up to the 5 ms switch interval; at a row a statement, commits of a few hundred rows
-#: took 200-1,200 ms under load.
-SQLITE_MAX_ROWS: Final = 500
-
-
-def sqlite_chunks(rows: Sequence[tuple[object, ...]]) -> Iterator[tuple[int, tuple[object, ...]]]:
-    """``rows`` in runs of at most :data:`SQLITE_MAX_ROWS`: (rows in the run, their values
-    flattened)."""
-    for at in range(0, len(rows), SQLITE_MAX_ROWS):
-        run = rows[at : at + SQLITE_MAX_ROWS]
-        yield len(run), tuple(value for row in run for value in row)
-
-
-@functools.lru_cache(maxsize=64)
-def sqlite_upsert(rows: int) -> str:
-    """:func:`_sqlite_upsert` of ``rows`` rows, kept for the sizes seen most recently."""
-    return _sqlite_upsert(rows)
+_SQLITE_UPSERT: Final = _sqlite_upsert()
 
 
 def sqlite_time(value: datetime) -> str:
@@ -157,9 +136,9 @@ class BindingRepo:
             if connection.dialect.name == "sqlite":
                 # straight to the DB-API: SQLAlchemy's per-row parameter processing cost the
                 # event loop ~25 µs a binding, half of a refresh's write (bench_store_write.py)
-                rows = [_sqlite_row(b) for b in latest.values()]
-                for size, values in sqlite_chunks(rows):
-                    await connection.exec_driver_sql(sqlite_upsert(size), values)
+                await connection.exec_driver_sql(
+                    _SQLITE_UPSERT, [_sqlite_row(b) for b in latest.values()]
+                )
             else:
                 await connection.execute(_UPSERT, [_row(b) for b in latest.values()])
 
@@ -174,3 +153,15 @@ class BindingRepo:
         async with self.store.sessions() as session:
             rows = (await session.execute(select(BindingRow.id))).all()
         return len(rows)
+
+
+#: The statements of :func:`write_sqlite_batch`.
+SQLITE_DELETE: Final = "DELETE FROM bindings WHERE aor = ? AND contact = ?"
+SQLITE_UPSERT: Final = _SQLITE_UPSERT
+
+
+def sqlite_rows(upserts: Sequence[BindingRecord]) -> list[tuple[object, ...]]:
+    """The DB-API rows of :data:`SQLITE_UPSERT` (the last change of a key wins)."""
+    latest = {(b.aor, b.contact): b for b in upserts}
+    return [_sqlite_row(b) for b in latest.values()]
+

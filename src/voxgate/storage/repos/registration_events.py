@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from sqlalchemy import insert, select
 
 from voxgate.storage.engine import Store
 from voxgate.storage.repos._session import Within, core_connection
-from voxgate.storage.repos.bindings import sqlite_chunks, sqlite_time
+from voxgate.storage.repos.bindings import sqlite_time
 from voxgate.storage.tables import RegistrationEventRow
 
 
@@ -42,19 +42,6 @@ def _row(record: RegistrationEventRecord) -> dict[str, object]:
     return {name: getattr(record, name) for name in _FIELDS}
 
 
-def _sqlite_insert(rows: int) -> str:
-    names = ", ".join(f'"{name}"' for name in _FIELDS)
-    marks = ", ".join(["(" + ", ".join("?" for _ in _FIELDS) + ")"] * rows)
-    return f"INSERT INTO registration_events ({names}) VALUES {marks}"  # noqa: S608 - our names
-
-
-_sqlite_inserts = functools.lru_cache(maxsize=64)(_sqlite_insert)
-
-
-def _sqlite_row(e: RegistrationEventRecord) -> tuple[object, ...]:
-    return tuple(sqlite_time(e.at) if name == "at" else getattr(e, name) for name in _FIELDS)
-
-
 class RegistrationEventRepo:
     """The ``registration_events`` table."""
 
@@ -67,12 +54,7 @@ class RegistrationEventRepo:
         """Append events (in ``session``'s transaction if given)."""
         if not events:
             return
-        async with core_connection(self.store, session) as connection:
-            if connection.dialect.name == "sqlite":  # a few statements, not one a row
-                rows = [_sqlite_row(e) for e in events]
-                for size, values in sqlite_chunks(rows):
-                    await connection.exec_driver_sql(_sqlite_inserts(size), values)
-                return
+        async with core_connection(self.store, session) as connection:  # Core executemany
             await connection.execute(insert(RegistrationEventRow), [_row(e) for e in events])
 
     async def recent(
@@ -87,3 +69,20 @@ class RegistrationEventRepo:
         async with self.store.sessions() as session:
             rows = (await session.execute(query)).scalars().all()
         return [RegistrationEventRecord(**{f: getattr(r, f) for f in _FIELDS}) for r in rows]
+
+
+def _sqlite_insert() -> str:
+    names = ", ".join(f'"{name}"' for name in _FIELDS)
+    marks = ", ".join("?" for _ in _FIELDS)
+    return f"INSERT INTO registration_events ({names}) VALUES ({marks})"  # noqa: S608
+
+
+#: One event a row, for the DB-API of SQLite (:func:`sqlite_rows`).
+SQLITE_INSERT: Final = _sqlite_insert()
+
+
+def sqlite_rows(events: Sequence[RegistrationEventRecord]) -> list[tuple[object, ...]]:
+    """The DB-API rows of :data:`SQLITE_INSERT`."""
+    return [tuple(sqlite_time(e.at) if name == "at" else getattr(e, name) for name in _FIELDS)
+            for e in events]  # fmt: skip
+
