@@ -57,8 +57,9 @@ def workers(node: Node) -> Node:
     return node
 
 
-def _import(node: Node, tmp_path: Path, rows: list[tuple[str, str]]) -> None:
-    """`voxgate ext import`, then SIGHUP, until both processes have the new extensions."""
+def _import(node: Node, tmp_path: Path, rows: list[tuple[str, str]], processes: int = 2) -> None:
+    """`voxgate ext import`, then SIGHUP, until ``processes`` processes (both, by default)
+    have the new extensions."""
     csv = tmp_path / f"extensions-{free_port()}.csv"
     csv.write_text("number,display_name,secret,enabled,max_contacts\n"
                    + "".join(f"{n},Ext {n},{s},true,\n" for n, s in rows))  # fmt: skip
@@ -66,7 +67,7 @@ def _import(node: Node, tmp_path: Path, rows: list[tuple[str, str]]) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     before = node.log_text().count("extensions reloaded")
     node.process.send_signal(signal.SIGHUP)
-    _wait_for_log(node, "extensions reloaded", before + 2)  # the main process and the worker
+    _wait_for_log(node, "extensions reloaded", before + processes)
 
 
 def _process_for(node: Node, port: int) -> int:
@@ -228,7 +229,7 @@ def test_a_killed_worker_is_started_again_and_its_share_is_served_meanwhile(
     os.kill(int(pid), signal.SIGKILL)
     _wait_for_log(node, "registrar worker 1 is gone")
     number, secret = "601", _secret()
-    _import_main_only(node, tmp_path, [(number, secret)])
+    _import(node, tmp_path, [(number, secret)], processes=1)  # the worker is gone
     # with the worker gone the main process has the whole port
     _register_from(node, tmp_path, free_port(), number, secret, "127.0.0.1:5997")
     found = _wait_for_log(node, r"registrar worker 1 \(pid (\d+)\) serving", count=2)
@@ -237,14 +238,3 @@ def test_a_killed_worker_is_started_again_and_its_share_is_served_meanwhile(
     _register_from(node, tmp_path, worker_port, number, secret, "127.0.0.1:5996")
     assert [aor for aor, _ in _bindings(node)].count(number) == 2
     assert node.alive()
-
-
-def _import_main_only(node: Node, tmp_path: Path, rows: list[tuple[str, str]]) -> None:
-    csv = tmp_path / f"extensions-{free_port()}.csv"
-    csv.write_text("number,display_name,secret,enabled,max_contacts\n"
-                   + "".join(f"{n},Ext {n},{s},true,\n" for n, s in rows))  # fmt: skip
-    done = voxgate(node, "ext", "import", str(csv))
-    assert done.returncode == 0, done.stdout + done.stderr
-    before = node.log_text().count("extensions reloaded")
-    node.process.send_signal(signal.SIGHUP)
-    _wait_for_log(node, "extensions reloaded", before + 1)
