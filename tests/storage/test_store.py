@@ -4,6 +4,7 @@ adapter, and UTC times on both."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import stat
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -150,6 +151,35 @@ def test_pbx_store_batches_without_call_records_in_one_hop(store_url: str) -> No
         await pbx.close()
 
     run(store_url, body)
+
+
+def test_a_failed_one_hop_batch_drops_its_connection_and_the_next_batch_is_written(
+    tmp_path: Path,
+) -> None:
+    async def body(store: Store) -> None:
+        await store.upgrade()
+        pbx = SqlPbxStore(store)
+        good = _binding("201", "192.0.2.1", T0 + timedelta(hours=1))
+        await pbx.write(Batch(saved=[good]))
+        first = pbx._sync
+        event = RegistrationEvent(T0.timestamp(), "201", good.flow, "201", "MD5", "registered")
+        database = tmp_path / "fail.db"
+        with sqlite3.connect(database) as other:  # the events table gone: the batch fails
+            other.execute("ALTER TABLE registration_events RENAME TO hidden")
+        with pytest.raises(sqlite3.OperationalError, match="registration_events"):
+            await pbx.write(Batch(saved=[_binding("202", "192.0.2.2", T0)], events=[event]))
+        assert pbx._sync is None  # dropped, and its transaction with it
+        with sqlite3.connect(database) as other:
+            other.execute("ALTER TABLE hidden RENAME TO registration_events")
+        await pbx.write(Batch(saved=[_binding("203", "192.0.2.3", T0 + timedelta(hours=1))],
+                              events=[event]))  # fmt: skip
+        assert pbx._sync is not None
+        assert pbx._sync is not first
+        assert sorted(b.aor for b in await pbx.load_bindings()) == ["201", "203"]
+        assert len(await RegistrationEventRepo(store).recent()) == 1
+        await pbx.close()
+
+    run(f"sqlite+aiosqlite:///{tmp_path / 'fail.db'}", body)
 
 
 def test_purge_expired_bindings(store_url: str) -> None:

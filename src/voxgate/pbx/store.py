@@ -4,6 +4,7 @@ records in the database, behind :class:`~voxgate.pbx.service.PbxStore`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -179,17 +180,20 @@ class SqlPbxStore:
         fd = self._lock_blocking()
         try:
             connection.execute("BEGIN IMMEDIATE")
-            try:
-                if removed:
-                    connection.executemany(SQLITE_DELETE, list(dict.fromkeys(removed)))
-                if saved:
-                    connection.executemany(SQLITE_UPSERT, saved)
-                if events:
-                    connection.executemany(SQLITE_EVENT_INSERT, events)
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
+            if removed:
+                connection.executemany(SQLITE_DELETE, list(dict.fromkeys(removed)))
+            if saved:
+                connection.executemany(SQLITE_UPSERT, saved)
+            if events:
+                connection.executemany(SQLITE_EVENT_INSERT, events)
+            connection.execute("COMMIT")
+        except BaseException:
+            # as the async path: a failed batch drops the connection (closing it rolls back
+            # what is open), and the next one opens a new one
+            self._sync = None
+            with contextlib.suppress(sqlite3.Error):
+                connection.close()
+            raise
         finally:
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_UN)
