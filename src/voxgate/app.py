@@ -38,14 +38,12 @@ from voxgate.sip.actions import (
 )
 from voxgate.sip.endpoint import (
     Endpoint,
-    EndpointConfig,
     Event,
     MessageRejected,
     RequestAnswered,
     new_tag,
 )
 from voxgate.sip.flow import Flow, Transport
-from voxgate.sip.parser import Limits
 from voxgate.sip.uas import Capabilities, answer_unhandled
 from voxgate.transport.driver import EndpointDriver, SansIoEndpoint
 from voxgate.transport.manager import ListenerSpec, TransportManager
@@ -209,12 +207,7 @@ class Node:
             runner.on_finished = self.edge.media_finished
 
     def _new_endpoint(self) -> Endpoint:
-        sip = self.settings.sip
-        limits = sip.limits
-        return Endpoint(EndpointConfig(
-            limits=Limits(limits.max_message_size, limits.max_headers, limits.max_line_length),
-            server_name=sip.server_name,
-        ))  # fmt: skip
+        return assembly.endpoint(self.settings)
 
     def _new_transports(
         self,
@@ -226,10 +219,9 @@ class Node:
         client_tls: ssl.SSLContext | None = None,
     ) -> TransportManager:
         sip = self.settings.sip
-        limits = sip.limits
         return TransportManager(
             lambda data, flow: driver().on_message(data, flow), lost,
-            limits=Limits(limits.max_message_size, limits.max_headers, limits.max_line_length),
+            limits=assembly.sip_limits(self.settings),
             idle_timeout=float(sip.tcp_idle_timeout), keepalive_pong=sip.keepalive_pong,
             max_connections=sip.max_connections, tls=tls, source_policy=gate,
             client_tls=client_tls, dscp=sip.dscp,

@@ -22,13 +22,26 @@ from voxgate.policy.admission import GatePolicy, SourceGate
 from voxgate.policy.netblocks import NetblockSet
 from voxgate.policy.throttle import LockoutPolicy, RatePolicy
 from voxgate.sip.digest import ALGORITHMS, DigestServer
-from voxgate.sip.endpoint import Endpoint
+from voxgate.sip.endpoint import Endpoint, EndpointConfig
+from voxgate.sip.parser import Limits
 
 if TYPE_CHECKING:
     from voxgate.services.sipusers import SipUserService
     from voxgate.storage.engine import Store
 
 log = logging.getLogger(__name__)
+
+
+def sip_limits(settings: Settings) -> Limits:
+    """The parser's limits of ``sip.limits``."""
+    limits = settings.sip.limits
+    return Limits(limits.max_message_size, limits.max_headers, limits.max_line_length)
+
+
+def endpoint(settings: Settings) -> Endpoint:
+    """A SIP endpoint with the node's limits and server name."""
+    return Endpoint(EndpointConfig(limits=sip_limits(settings),
+                                   server_name=settings.sip.server_name))  # fmt: skip
 
 
 def pbx_core(settings: Settings, endpoint: Endpoint, *, worker: int | None = None) -> PbxCore:

@@ -28,9 +28,8 @@ from voxgate.pbx.workers import (
     WorkerStore,
     apply_changes,
 )
-from voxgate.sip.endpoint import Endpoint, EndpointConfig, Event, RequestAnswered
+from voxgate.sip.endpoint import Event, RequestAnswered
 from voxgate.sip.flow import Flow, Transport
-from voxgate.sip.parser import Limits
 from voxgate.transport.driver import EndpointDriver
 from voxgate.transport.manager import ListenerSpec, TransportManager
 
@@ -50,14 +49,11 @@ class Worker:
         self.handled = 0
         self.passed_on = 0
         sip = settings.sip
-        limits = Limits(sip.limits.max_message_size, sip.limits.max_headers,
-                        sip.limits.max_line_length)  # fmt: skip
         self.gate = assembly.source_gate(settings.security)
-        endpoint = Endpoint(EndpointConfig(limits=limits, server_name=sip.server_name))
-        self.core = core = assembly.pbx_core(settings, endpoint, worker=number)
+        self.core = core = assembly.pbx_core(settings, assembly.endpoint(settings), worker=number)
         core.auth_failed = self._auth_failed
         self.transports = TransportManager(
-            self._route, limits=limits, keepalive_pong=sip.keepalive_pong,
+            self._route, limits=assembly.sip_limits(settings), keepalive_pong=sip.keepalive_pong,
             source_policy=self.gate, dscp=sip.dscp,
         )  # fmt: skip
         loop = asyncio.get_running_loop()

@@ -72,7 +72,7 @@ def _sqlite_upsert() -> str:
             f"ON CONFLICT (aor, contact) DO UPDATE SET {updates}")  # fmt: skip
 
 
-_SQLITE_UPSERT: Final = _sqlite_upsert()
+SQLITE_UPSERT: Final = _sqlite_upsert()
 
 
 def sqlite_time(value: datetime) -> str:
@@ -137,7 +137,7 @@ class BindingRepo:
                 # straight to the DB-API: SQLAlchemy's per-row parameter processing cost the
                 # event loop ~25 µs a binding, half of a refresh's write (bench_store_write.py)
                 await connection.exec_driver_sql(
-                    _SQLITE_UPSERT, [_sqlite_row(b) for b in latest.values()]
+                    SQLITE_UPSERT, [_sqlite_row(b) for b in latest.values()]
                 )
             else:
                 await connection.execute(_UPSERT, [_row(b) for b in latest.values()])
@@ -155,13 +155,12 @@ class BindingRepo:
         return len(rows)
 
 
-#: The statements of :func:`write_sqlite_batch`.
+#: With :data:`SQLITE_UPSERT`, what the call control's own SQLite writer runs
+#: (``SqlPbxStore._write_in_thread``).
 SQLITE_DELETE: Final = "DELETE FROM bindings WHERE aor = ? AND contact = ?"
-SQLITE_UPSERT: Final = _SQLITE_UPSERT
 
 
 def sqlite_rows(upserts: Sequence[BindingRecord]) -> list[tuple[object, ...]]:
     """The DB-API rows of :data:`SQLITE_UPSERT` (the last change of a key wins)."""
     latest = {(b.aor, b.contact): b for b in upserts}
     return [_sqlite_row(b) for b in latest.values()]
-
