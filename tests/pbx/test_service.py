@@ -34,14 +34,16 @@ def record(n: int) -> CallRecord:
     return CallRecord(f"c{n}", "201", "", "202", 1.0, None, 2.0, Disposition.BUSY, 486, "Busy", "x")
 
 
-def writer_for(store: FakeStore) -> tuple[GroupCommitWriter, list[str]]:
+def writer_for(
+    store: FakeStore, interval: float = 0.01
+) -> tuple[GroupCommitWriter, list[str]]:
     answered: list[str] = []
 
     def done(then: list[Callable[[float], None]]) -> None:
         for answer in then:
             answer(0.0)
 
-    return GroupCommitWriter(store, done), answered  # type: ignore[arg-type]
+    return GroupCommitWriter(store, done, interval), answered  # type: ignore[arg-type]
 
 
 def test_answers_follow_the_commit_and_concurrent_items_share_one() -> None:
@@ -62,6 +64,44 @@ async def _answers_follow_the_commit() -> None:
     await asyncio.sleep(0.05)
     assert answered == ["c1", "c2", "c3", "c4"]
     assert [len(b.records) for b in store.batches] == [1, 3]
+    await writer.close()
+
+
+def test_changes_soon_after_a_commit_wait_for_the_interval_and_share_the_next() -> None:
+    asyncio.run(_changes_share_the_next_commit())
+
+
+async def _changes_share_the_next_commit() -> None:
+    store = FakeStore()
+    writer, answered = writer_for(store, interval=0.3)
+    writer.start()
+    writer.record(record(1), lambda _t: answered.append("c1"))
+    await asyncio.sleep(0.05)  # far less than the interval: the first commit did not wait
+    assert answered == ["c1"]
+    writer.record(record(2), lambda _t: answered.append("c2"))
+    await asyncio.sleep(0.05)  # a finished commit, an empty queue: still within the interval
+    writer.record(record(3), lambda _t: answered.append("c3"))
+    await asyncio.sleep(0.05)
+    assert answered == ["c1"]
+    await asyncio.sleep(0.3)
+    assert answered == ["c1", "c2", "c3"]
+    assert [len(b.records) for b in store.batches] == [1, 2]
+    await writer.close()
+
+
+def test_without_an_interval_each_change_after_a_commit_starts_the_next() -> None:
+    asyncio.run(_no_interval())
+
+
+async def _no_interval() -> None:
+    store = FakeStore()
+    writer, answered = writer_for(store, interval=0.0)
+    writer.start()
+    for n in (1, 2, 3):
+        writer.record(record(n), lambda _t, n=n: answered.append(f"c{n}"))
+        await asyncio.sleep(0.02)
+    assert answered == ["c1", "c2", "c3"]
+    assert [len(b.records) for b in store.batches] == [1, 1, 1]
     await writer.close()
 
 
