@@ -9,6 +9,7 @@ of the process that issued it (byte 8 of the decoded nonce), and SIPp then runs 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import re
@@ -19,6 +20,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+import asyncpg
 import pytest
 from peers import (
     HOST,
@@ -27,6 +29,7 @@ from peers import (
     auth_field,
     free_port,
     run_sipp,
+    running_node,
     start_sipp_uas,
     voxgate,
 )
@@ -238,3 +241,49 @@ def test_a_killed_worker_is_started_again_and_its_share_is_served_meanwhile(
     _register_from(node, tmp_path, worker_port, number, secret, "127.0.0.1:5996")
     assert [aor for aor, _ in _bindings(node)].count(number) == 2
     assert node.alive()
+
+
+async def _fresh_database(url: str, name: str) -> str:
+    """A new, empty database ``name`` on the server of ``url``; its SQLAlchemy URL."""
+    server = url.removeprefix("postgresql+asyncpg://").rsplit("/", 1)[0]
+    connection = await asyncpg.connect(f"postgresql://{server}/postgres")
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return f"postgresql+asyncpg://{server}/{name}"
+
+
+async def _postgres_bindings(url: str) -> list[str]:
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return [str(row["aor"]) for row in await connection.fetch(
+            "SELECT aor FROM bindings ORDER BY aor")]  # fmt: skip
+    finally:
+        await connection.close()
+
+
+def test_registrations_through_both_processes_are_stored_in_postgresql(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """The same as on SQLite, with the store on a real PostgreSQL server: each process writes
+    its own binding changes (no commit lock there; PostgreSQL's own locking serves)."""
+    url = asyncio.run(_fresh_database(postgres_url, f"workers_{os.getpid()}"))
+    config = f'\n[pbx]\ndigest_algorithms = "MD5"\nworkers = 2\n\n[store]\nurl = "{url}"\n'
+    with running_node(tmp_path, config) as node:
+        _wait_for_log(node, r"registrar worker 1 \(pid \d+\) serving")
+        rows = [(str(n), _secret()) for n in range(7000, 7200)]
+        _import(node, tmp_path, rows)
+        inf = auth_csv(tmp_path / "register.csv",
+                       [(n, auth_field(n, s), "127.0.0.1:5999") for n, s in rows])  # fmt: skip
+        result = run_sipp(tmp_path, "register_auth", node.udp, transport="un", calls=200,
+                          rate=100, extra=["-inf", str(inf), "-max_socket", "300"])  # fmt: skip
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert result.counter("SuccessfulCall") == 200
+        assert asyncio.run(_postgres_bindings(url)) == [n for n, _ in rows]
+        assert _bindings(node) == []  # nothing went to the SQLite file voxgate init made
+        node.process.send_signal(signal.SIGTERM)
+        node.process.wait(timeout=30)
+        [answered] = _wait_for_log(node, r"registrar worker 1 stopped: (\d+) REGISTERs answered")
+        assert 0 < int(answered) < 400, answered
