@@ -46,7 +46,7 @@ RETRY_DELAY = 1.0
 #: write, the hops to the database thread and back, and with ``pbx.workers`` the message to
 #: the main process), and back-to-back commits under load carry only a few rows each.
 #: Waiting until this much time has passed lets more changes share one commit: 3,000
-#: REGISTER/s with two processes took 39 % instead of 50 % of the two cores, for 5 ms more
+#: REGISTER/s with two processes took 40 % instead of 51-52 % of the two cores, for 5 ms more
 #: per answer that waits (docs/benchmarks.md).  After a quiet spell a commit starts at once.
 COMMIT_INTERVAL = 0.01
 
