@@ -94,9 +94,18 @@ def test_sipusers_crud_scope_and_refusals(tmp_path: Path) -> None:
                                                      ("extension", "201", "write")))
         status, page = await group.call("GET", "/api/v1/sipusers")
         assert [u["username"] for u in page["items"]] == ["alice"]
-        status, error = await group.call("GET", "/api/v1/sipusers/bob")
-        assert (status, error["error"]) == (403, "extension 202 (its extension) is not in the "
-                                                 "read scope of grp")
+        # a user outside everything grp may read is answered as one that does not exist (so
+        # it cannot probe which user names exist); the refusal is audited with the reason
+        for method, kwargs in (("GET", {}), ("PATCH", {"json": {"enabled": False}}),
+                               ("DELETE", {})):  # fmt: skip
+            for name in ("bob", "nobody"):
+                status, error = await group.call(method, f"/api/v1/sipusers/{name}", **kwargs)
+                assert (status, error["error"]) == (404, f"no SIP user '{name}'"), (method, name)
+        assert (await root.call("GET", "/api/v1/sipusers/bob"))[1]["enabled"] is True
+        denied = [(e.actor, e.target, e.detail)
+                  for e in await admin.audit.recent(action_prefix="admin.denied")]  # fmt: skip
+        assert ("admin:grp", "GET /api/v1/sipusers/bob",
+                "extension 202 (its extension) is not in the read scope of grp") in denied
         status, error = await group.call("PATCH", "/api/v1/sipusers/alice",
                                          json={"extension": "202"})
         assert status == 403

@@ -9,6 +9,7 @@ navigation shows the sections by grant."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -82,6 +83,11 @@ def rows_of(page: str, kind: str) -> list[str]:
     return [part.split('"', 1)[0] for part in page.split(f'<tr id="{kind}-')[1:]]
 
 
+def _fixed(page: str) -> str:
+    """``page`` without what differs on every load (the import form's id)."""
+    return re.sub(r'name="import_id" value="[^"]*"', 'name="import_id"', page)
+
+
 async def denied(admin: Admin) -> list[tuple[str, str, str]]:
     """The admin.denied events, oldest first: (actor, target, detail)."""
     events = reversed(await admin.audit.recent(action_prefix="admin.denied"))
@@ -123,9 +129,12 @@ def test_group_reader_sees_its_scope_without_forms_and_is_refused_changes(tmp_pa
         status, page = await get(rita, "/sipusers/edit?username=bob")
         assert status == 200 and "Read-only: your account may not change this SIP user." in page
         assert 'href="/extensions/edit?number=202"' in page
+        # cid's extension is outside everything rita may read: the page of a user that does
+        # not exist, word for word (she cannot probe which user names exist); audited below
         status, page = await get(rita, "/sipusers/edit?username=cid")
-        assert status == 403
-        assert "extension 203 (its extension) is not in the read scope of rita." in page
+        assert status == 404 and "No SIP user" in page
+        absent = await get(rita, "/sipusers/edit?username=nobody")
+        assert (status, _fixed(page.replace("cid", "nobody"))) == (absent[0], _fixed(absent[1]))
         status, _, page = await post(rita, "/sipusers/disable", {"username": "ann"})
         assert status == 403 and "rita has no write grant for the sipusers form." in page
 
@@ -267,11 +276,19 @@ def test_sipusers_write_in_scope_and_refusals(tmp_path: Path) -> None:
         )
         assert status == 303 and (await users.get("dan")).extension == "201"
 
+        # cid's extension (203) is outside everything sam may read: as a user that does not exist
+        for path, form in (("/sipusers/delete", {}), ("/sipusers/disable", {}),
+                           ("/sipusers/upstream", {"upstream_secret": UPSTREAM})):  # fmt: skip
+            hidden = await post(sam, path, {"username": "cid", **form})
+            absent = await post(sam, path, {"username": "nobody", **form})
+            assert hidden[0] != 403 and "No SIP user" in hidden[2], path
+            assert hidden[0] == absent[0], path
+            assert _fixed(hidden[2].replace("cid", "nobody")) == _fixed(absent[2]), path
+        status, page = await get(sam, "/sipusers/delete?username=cid")
+        assert status == 404 and "No SIP user" in page
         refusals = [
             ("/sipusers/disable", {"username": "bob"}, "202"),
-            ("/sipusers/delete", {"username": "cid"}, "203"),
             ("/sipusers/password", {"username": "bob", "password": PASSWORD}, "202"),
-            ("/sipusers/upstream", {"username": "cid", "upstream_secret": UPSTREAM}, "203"),
             ("/sipusers/edit", {"username": "ann", "extension": "203"}, "203"),  # moved out
             ("/sipusers/add", {"username": "eve", "extension": "203", "password": PASSWORD,
                                "upstream": "foreign", "upstream_secret": UPSTREAM}, "203"),
@@ -290,7 +307,11 @@ def test_sipusers_write_in_scope_and_refusals(tmp_path: Path) -> None:
         assert (await users.get("bob")).enabled
         assert sorted(u.username for u in await users.list()) == ["ann", "bob", "cid", "dan"]
         assert (await users.extensions.get("201")).ha1_md5 == before["201"]
-        assert len(await denied(admin)) == len(refusals) + 2
+        hidden_ones = [d for d in await denied(admin) if "203 (its extension) is not in the read" in d[2]]
+        assert [target for _, target, _ in hidden_ones] == [
+            "POST /sipusers/delete", "POST /sipusers/disable", "POST /sipusers/upstream",
+            "GET /sipusers/delete"]  # fmt: skip
+        assert len(await denied(admin)) == len(refusals) + 2 + len(hidden_ones)
 
         status, page = await upload(
             sam,

@@ -220,7 +220,7 @@ class SipUserService:
         """One user, or :class:`SipUserError`."""
         record = await self.repo.get(username)
         if record is None:
-            raise SipUserError(f"no SIP user {username[:70]!r}")
+            raise SipUserError(missing(username))
         return record
 
     async def list(
@@ -344,14 +344,14 @@ class SipUserService:
             return record
         values["updated_at"] = datetime.now(UTC)
         if not await self.repo.update(username, **values):
-            raise SipUserError(f"no SIP user {username[:70]!r}")
+            raise SipUserError(missing(username))
         await self.audit.record(actor, "sipuser.set", username, ", ".join(what))
         return await self.get(username)
 
     async def delete(self, username: str, actor: Actor) -> None:
         """Delete a user."""
         if not await self.repo.delete(username):
-            raise SipUserError(f"no SIP user {username[:70]!r}")
+            raise SipUserError(missing(username))
         await self.audit.record(actor, "sipuser.delete", username)
 
     # -- the embedded call control: both credentials in one step --------------------------------
@@ -568,6 +568,11 @@ class SipUserService:
              "true" if r.enabled else "false", r.realm, r.ha1_md5, r.ha1_sha256)
             for r in records
         ))  # fmt: skip
+
+
+def missing(username: str) -> str:
+    """What is said of a user that does not exist (or is hidden from the caller: web.grants)."""
+    return f"no SIP user {username[:70]!r}"
 
 
 def _mac(mac: str | None) -> str:

@@ -42,6 +42,17 @@ class ForbiddenError(Exception):
     """The account lacks a grant; the message says which, for the person refused."""
 
 
+class HiddenError(ForbiddenError):
+    """A refusal answered as "not found": the object is outside everything the account may
+    read, and a refusal would tell it that the object exists.  The message (the real reason)
+    goes to the audit log; ``missing`` is what the account is told, the same words as for an
+    object that does not exist."""
+
+    def __init__(self, reason: str, missing: str) -> None:
+        super().__init__(reason)
+        self.missing = missing
+
+
 @dataclass(frozen=True, slots=True)
 class Grants:
     """One account's role and grants, as read at the start of a request."""
@@ -123,6 +134,19 @@ class Grants:
         self.require_form(form, access)
         if not self.allows(kind, name, access):
             raise ForbiddenError(f"{kind} {shown} is not in the {access} scope of {self.username}")
+
+    def require_visible(
+        self, form: str, access: Access, kind: str, name: str, shown: str, *, missing: str
+    ) -> None:
+        """:meth:`require`, for an object found by another name than ``name`` (a SIP user by
+        its user name, scoped by its extension): :class:`HiddenError` saying ``missing`` when
+        the account may not even read it, so that it cannot tell which objects exist outside
+        its scope; a plain refusal when it may read but not ``access`` it."""
+        self.require_form(form, access)
+        if not self.allows(kind, name, "read"):
+            raise HiddenError(f"{kind} {shown} is not in the read scope of {self.username}",
+                              missing)  # fmt: skip
+        self.require(form, access, kind, name, shown)
 
     def require_system(self, what: str) -> None:
         """:class:`ForbiddenError` unless a system administrator."""

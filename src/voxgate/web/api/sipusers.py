@@ -30,6 +30,7 @@ from voxgate.services.sipusers import (
     check_upstream_secret,
     check_upstream_username,
     check_username,
+    missing,
 )
 from voxgate.storage.repos.sip_users import SipUserRecord
 from voxgate.web.api import describe as d
@@ -97,11 +98,18 @@ def _allow(grants: Grants, access: Access, extension: str) -> None:
     grants.require(FORM, access, "extension", extension, f"{extension} (its extension)")
 
 
-async def _user(services: Services, username: str) -> SipUserRecord:
+async def _user(services: Services, grants: Grants, access: Access, username: str
+                ) -> SipUserRecord:  # fmt: skip
+    """The user ``username`` once the caller may use it with ``access``; one it may not even
+    read is answered as one that does not exist (grants.HiddenError)."""
     try:
-        return await services.users.get(username)
+        record = await services.users.get(username)
     except SipUserError as err:
         raise not_found(str(err)) from None
+    grants.require_visible(FORM, access, "extension", record.extension,
+                           f"{record.extension} (its extension)",
+                           missing=missing(username))  # fmt: skip
+    return record
 
 
 def _refused(err: SipUserError) -> ApiError:
@@ -132,8 +140,7 @@ async def get_user(request: web.Request, services: Services) -> web.StreamRespon
     username = _username(request.match_info["username"])
     grants = await grants_of(request)
     grants.require_form(FORM, "read")
-    record = await _user(services, username)
-    _allow(grants, "read", record.extension)
+    record = await _user(services, grants, "read", username)
     return web.json_response(to_json(record))
 
 
@@ -189,8 +196,7 @@ async def change_user(request: web.Request, services: Services) -> web.StreamRes
     grants.require_form(FORM, "write")
     body = await json_object(request)
     unknown_fields(body, PATCH_FIELDS)
-    record = await _user(services, username)
-    _allow(grants, "write", record.extension)
+    record = await _user(services, grants, "write", username)
     extension = string(body, "extension")
     if extension is not None:
         _checked("extension", check_extension, extension)
@@ -210,7 +216,7 @@ async def delete_user(request: web.Request, services: Services) -> web.StreamRes
     username = _username(request.match_info["username"])
     grants = await grants_of(request)
     grants.require_form(FORM, "write")
-    _allow(grants, "write", (await _user(services, username)).extension)
+    await _user(services, grants, "write", username)
     try:
         await services.users.delete(username, actor_of(request))
     except SipUserError as err:

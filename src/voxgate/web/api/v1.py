@@ -27,7 +27,7 @@ from voxgate.services.sipusers import SipUserService
 from voxgate.services.times import utc_time
 from voxgate.storage.engine import Store
 from voxgate.web.context import actor_of
-from voxgate.web.grants import ForbiddenError, Grants
+from voxgate.web.grants import ForbiddenError, Grants, HiddenError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -113,7 +113,8 @@ def not_found(message: str) -> ApiError:
 def answering(services: Services, handler: Callable[[web.Request, Services],
               Awaitable[web.StreamResponse]]) -> Handler:  # fmt: skip
     """``handler`` with ``services`` bound; :class:`ApiError` and :class:`ForbiddenError` become
-    their JSON answers (a refusal by grant also writes an ``admin.denied`` audit event)."""
+    their JSON answers (a refusal by grant also writes an ``admin.denied`` audit event; a
+    :class:`~voxgate.web.grants.HiddenError` is answered ``404``, as a missing object)."""
 
     async def answer(request: web.Request) -> web.StreamResponse:
         try:
@@ -123,6 +124,8 @@ def answering(services: Services, handler: Callable[[web.Request, Services],
         except ForbiddenError as err:
             await services.audit.record(actor_of(request), "admin.denied",
                                         f"{request.method} {request.path}", str(err))  # fmt: skip
+            if isinstance(err, HiddenError):
+                return not_found(err.missing).response()
             return ApiError(403, str(err)).response()
 
     answer.__doc__ = handler.__doc__

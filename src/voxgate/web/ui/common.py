@@ -132,11 +132,16 @@ def system_only(handler: Handler) -> Handler:
     return guarded
 
 
-async def refused(request: web.Request, err: ForbiddenError) -> web.Response:
-    """The ``403`` page saying what is missing; an ``admin.denied`` audit event."""
+async def audit_refusal(request: web.Request, err: ForbiddenError) -> None:
+    """The ``admin.denied`` audit event of a refusal."""
     audit = context_of(request).audit
     await audit.record(actor_of(request), "admin.denied", f"{request.method} {request.path}",
                        str(err))  # fmt: skip
+
+
+async def refused(request: web.Request, err: ForbiddenError) -> web.Response:
+    """The ``403`` page saying what is missing; an ``admin.denied`` audit event."""
+    await audit_refusal(request, err)
     # as said (it may start with a user name, whose case matters)
     return render(request, "refused.html", 403, section="", reason=str(err).rstrip(".") + ".")
 

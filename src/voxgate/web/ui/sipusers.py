@@ -40,15 +40,17 @@ from voxgate.services.sipusers import (
     SipUserService,
     check_device,
     check_extension,
+    missing,
 )
 from voxgate.storage.repos.extensions import ExtensionRecord
 from voxgate.storage.repos.sip_users import SipUserRecord
 from voxgate.web.context import actor_of
-from voxgate.web.grants import Access, Grants, grants_of
+from voxgate.web.grants import Access, Grants, HiddenError, grants_of
 from voxgate.web.ui.common import (
     PAGE_SIZE,
     FormError,
     ShownOnce,
+    audit_refusal,
     csv_download,
     csv_upload,
     done,
@@ -65,6 +67,10 @@ from voxgate.web.ui.common import (
 from voxgate.web.ui.common import field as form_field
 
 FORM: Final = "sipusers"
+#: The request key saying that a hidden user's refusal was audited (typed from aiohttp 3.14
+#: on, as web.grants's).
+_HIDDEN: Final[Any] = (web.RequestKey("voxgate_sipuser_hidden", bool)
+                       if hasattr(web, "RequestKey") else "voxgate_sipuser_hidden")  # fmt: skip
 SECTION: Final = "/sipusers"
 NOUN: Final = "SIP users"
 #: Where a new user reaches the call control (the form's ``upstream`` choice).
@@ -113,9 +119,20 @@ def _allow(grants: Grants, access: Access, extension: str, form: str = FORM) -> 
 async def _allowed(request: web.Request, users: SipUserService, username: str,
                    access: Access = "write") -> SipUserRecord:  # fmt: skip
     """The user ``username`` once the caller may use it with ``access``;
-    :class:`SipUserError` when there is none."""
+    :class:`SipUserError` when there is none, or when the caller may not even read it (the
+    same page, so that it cannot tell which user names exist outside its scope; the refusal
+    is audited)."""
     record = await users.get(username)
-    _allow(await grants_of(request), access, record.extension)
+    try:
+        (await grants_of(request)).require_visible(
+            FORM, access, "extension", record.extension, f"{record.extension} (its extension)",
+            missing=missing(username),
+        )  # fmt: skip
+    except HiddenError as err:
+        if not request.get(_HIDDEN):  # once: a refused change shows the user's page after
+            request[_HIDDEN] = True
+            await audit_refusal(request, err)
+        raise SipUserError(err.missing) from None
     return record
 
 
