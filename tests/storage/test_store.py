@@ -25,7 +25,7 @@ from voxgate.sip.flow import Flow, Transport
 from voxgate.sip.uri import parse_uri
 from voxgate.storage.engine import Store
 from voxgate.storage.repos.bindings import BindingRecord, BindingRepo, _row
-from voxgate.storage.repos.cdr import CdrRecord, CdrRepo
+from voxgate.storage.repos.cdr import CdrFilter, CdrRecord, CdrRepo
 from voxgate.storage.repos.extensions import ExtensionRecord, ExtensionRepo
 from voxgate.storage.repos.registration_events import RegistrationEventRecord, RegistrationEventRepo
 from voxgate.storage.tables import Base, BindingRow
@@ -388,3 +388,28 @@ def test_a_new_sqlite_database_is_private(tmp_path: Path) -> None:
 
     run(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}", body)
     assert stat.S_IMODE((tmp_path / "p.db").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("size", [3, 1000, 1001, 40_000])
+def test_scopes_of_any_size_select_exactly_their_rows(store_url: str, size: int) -> None:
+    """A group administrator's scope (voxgate.storage.among): beyond 1,000 names the values go
+    as one JSON array, and 40,000 (more parameters than SQLite or asyncpg allow in a
+    statement, twice over for call records) select exactly as a short list does."""
+
+    async def body(store: Store) -> None:
+        extensions = ExtensionRepo(store)
+        await extensions.write(add=[ext(n) for n in ("201", "202", "203", "it's", "x\"y")])
+        scope = {"202", "it's", "x\"y"} | {f"9{n:06d}" for n in range(size - 3)}
+        assert [e.number for e in await extensions.list(numbers=scope)] == ["202", "it's", "x\"y"]
+        assert await extensions.count(numbers=scope) == 3
+        assert await extensions.list(numbers=scope - {"202", "it's", "x\"y"}) == []
+        records = CdrRepo(store)
+        await records.add_many([_cdr(1, T0), _cdr(2, T0)])
+        other = CdrRecord("c3", "301", "", "302", T0, None, T0, 0.0, "busy", 486, "Busy", "x")
+        await records.add_many([other])
+        assert await records.count(CdrFilter(parties=scope)) == 2  # callee 202
+        assert await records.count(CdrFilter(parties=scope | {"301"})) == 3
+        found = [r.call_id async for r in records.iter_matching(CdrFilter(parties={"302"} | scope))]
+        assert sorted(found) == ["c1", "c2", "c3"]
+
+    run(store_url, body)

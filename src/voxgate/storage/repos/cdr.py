@@ -11,6 +11,7 @@ from typing import Final
 
 from sqlalchemy import ColumnElement, and_, func, insert, or_, select
 
+from voxgate.storage.among import among
 from voxgate.storage.engine import Store
 from voxgate.storage.repos._session import Within, core_connection
 from voxgate.storage.tables import CallRecordRow
@@ -81,8 +82,7 @@ class CdrFilter:
         if self.min_duration is not None:
             found.append(row.duration >= self.min_duration)
         if self.parties is not None:
-            parties = sorted(self.parties)
-            found.append(or_(row.caller.in_(parties), row.callee.in_(parties)))
+            found.append(or_(among(row.caller, self.parties), among(row.callee, self.parties)))
         return found
 
 

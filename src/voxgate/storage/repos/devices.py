@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from voxgate.storage.among import among
 from voxgate.storage.engine import Store
 from voxgate.storage.repos.meta import bump, read_counter
 from voxgate.storage.tables import DeviceRow
@@ -55,7 +56,7 @@ def _conditions(
 ) -> builtins.list[ColumnElement[bool]]:
     conditions: builtins.list[ColumnElement[bool]] = []
     if macs is not None:
-        conditions.append(DeviceRow.mac.in_(sorted(macs)))
+        conditions.append(among(DeviceRow.mac, macs))
     if disabled_only:
         conditions.append(DeviceRow.enabled.is_(False))
     if search:

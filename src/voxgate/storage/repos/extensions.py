@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, bindparam, delete, func, insert, or_, select, update
 
+from voxgate.storage.among import among
 from voxgate.storage.engine import Store
 from voxgate.storage.repos.meta import bump, read_counter
 from voxgate.storage.tables import ExtensionRow
@@ -51,7 +52,7 @@ def _matching(search: str | None, numbers: Collection[str] | None = None
               ) -> builtins.list[ColumnElement[bool]]:  # fmt: skip
     conditions: builtins.list[ColumnElement[bool]] = []
     if numbers is not None:
-        conditions.append(ExtensionRow.number.in_(sorted(numbers)))
+        conditions.append(among(ExtensionRow.number, numbers))
     if search:
         conditions.append(or_(ExtensionRow.number.contains(search, autoescape=True),
                               ExtensionRow.display_name.icontains(search, autoescape=True)))

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from voxgate.storage.among import among
 from voxgate.storage.engine import Store
 from voxgate.storage.repos.meta import bump, read_counter
 from voxgate.storage.tables import SipUserRow
@@ -58,7 +59,7 @@ def _matching(search: str | None, extensions: Collection[str] | None = None
     only users of these extensions."""
     conditions: builtins.list[ColumnElement[bool]] = []
     if extensions is not None:
-        conditions.append(SipUserRow.extension.in_(sorted(extensions)))
+        conditions.append(among(SipUserRow.extension, extensions))
     if search:
         conditions.append(or_(
             SipUserRow.username.icontains(search, autoescape=True),
