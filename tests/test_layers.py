@@ -13,8 +13,9 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "voxgate"
 #: voxgate packages by layer, lowest first (DESIGN.md "Layers").
 LAYERS: dict[str, int] = {
     "accel": -1,  # the loader of the compiled SIP core, imported by voxgate.sip and voxgate.pbx
-    "runtime": 4,
-    "assembly": 4,  # the parts app builds from the settings  # the running node's garbage-collector settings, used by app
+    "runtime": 4,  # the running node's garbage-collector settings, used by app
+    "assembly": 4,  # the parts app builds from the settings
+    "aio": 1,  # asyncio helpers without I/O of their own, for the services above
     **dict.fromkeys(("sip", "sdp", "policy"), 0),
     **dict.fromkeys(("storage", "config", "observability"), 1),
     **dict.fromkeys(("transport", "media", "services"), 2),

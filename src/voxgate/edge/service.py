@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
+from voxgate.aio import cancel_and_wait
 from voxgate.edge.core import EdgeCore
 from voxgate.edge.notes import DeviceSeen, RegistrationNote
 from voxgate.edge.users import SipUser, UserDirectory
@@ -106,12 +107,7 @@ class EdgeService:
 
     async def close(self) -> None:
         """Stop the tasks; write the sightings still pending."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         await self._write_seen()
 
     def seen(self, sighting: DeviceSeen) -> None:

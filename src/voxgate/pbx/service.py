@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
+from voxgate.aio import cancel_and_wait
 from voxgate.pbx.callstate import CallRecord, Phase
 from voxgate.pbx.core import PbxCore
 from voxgate.pbx.directory import Directory, Extension
@@ -244,14 +245,8 @@ class PbxService:
 
     async def close(self) -> None:
         """Stop the background tasks; write what is queued."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         await self.writer.close()
-
 
     def live_calls(self) -> list[LiveCall]:
         """The calls between extensions under way, for the dashboard."""
@@ -266,6 +261,7 @@ class PbxService:
                 format_address(call.a_flow.remote),
             ))  # fmt: skip
         return shown
+
     def _answer(self, then: list[Callable[[float], None]]) -> None:
         now = asyncio.get_running_loop().time()
         for answer in then:

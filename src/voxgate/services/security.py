@@ -17,6 +17,7 @@ import logging
 import time
 from datetime import UTC, datetime
 
+from voxgate.aio import cancel_and_wait
 from voxgate.policy.admission import SecurityEvent, SourceGate
 from voxgate.services.audit import NODE, AuditLog
 from voxgate.services.netlists import NetlistService, NetlistSnapshot
@@ -55,12 +56,7 @@ class SecurityService:
 
     async def close(self) -> None:
         """Stop the tasks and write the events still pending."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         await self.write_events()
 
     async def reload(self, *, force: bool = False) -> bool:
