@@ -219,6 +219,17 @@ def done(path: str, key: str, subject: str = "", **query: str) -> web.HTTPSeeOth
     return web.HTTPSeeOther(str(URL(path).with_query({**query, "done": key, "subject": subject})))
 
 
+def done_back(form: MultiDictProxy[Any], section: str, action: str, key: str, subject: str
+              ) -> web.HTTPSeeOther:  # fmt: skip
+    """:func:`done` after a change made from a list or from one object's page: back to the
+    object's page (``<section>/edit?<key>=<subject>``) if the form came from there
+    (``back=edit``), else to the list with its search and page."""
+    if form.get("back") == "edit":
+        return done(f"{section}/edit", action, subject, **{key: subject})
+    kept = {name: field(form, name, 64) for name in ("q", "page") if field(form, name)}
+    return done(section, action, subject, **kept)
+
+
 def field(form: MultiDictProxy[Any], name: str, limit: int = 256) -> str:
     """A text field of a form (stripped, at most ``limit`` characters)."""
     value = form.get(name, "")

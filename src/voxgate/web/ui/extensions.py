@@ -23,7 +23,6 @@ from __future__ import annotations
 from typing import Any, Final
 
 from aiohttp import web
-from multidict import MultiDictProxy
 
 from voxgate.services.extensions import (
     CsvImportError,
@@ -42,6 +41,7 @@ from voxgate.web.ui.common import (
     csv_download,
     csv_upload,
     done,
+    done_back,
     for_page,
     import_progress,
     needs,
@@ -137,15 +137,6 @@ async def add(request: web.Request, users: SipUserService) -> web.StreamResponse
     raise done(SECTION, "extension.add", record.number)
 
 
-def _back(form: MultiDictProxy[Any], action: str, number: str) -> web.HTTPSeeOther:
-    """After a change: to the extension's page if it came from there, else to the list with
-    its search and page."""
-    if form.get("back") == "edit":
-        return done(f"{SECTION}/edit", action, number, number=number)
-    kept = {name: form_field(form, name, 64) for name in ("q", "page") if form_field(form, name)}
-    return done(SECTION, action, number, **kept)
-
-
 async def _switch(request: web.Request, users: SipUserService, enabled: bool
                   ) -> web.StreamResponse:  # fmt: skip
     form = await request.post()
@@ -155,7 +146,8 @@ async def _switch(request: web.Request, users: SipUserService, enabled: bool
         await users.extensions.change(number, enabled=enabled, actor=actor_of(request))
     except ExtensionError as err:
         return await extensions_page(request, users, status=400, error=for_page(str(err)))
-    raise _back(form, "extension.enable" if enabled else "extension.disable", number)
+    action = "extension.enable" if enabled else "extension.disable"
+    raise done_back(form, SECTION, action, "number", number)
 
 
 async def enable(request: web.Request, users: SipUserService) -> web.StreamResponse:

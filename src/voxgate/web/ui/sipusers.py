@@ -27,7 +27,6 @@ from __future__ import annotations
 from typing import Any, Final
 
 from aiohttp import web
-from multidict import MultiDictProxy
 
 from voxgate.policy.devices import format_mac
 from voxgate.services.extensions import ExtensionError
@@ -54,6 +53,7 @@ from voxgate.web.ui.common import (
     csv_download,
     csv_upload,
     done,
+    done_back,
     for_page,
     import_progress,
     needs,
@@ -199,14 +199,6 @@ async def add(request: web.Request, users: SipUserService) -> web.StreamResponse
     raise done(SECTION, "sipuser.add", added.record.username)
 
 
-def _back(form: MultiDictProxy[Any], action: str, username: str) -> web.HTTPSeeOther:
-    """After a change: to the user's page if it came from there, else to the list."""
-    if form.get("back") == "edit":
-        return done(f"{SECTION}/edit", action, username, username=username)
-    kept = {name: form_field(form, name, 64) for name in ("q", "page") if form_field(form, name)}
-    return done(SECTION, action, username, **kept)
-
-
 async def _switch(request: web.Request, users: SipUserService, enabled: bool
                   ) -> web.StreamResponse:  # fmt: skip
     form = await request.post()
@@ -216,7 +208,8 @@ async def _switch(request: web.Request, users: SipUserService, enabled: bool
         await users.change(username, actor_of(request), enabled=enabled)
     except SipUserError as err:
         return await users_page(request, users, status=400, error=for_page(str(err)))
-    raise _back(form, "sipuser.enable" if enabled else "sipuser.disable", username)
+    action = "sipuser.enable" if enabled else "sipuser.disable"
+    raise done_back(form, SECTION, action, "username", username)
 
 
 async def enable(request: web.Request, users: SipUserService) -> web.StreamResponse:
