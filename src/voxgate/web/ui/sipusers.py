@@ -67,16 +67,16 @@ from voxgate.web.ui.common import (
 from voxgate.web.ui.common import field as form_field
 
 FORM: Final = "sipusers"
-#: The request key saying that a hidden user's refusal was audited (typed from aiohttp 3.14
-#: on, as web.grants's).
-_HIDDEN: Final[Any] = (web.RequestKey("voxgate_sipuser_hidden", bool)
-                       if hasattr(web, "RequestKey") else "voxgate_sipuser_hidden")  # fmt: skip
 SECTION: Final = "/sipusers"
 NOUN: Final = "SIP users"
 #: Where a new user reaches the call control (the form's ``upstream`` choice).
 UPSTREAMS: Final = ("embedded", "create", "foreign")
 UPSTREAM_NOTE: Final = ("Copy it now and set it as the secret of {user} in the PBX: it is shown "
                         "this once (voxgate keeps it encrypted, for the edge only).")  # fmt: skip
+#: The request key saying that a hidden user's refusal was audited (typed from aiohttp 3.14
+#: on, as web.grants's).
+_HIDDEN: Final[Any] = (web.RequestKey("voxgate_sipuser_hidden", bool)
+                       if hasattr(web, "RequestKey") else "voxgate_sipuser_hidden")  # fmt: skip
 
 
 async def users_page(
