@@ -130,16 +130,16 @@ class BindingRepo:
                     .where(BindingRow.contact == bindparam("k_contact")),
                     [{"k_aor": a, "k_contact": c} for a, c in dict.fromkeys(deletes)],
                 )
-            latest = {(b.aor, b.contact): b for b in upserts}  # the last change of a key wins
-            if not latest:  # an empty parameter list would INSERT one row of defaults
-                return
+            # (an empty parameter list would INSERT one row of defaults: none is sent)
             if connection.dialect.name == "sqlite":
                 # straight to the DB-API: SQLAlchemy's per-row parameter processing cost the
                 # event loop ~25 µs a binding, half of a refresh's write (bench_store_write.py)
-                await connection.exec_driver_sql(
-                    SQLITE_UPSERT, [_sqlite_row(b) for b in latest.values()]
-                )
-            else:
+                rows = sqlite_rows(upserts)
+                if rows:
+                    await connection.exec_driver_sql(SQLITE_UPSERT, rows)
+                return
+            latest = {(b.aor, b.contact): b for b in upserts}  # the last change of a key wins
+            if latest:
                 await connection.execute(_UPSERT, [_row(b) for b in latest.values()])
 
     async def purge_expired(self, now: datetime) -> int:
