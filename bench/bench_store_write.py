@@ -67,6 +67,7 @@ async def run(args: argparse.Namespace, directory: Path) -> None:
             line += f"; loop-thread CPU {cpu / args.batches / args.size * 1e6:5.1f} µs per binding"
         print(line)
     await store.close()
+    await store.store.close()
 
 
 def main() -> None:

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from voxgate.edge.media import MediaRunner
     from voxgate.edge.service import EdgeService
     from voxgate.media.control import MediaControl
+    from voxgate.pbx.store import SqlPbxStore
     from voxgate.pbx.workers import WorkerPool
     from voxgate.provisioning.server import ProvisioningServer
     from voxgate.services.security import SecurityService
@@ -86,6 +87,7 @@ class Node:
     _lan_from: int = 0
     pbx_driver: EndpointDriver | None = None
     _store: Store | None = None
+    _pbx_store: SqlPbxStore | None = None  # the call control's writer, with connections of its own
     provisioning: ProvisioningServer | None = None
     admin: AdminServer | None = None
     media: MediaControl | None = None
@@ -307,7 +309,8 @@ class Node:
             if core is not None:
                 pump = self._pbx_driver().pump if self.pbx_driver else self._driver().pump
                 lock = assembly.pbx_commit_lock(self.settings)
-                self.pbx = PbxService(core, SqlPbxStore(store, lock), pump)
+                self._pbx_store = SqlPbxStore(store, lock)
+                self.pbx = PbxService(core, self._pbx_store, pump)
                 await self.pbx.start()
             if edge is not None:
                 self.edge = await _start_edge(edge, store, self.settings)
@@ -380,9 +383,8 @@ class Node:
             await self.edge.close()
         if self.pbx is not None:
             await self.pbx.close()
-            close = getattr(self.pbx.store, "close", None)  # SqlPbxStore: its own connections
-            if close is not None:
-                await close()
+        if self._pbx_store is not None:
+            await self._pbx_store.close()
         if self.security is not None:
             await self.security.close()
         if self._store is not None:

@@ -36,7 +36,8 @@ from voxgate.storage.repos.registration_events import sqlite_rows as sqlite_even
 
 
 async def open_pbx_store(url: str) -> SqlPbxStore:
-    """Open the database at ``url``, migrate it, and wrap it for the call control."""
+    """Open the database at ``url``, migrate it, and wrap it for the call control (close the
+    wrapper, then its ``store``)."""
     store = await Store.open(url)
     await store.upgrade()
     return SqlPbxStore(store)
@@ -71,13 +72,13 @@ class SqlPbxStore:
         self._writer: AsyncConnection | None = None
 
     async def close(self) -> None:
-        """Close the database connections."""
+        """Close the connections, thread and lock file of its own; the :class:`Store` it was
+        given stays open (whoever opened it closes it)."""
         await self._close_writer()
         sync, self._sync = self._sync, None
         if sync is not None:
             await asyncio.get_running_loop().run_in_executor(self._thread, sync.close)
         self._thread.shutdown(wait=True)
-        await self.store.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None

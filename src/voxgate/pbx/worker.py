@@ -91,8 +91,8 @@ class Worker:
         if self.security is not None:
             await self.security.close()
         if self._pbx_db is not None:
-            await self._pbx_db.close()  # its writer connection, and the database
-        elif self._db is not None:
+            await self._pbx_db.close()  # its own connections
+        if self._db is not None:
             await self._db.close()
         log.info("registrar worker %d stopped: %d REGISTERs answered, %d datagrams passed "
                  "to the main process", self.number, self.handled, self.passed_on)  # fmt: skip
